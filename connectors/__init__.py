@@ -1,0 +1,1 @@
+"""Live data from OPC UA and MQTT sources, simulated PLCs and sensors, and the InfluxDB writer."""

@@ -1,0 +1,180 @@
+"""Record types shared by every package: what a source observed, and what the twin computed.
+
+Keeping them here (the bottom floor) lets connectors produce and the twin consume them without
+either importing the other (DESIGN.md section 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from enum import Enum
+
+
+class Quality(str, Enum):
+    """Source status, reduced to the three OPC UA severities (Part 4, StatusCode top two bits)."""
+
+    GOOD = "good"
+    UNCERTAIN = "uncertain"
+    BAD = "bad"
+
+
+class TsKind(str, Enum):
+    """Where a sample's timestamp came from (DESIGN.md: source device, server or receiver)."""
+
+    SOURCE = "source"
+    SERVER = "server"
+    RECEIVE = "receive"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One observation of one signal.
+
+    ``signal`` is ``<line>/<station>/<name>`` or ``site/<meter>/<name>``; ``ts`` is seconds since
+    the Unix epoch, UTC; ``value`` is a float for gauges and counters, a string for states and
+    products.
+    """
+
+    signal: str
+    value: float | str
+    ts: float
+    quality: Quality = Quality.GOOD
+    ts_kind: TsKind = TsKind.SOURCE
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromtimestamp(self.ts, tz=timezone.utc)
+
+
+#: The KPI fields every station, line, site and window item carries, in output order.
+KPI_FIELDS = (
+    "pot_s",
+    "pbt_s",
+    "apt_s",
+    "asut_s",
+    "adet_s",
+    "adot_s",
+    "unknown_s",
+    "produced",
+    "good",
+    "scrap",
+    "rework",
+    "failures",
+    "availability",
+    "performance",
+    "quality",
+    "oee",
+    "nee",
+    "mtbf_s",
+    "mttr_s",
+    "energy_kwh",
+    "kwh_per_good",
+    "co2e_kg",
+)
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(slots=True)
+class KpiWindow:
+    """ISO 22400-2 time elements, counts and KPIs of one station, line or site over one window.
+
+    Ratios that are undefined (no planned busy time, nothing produced) are ``None``, never 0 or 1.
+    ``performance`` may exceed 1; ``flags`` then says so instead of capping it.
+    """
+
+    site: str
+    line: str | None
+    station: str | None
+    start: float | None  # window start, epoch s (None: the whole run)
+    end: float | None
+    pot_s: float = 0.0
+    pbt_s: float = 0.0
+    apt_s: float = 0.0
+    asut_s: float = 0.0
+    adet_s: float = 0.0
+    adot_s: float = 0.0
+    unknown_s: float = 0.0
+    produced: float = 0.0
+    good: float = 0.0
+    scrap: float = 0.0
+    rework: float = 0.0
+    failures: int = 0
+    availability: float | None = None
+    performance: float | None = None
+    quality: float | None = None
+    oee: float | None = None
+    nee: float | None = None
+    mtbf_s: float | None = None
+    mttr_s: float | None = None
+    energy_kwh: float | None = None
+    kwh_per_good: float | None = None
+    co2e_kg: float | None = None
+    flags: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = {"site": self.site}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.station is not None:
+            out["station"] = self.station
+        if self.start is not None:
+            out["start"] = iso_utc(self.start)
+            out["end"] = iso_utc(self.end)
+        for name in KPI_FIELDS:
+            v = getattr(self, name)
+            if name in ("produced", "good", "scrap", "rework", "failures"):
+                out[name] = int(round(v)) if float(v).is_integer() else float(v)
+            else:
+                out[name] = _finite_or_none(v)
+        out["flags"] = list(self.flags)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class EmissionsRecord:
+    """Emissions of one source over one period, with the factors that produced the figure.
+
+    ``scope`` is "1" or "2"; ``method`` is "location" or "market" for Scope 2 and "direct" for
+    Scope 1. Gas masses are in kg of the gas itself; ``co2e_kg`` applies the GWP set named in
+    ``gwp_set``.
+    """
+
+    site: str
+    scope: str
+    source: str
+    method: str
+    start: float
+    end: float
+    activity: float
+    activity_unit: str
+    co2e_kg: float
+    co2_kg: float = 0.0
+    ch4_kg: float = 0.0
+    n2o_kg: float = 0.0
+    factor_id: str = ""
+    factor_version: str = ""
+    gwp_set: str = ""
+    data_quality: str = "measured"  # measured | estimated | gap_filled
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["start"] = iso_utc(self.start)
+        d["end"] = iso_utc(self.end)
+        return d
+
+
+def iso_utc(ts: float) -> str:
+    """RFC 3339 UTC text of an epoch time, millisecond precision."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record_field_names(cls) -> list[str]:
+    return [f.name for f in fields(cls)]

@@ -1,0 +1,325 @@
+"""The schema of a shop floor: site, lines, stations, buffers, products, shifts, failures, meters.
+
+Pure data and validation (pydantic). Units are in the field names: ``_s`` seconds, ``_kw``
+kilowatts, ``_kwh`` kilowatt-hours, ``_nm3`` normal cubic metres. Every model forbids unknown
+fields, so a typo in a config is an error that names the field, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time
+from typing import Annotated, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .states import State
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a path segment of a signal: no '/', no spaces
+Name = Annotated[str, Field(pattern=NAME, max_length=64)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- distributions of time between failures and time to repair --------------------------------
+
+
+class Fixed(Strict):
+    dist: Literal["fixed"]
+    value_s: Positive
+
+    @property
+    def mean_s(self) -> float:
+        return self.value_s
+
+
+class Exponential(Strict):
+    dist: Literal["exponential"]
+    mean_s: Positive
+
+
+class Lognormal(Strict):
+    """Lognormal by its arithmetic mean and the sigma of the underlying normal (a shape, no unit)."""
+
+    dist: Literal["lognormal"]
+    mean_s: Positive
+    sigma: Annotated[float, Field(gt=0, le=3)]
+
+    @property
+    def mu(self) -> float:
+        return math.log(self.mean_s) - self.sigma**2 / 2
+
+
+class Weibull(Strict):
+    """Weibull by scale (eta, characteristic life) and shape (beta); beta > 1 means wear-out."""
+
+    dist: Literal["weibull"]
+    scale_s: Positive
+    shape: Annotated[float, Field(gt=0, le=20)]
+
+    @property
+    def mean_s(self) -> float:
+        return self.scale_s * math.gamma(1 + 1 / self.shape)
+
+
+Distribution = Annotated[Union[Fixed, Exponential, Lognormal, Weibull], Field(discriminator="dist")]
+
+
+class Failure(Strict):
+    """One failure mode. ``tbf`` counts operating (busy) time only: a machine that is off does not wear."""
+
+    name: Name
+    tbf: Distribution
+    ttr: Distribution
+
+
+# --- power --------------------------------------------------------------------------------------
+
+
+class PowerProfile(Strict):
+    """Electric power drawn in each state, kW. STARVED and BLOCKED default to IDLE."""
+
+    producing: NonNegative
+    setup: NonNegative
+    down: NonNegative
+    idle: NonNegative
+    starved: NonNegative | None = None
+    blocked: NonNegative | None = None
+    planned_stop: NonNegative
+    no_shift: NonNegative
+
+    def kw(self, state: State) -> float:
+        value = getattr(self, state.name.lower(), None) if state != State.UNKNOWN else None
+        if value is None and state in (State.STARVED, State.BLOCKED):
+            return self.idle
+        return 0.0 if value is None else value
+
+    def as_list(self) -> list[float]:
+        return [self.kw(s) for s in State]
+
+
+# --- products and stations ------------------------------------------------------------------
+
+
+class Product(Strict):
+    name: Name
+    mass_kg: Positive | None = None  # per unit; needed for CBAM-style tables
+    share: Fraction = 1.0  # share of released orders (normalised over the line's products)
+
+
+class Rework(Strict):
+    rate: Fraction
+    to: Name  # an earlier station on the same line
+
+
+class Station(Strict):
+    name: Name
+    kind: str = "machine"
+    machines: Annotated[int, Field(ge=1, le=64)] = 1  # identical machines in parallel
+    cycle_time_s: dict[Name, Positive]  # ideal cycle time (ISO 22400 PRU) per product
+    setup_s: NonNegative = 0.0  # changeover on product change
+    scrap_rate: Fraction = 0.0
+    rework: Rework | None = None
+    failures: list[Failure] = []
+    micro_stop: Failure | None = None  # short stops, booked as ADET like failures
+    power_kw: PowerProfile
+    buffer_after: Annotated[int, Field(ge=1, le=100_000)] = 10  # parts between this station and the next
+    slowdown: Annotated[float, Field(ge=1.0, le=5.0)] = 1.0  # actual / ideal cycle time
+
+
+class Release(Strict):
+    """How work enters a line: batches of one product at a time, product drawn by share."""
+
+    batch_size: Annotated[int, Field(ge=1)] = 100
+
+
+class Line(Strict):
+    name: Name
+    stations: Annotated[list[Station], Field(min_length=1)]
+    release: Release = Release()
+    output_station: Name | None = None  # whose good output is the line's output (default: last)
+
+    @model_validator(mode="after")
+    def _check_routing(self) -> "Line":
+        names = [s.name for s in self.stations]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"station names must be unique within a line; repeated: {sorted(dup)}")
+        for i, st in enumerate(self.stations):
+            if st.rework is not None and st.rework.to not in names[: i + 1]:
+                raise ValueError(
+                    f"station {st.name!r}: rework.to must name this or an earlier station of line "
+                    f"{self.name!r} ({', '.join(names[: i + 1])}), got {st.rework.to!r}"
+                )
+        if self.output_station is not None and self.output_station not in names:
+            raise ValueError(f"output_station {self.output_station!r} is not a station of line {self.name!r}")
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.output_station or self.stations[-1].name
+
+
+# --- shift calendar ---------------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Break(Strict):
+    start: time
+    minutes: Annotated[float, Field(gt=0, le=240)]
+
+
+class Shift(Strict):
+    name: Name
+    start: time
+    end: time  # may be earlier than start: the shift runs past midnight
+    breaks: list[Break] = []
+
+    @property
+    def length_s(self) -> float:
+        a = self.start.hour * 3600 + self.start.minute * 60
+        b = self.end.hour * 3600 + self.end.minute * 60
+        return (b - a) % 86400 or 86400
+
+
+class Calendar(Strict):
+    timezone: str = "UTC"
+    workdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(WEEKDAYS[:5])
+    holidays: list[date] = []
+    shifts: list[Shift] = []  # empty: the line runs around the clock, every day
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Asia/Shanghai', 'UTC')") from None
+        return v
+
+
+# --- site meters ------------------------------------------------------------------------------
+
+
+class BaseLoad(Strict):
+    """Loads on a meter that no station meter sees (lighting, HVAC, IT), kW."""
+
+    on_shift_kw: NonNegative = 0.0
+    off_shift_kw: NonNegative = 0.0
+
+
+class GridMeter(Strict):
+    name: Name
+    kind: Literal["grid_import"]
+    base_load: BaseLoad = BaseLoad()
+
+
+class PvMeter(Strict):
+    name: Name
+    kind: Literal["pv"]
+    peak_kw: Positive  # DC nameplate x inverter efficiency: AC output at clear-sky noon
+    sunrise_h: Annotated[float, Field(ge=0, le=12)] = 6.0  # local solar time
+    sunset_h: Annotated[float, Field(ge=12, le=24)] = 18.0
+    cloudiness: Fraction = 0.3  # mean fraction of clear-sky output lost to cloud
+
+
+class GasMeter(Strict):
+    name: Name
+    kind: Literal["natural_gas"]
+    on_shift_nm3_per_h: NonNegative
+    off_shift_nm3_per_h: NonNegative = 0.0
+    ncv_mj_per_nm3: Positive = 38.931  # net calorific value; GB/T default (389.31 GJ per 10^4 Nm3)
+
+
+class AirMeter(Strict):
+    name: Name
+    kind: Literal["compressed_air"]
+    compressor_kw: Positive  # electric input at full load, included in the grid import
+    specific_power_kw_per_m3_min: Positive = 6.5  # typical screw compressor at 7 bar
+    on_shift_load: Fraction = 0.6
+    off_shift_load: Fraction = 0.1
+
+
+Meter = Annotated[Union[GridMeter, PvMeter, GasMeter, AirMeter], Field(discriminator="kind")]
+
+
+class Simulation(Strict):
+    start: datetime = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
+    warmup_s: NonNegative = 0.0
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("must carry a UTC offset, e.g. 2026-01-05T00:00:00+08:00")
+        return v
+
+
+class Site(Strict):
+    name: Name
+    country: str = "CN"
+    grid_region: str | None = None  # e.g. "east" for China's East grid
+
+
+class Factory(Strict):
+    """One site: its lines, products, shift calendar and meters."""
+
+    site: Site
+    products: Annotated[list[Product], Field(min_length=1)]
+    calendar: Calendar = Calendar()
+    lines: Annotated[list[Line], Field(min_length=1)]
+    meters: list[Meter] = []
+    simulation: Simulation = Simulation()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "Factory":
+        products = {p.name for p in self.products}
+        lines = [ln.name for ln in self.lines]
+        if len(set(lines)) != len(lines) or "site" in lines:
+            raise ValueError(f"line names must be unique and not 'site'; got {lines}")
+        meters = [m.name for m in self.meters]
+        if len(set(meters)) != len(meters):
+            raise ValueError(f"meter names must be unique; got {meters}")
+        for ln in self.lines:
+            for st in ln.stations:
+                missing = products - set(st.cycle_time_s)
+                unknown = set(st.cycle_time_s) - products
+                if unknown:
+                    raise ValueError(
+                        f"line {ln.name!r} station {st.name!r}: cycle_time_s names unknown products "
+                        f"{sorted(unknown)}; products are {sorted(products)}"
+                    )
+                if missing:
+                    raise ValueError(
+                        f"line {ln.name!r} station {st.name!r}: cycle_time_s lacks products {sorted(missing)}"
+                    )
+        return self
+
+    def station_units(self) -> list[tuple[Line, Station, str]]:
+        """Every machine as (line, station spec, unit name), in declaration order.
+
+        A station with ``machines: n > 1`` is n machines in parallel, named ``<station>-1`` ..
+        ``<station>-n``: each has its own PLC, its own state and its own KPIs.
+        """
+        out = []
+        for ln in self.lines:
+            for st in ln.stations:
+                if st.machines == 1:
+                    out.append((ln, st, st.name))
+                else:
+                    out.extend((ln, st, f"{st.name}-{i}") for i in range(1, st.machines + 1))
+        return out
+
+    def unit_names(self) -> list[str]:
+        """The event log's unit index: ``line/station`` for each machine, then ``site/meter``."""
+        return [f"{ln.name}/{u}" for ln, _, u in self.station_units()] + [f"site/{m.name}" for m in self.meters]
+
+    def product_names(self) -> list[str]:
+        return [p.name for p in self.products]

@@ -1,0 +1,148 @@
+"""Columnar event logs: what happened on the shop floor, as flat arrays the KPI core reads.
+
+The simulator, ``replay`` and the live twin all fill the same log, so one KPI core serves them all.
+
+A *unit* is anything with readings: each station (index = position in ``Factory.station_keys()``)
+and then each site meter. Four streams, each a set of parallel columns:
+
+- states:   ``t, unit, code``          a station's state from ``t`` until its next state change
+- counters: ``t, unit, channel, value`` cumulative readings (produced, good, scrap, rework, energy,
+  volume); the KPI core turns them into deltas and handles resets and rollovers
+- power:    ``t, unit, kw``             a power gauge, integrated by trapezoid
+- products: ``t, unit, code``          the product a station is working on from ``t`` on
+
+``freeze()`` sorts each stream by (key, t) with a stable sort and returns CSR offsets, so that the
+kernels walk one unit (or one unit and channel) at a time. Times are float64 seconds since the Unix
+epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class Channel(IntEnum):
+    PRODUCED = 0
+    GOOD = 1
+    SCRAP = 2
+    REWORK = 3
+    ENERGY_KWH = 4
+    VOLUME = 5  # gas Nm3 or compressed-air m3, in the meter's own unit
+
+
+N_CHANNELS = len(Channel)
+#: Channels whose increase between two readings is spread over time (energy flows continuously);
+#: the others are discrete events booked at the reading that shows them.
+CONTINUOUS = np.array([c in (Channel.ENERGY_KWH, Channel.VOLUME) for c in Channel], dtype=np.bool_)
+
+COUNTER_NAMES = {"produced": Channel.PRODUCED, "good": Channel.GOOD, "scrap": Channel.SCRAP,
+                 "rework": Channel.REWORK, "energy_kwh": Channel.ENERGY_KWH}
+
+
+def csr_offsets(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Offsets o such that rows o[k]:o[k+1] of a key-sorted stream belong to key k."""
+    counts = np.bincount(keys, minlength=n_keys) if len(keys) else np.zeros(n_keys, dtype=np.int64)
+    out = np.zeros(n_keys + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+@dataclass
+class Stream:
+    """One frozen stream: columns sorted by (key, t), and the CSR offsets over the key."""
+
+    t: np.ndarray
+    key: np.ndarray
+    value: np.ndarray
+    offsets: np.ndarray
+
+
+def _freeze(t: list, key: list, value: list, n_keys: int, value_dtype) -> Stream:
+    t_a = np.asarray(t, dtype=np.float64)
+    k_a = np.asarray(key, dtype=np.int64)
+    v_a = np.asarray(value, dtype=value_dtype)
+    order = np.lexsort((t_a, k_a))  # stable: equal (key, t) keep arrival order
+    t_a, k_a, v_a = t_a[order], k_a[order], v_a[order]
+    return Stream(t_a, k_a, v_a, csr_offsets(k_a, n_keys))
+
+
+@dataclass
+class EventLog:
+    """A growing log. Append with the four methods; ``freeze()`` gives the arrays for the KPI core."""
+
+    units: list[str]  # "line/station" for stations, then "site/meter" for meters
+    n_stations: int
+    products: list[str]
+    t_start: float
+    t_end: float
+    state_t: list[float] = field(default_factory=list)
+    state_unit: list[int] = field(default_factory=list)
+    state_code: list[int] = field(default_factory=list)
+    count_t: list[float] = field(default_factory=list)
+    count_key: list[int] = field(default_factory=list)  # unit * N_CHANNELS + channel
+    count_value: list[float] = field(default_factory=list)
+    power_t: list[float] = field(default_factory=list)
+    power_unit: list[int] = field(default_factory=list)
+    power_kw: list[float] = field(default_factory=list)
+    product_t: list[float] = field(default_factory=list)
+    product_unit: list[int] = field(default_factory=list)
+    product_code: list[int] = field(default_factory=list)
+
+    def state(self, t: float, unit: int, code: int) -> None:
+        self.state_t.append(t)
+        self.state_unit.append(unit)
+        self.state_code.append(code)
+
+    def count(self, t: float, unit: int, channel: int, value: float) -> None:
+        self.count_t.append(t)
+        self.count_key.append(unit * N_CHANNELS + channel)
+        self.count_value.append(value)
+
+    def power(self, t: float, unit: int, kw: float) -> None:
+        self.power_t.append(t)
+        self.power_unit.append(unit)
+        self.power_kw.append(kw)
+
+    def product(self, t: float, unit: int, code: int) -> None:
+        self.product_t.append(t)
+        self.product_unit.append(unit)
+        self.product_code.append(code)
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    def __len__(self) -> int:
+        return len(self.state_t) + len(self.count_t) + len(self.power_t) + len(self.product_t)
+
+    def freeze(self) -> "FrozenLog":
+        n = self.n_units
+        return FrozenLog(
+            units=list(self.units),
+            n_stations=self.n_stations,
+            products=list(self.products),
+            t_start=self.t_start,
+            t_end=self.t_end,
+            states=_freeze(self.state_t, self.state_unit, self.state_code, n, np.int8),
+            counters=_freeze(self.count_t, self.count_key, self.count_value, n * N_CHANNELS, np.float64),
+            power=_freeze(self.power_t, self.power_unit, self.power_kw, n, np.float64),
+            products_stream=_freeze(self.product_t, self.product_unit, self.product_code, n, np.int32),
+        )
+
+
+@dataclass
+class FrozenLog:
+    """Sorted, immutable arrays of an EventLog; what the KPI core consumes."""
+
+    units: list[str]
+    n_stations: int
+    products: list[str]
+    t_start: float
+    t_end: float
+    states: Stream
+    counters: Stream  # key = unit * N_CHANNELS + channel
+    power: Stream
+    products_stream: Stream

@@ -1,0 +1,61 @@
+"""Report writers: csv, xlsx, json, pdf and pact, all rendering one inventory (carbon.inventory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factory_models import EmissionsRecord
+
+from ..allocation import Allocation
+from ..config import CarbonConfig
+from ..inventory import build_inventory
+from ..registry import Registry
+
+FORMATS = ("csv", "xlsx", "json", "pdf", "pact")
+
+
+def write_report(
+    records: list[EmissionsRecord],
+    allocation: Allocation | None,
+    registry: Registry,
+    fmt: str,
+    out_path: str | Path,
+    period: tuple[float, float],
+    site: str,
+    config: CarbonConfig | None = None,
+    country: str | None = None,
+) -> dict:
+    """Write the report of ``records`` over ``period`` to ``out_path`` in ``fmt``; returns the inventory.
+
+    Every format carries ``inventory["inputs_sha256"]``, the SHA-256 of the inputs.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not records:
+        raise ValueError(f"no emissions records for site {site!r} in the period; nothing to report")
+    inv = build_inventory(records, registry, period, site, allocation, config)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        from .json_report import write_json
+
+        write_json(inv, out_path)
+    elif fmt == "csv":
+        from .csv_report import write_csv
+
+        write_csv(inv, out_path)
+    elif fmt == "xlsx":
+        from .xlsx_report import write_xlsx
+
+        write_xlsx(inv, records, out_path)
+    elif fmt == "pdf":
+        from .pdf_report import write_pdf
+
+        write_pdf(inv, records, out_path)
+    elif fmt == "pact":
+        from .pact import write_pact
+
+        if allocation is None:
+            raise ValueError("the pact format needs product footprints: pass an allocation")
+        write_pact(inv, out_path, country or (config.site_country if config else "CN"))
+    return inv

@@ -1,0 +1,71 @@
+"""The factor registry: shipped contents with provenance, user files, unknown ids."""
+
+import pytest
+
+from carbon import CarbonConfig, Registry, UnknownFactorError, load_carbon_config
+from factory_models import ConfigError
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return Registry.default()
+
+
+def test_shipped_factors_carry_provenance(reg):
+    for f in reg:
+        assert f.source.document and f.source.url.startswith("http") and f.source.published and f.source.retrieved
+        assert f.version == reg.version
+    assert reg.get("cn-mee-ets-2022").value == 0.5703
+    assert reg.get("cn-mee-2022-national").source.secondary is True
+    assert reg.get("cn-mee-2022-excl-nonfossil").residual_mix is True
+    assert reg.get("cn-mee-2023-grid-east").geography.grid_region == "east"
+    regions = {f.geography.grid_region for f in reg.find("grid_electricity") if f.year == 2023 and f.geography.grid_region}
+    assert regions == {"north", "northeast", "east", "central", "northwest", "south", "southwest"}
+    for fuel in ("natural_gas", "diesel", "lpg", "coal"):
+        assert {f.gas for f in reg.find("fuel_combustion", fuel)} == {"CO2", "CH4", "N2O"}
+    assert reg.get("cn-ndrc-cc-natural_gas").value == 15.30
+    assert reg.get("cn-gbt-heat-default").value_in("kg CO2/GJ") == pytest.approx(110.0)
+    assert (reg.gwp("ar4").gwp("CH4"), reg.gwp("ar5").gwp("CH4"), reg.gwp("ar6").gwp("CH4")) == (25, 28, 27.9)
+    assert reg.gwp("ar6").gwp("N2O") == 273
+
+
+def test_unknown_factor_id_suggests_close_ids(reg):
+    with pytest.raises(UnknownFactorError, match="did you mean cn-mee-2022-national"):
+        reg.get("cn-mee-2022-nationl")
+    with pytest.raises(UnknownFactorError, match="unknown GWP set"):
+        reg.gwp("ar7")
+
+
+def test_config_with_unknown_factor_is_a_config_error():
+    with pytest.raises(ConfigError, match="grid_factor: unknown emission factor id 'cn-mee-2024-national'"):
+        load_carbon_config({"grid_factor": "cn-mee-2024-national"})
+    with pytest.raises(ConfigError, match="residual_factor: factor 'cn-gbt-heat-default' is a heat factor"):
+        load_carbon_config({"residual_factor": "cn-gbt-heat-default"})
+
+
+def test_user_factor_file_extends_registry_and_version():
+    cfg, reg = load_carbon_config({"grid_factor": "example-east-hourly-2026q1",
+                                   "factor_files": ["configs/factors_custom.yaml"]})
+    assert reg.get("acme-supplier-2026").value == 0.12
+    assert reg.get("acme-supplier-2026").version.startswith("user:factors_custom.yaml")
+    assert "factors_custom.yaml" in reg.version and reg.digest() != Registry.default().digest()
+
+
+def test_user_file_cannot_redefine_a_shipped_id(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text(
+        "sources: {s: {document: d, url: 'https://x', published: '2026', retrieved: '2026', secondary: false}}\n"
+        "factors:\n  - {id: cn-mee-ets-2022, kind: grid_electricity, value: 0.1, unit: kg CO2/kWh, gas: CO2, source: s}\n"
+        "  - {id: bad-unit, kind: grid_electricity, value: 0.1, unit: kg CO2/Nm3, gas: CO2, source: s}\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        Registry.load([p])
+    assert "already defined" in str(e.value) and "mass per energy" in str(e.value)
+
+
+def test_defaults_for_demo_site():
+    from factory_models.schema import Site
+
+    cfg = CarbonConfig.for_site(Site(name="smt1", country="CN", grid_region="east"))
+    assert cfg.grid_factor == "cn-mee-2023-grid-east" and cfg.residual_factor == "cn-mee-2023-excl-nonfossil"
+    cfg.check(Registry.default())

@@ -1,0 +1,319 @@
+"""The embedded store: one SQLite file (WAL) of KPI windows, emissions records and downsampled signals.
+
+The default sink when no InfluxDB is configured, and what reports and the dashboard read
+(DESIGN.md section 5). Every table has a primary key on series and time, and writes are upserts,
+so a replay or a re-run of the same period rewrites its rows instead of adding new ones.
+
+Signals are downsampled to one row per signal and bucket (``bucket_s``, default one minute)
+holding the last value (by sample time) with its quality, and the minimum and maximum of the
+numeric values. All three are idempotent: feeding the same samples twice gives the same row, which
+a count or a mean would not.
+
+The schema carries a version (``PRAGMA user_version``); opening an older file runs the missing
+migrations in order, opening a newer one is refused with the versions named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from factory_models.records import KPI_FIELDS, EmissionsRecord, KpiWindow, Quality, Sample
+
+log = logging.getLogger("twin.store")
+
+#: KPI windows of a whole run have no start or end; the key stores this instead of NULL because
+#: SQLite treats NULLs as distinct in a primary key, which would defeat the upsert.
+_OPEN = -1.0e300
+
+_EMISSION_COLUMNS = (
+    "site", "scope", "source", "method", "start", "end", "activity", "activity_unit", "co2e_kg", "co2_kg",
+    "ch4_kg", "n2o_kg", "factor_id", "factor_version", "gwp_set", "data_quality",
+)
+
+#: Migration n takes a file from schema version n-1 to n. Append; never edit a released one.
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    f"""
+    CREATE TABLE kpi (
+        site TEXT NOT NULL,
+        line TEXT NOT NULL,      -- '' for a site row
+        station TEXT NOT NULL,   -- '' for line and site rows
+        start REAL NOT NULL,     -- epoch s, or {_OPEN} for a whole-run window
+        "end" REAL NOT NULL,
+        {", ".join(f"{name} REAL" for name in KPI_FIELDS)},
+        flags TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (site, line, station, start, "end")
+    ) WITHOUT ROWID;
+    CREATE INDEX kpi_end ON kpi ("end");
+    CREATE TABLE emissions (
+        site TEXT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL,
+        start REAL NOT NULL, "end" REAL NOT NULL,
+        activity REAL NOT NULL, activity_unit TEXT NOT NULL, co2e_kg REAL NOT NULL,
+        co2_kg REAL NOT NULL, ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL,
+        factor_id TEXT NOT NULL, factor_version TEXT NOT NULL, gwp_set TEXT NOT NULL,
+        data_quality TEXT NOT NULL,
+        PRIMARY KEY (site, scope, source, method, start, "end")
+    ) WITHOUT ROWID;
+    CREATE INDEX emissions_end ON emissions ("end");
+    CREATE TABLE signal (
+        site TEXT NOT NULL,
+        signal TEXT NOT NULL,
+        bucket REAL NOT NULL,    -- bucket start, epoch s
+        ts REAL NOT NULL,        -- time of the last sample in the bucket
+        value REAL,              -- last numeric value, or NULL for a state signal
+        state TEXT,              -- last text value (states, products)
+        quality TEXT NOT NULL,
+        min REAL,
+        max REAL,
+        PRIMARY KEY (site, signal, bucket)
+    ) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class Store:
+    """The embedded SQLite store. Thread-safe; several processes may read while one writes (WAL)."""
+
+    def __init__(self, path: str | Path, *, bucket_s: float = 60.0) -> None:
+        if not bucket_s > 0:
+            raise ValueError(f"bucket_s must be positive; got {bucket_s}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.bucket_s = float(bucket_s)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against a process crash
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+        self._written = {"kpi": 0, "emissions": 0, "signal": 0}
+        self._rejected = 0
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has store schema version {version}; this factory-twin knows up to "
+                f"{SCHEMA_VERSION}. Use a newer factory-twin or another --store file."
+            )
+        for n in range(version + 1, SCHEMA_VERSION + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[n - 1].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={n}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("store %s migrated to schema version %d", self.path, n)
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_kpis(self, windows: Iterable[KpiWindow]) -> int:
+        """Upsert KPI windows (station, line and site rows); returns the rows written."""
+        rows = []
+        for w in windows:
+            values = []
+            for name in KPI_FIELDS:
+                v = getattr(w, name)
+                values.append(None if v is None or not math.isfinite(float(v)) else float(v))
+            rows.append((
+                w.site, w.line or "", w.station or "",
+                _OPEN if w.start is None else float(w.start), _OPEN if w.end is None else float(w.end),
+                *values, json.dumps(list(w.flags)),
+            ))
+        cols = ", ".join(KPI_FIELDS)
+        marks = ", ".join("?" * (len(KPI_FIELDS) + 6))
+        return self._upsert("kpi", f'INSERT OR REPLACE INTO kpi (site, line, station, start, "end", {cols}, flags) VALUES ({marks})', rows)
+
+    def write_emissions(self, records: Iterable[EmissionsRecord]) -> int:
+        """Upsert emissions records with their factor ids; returns the rows written."""
+        rows = [tuple(getattr(r, c) for c in _EMISSION_COLUMNS) for r in records]
+        cols = ", ".join(f'"{c}"' for c in _EMISSION_COLUMNS)
+        marks = ", ".join("?" * len(_EMISSION_COLUMNS))
+        return self._upsert("emissions", f"INSERT OR REPLACE INTO emissions ({cols}) VALUES ({marks})", rows)
+
+    def write_samples(self, samples: Iterable[Sample], site: str) -> int:
+        """Fold samples into their signal buckets; returns the samples taken.
+
+        A numeric sample that is NaN or infinite is rejected, counted and logged, never stored.
+        """
+        rows, bad = [], 0
+        for s in samples:
+            bucket = math.floor(s.ts / self.bucket_s) * self.bucket_s
+            q = s.quality.value if isinstance(s.quality, Quality) else str(s.quality)
+            if isinstance(s.value, str):
+                rows.append((site, s.signal, bucket, s.ts, None, s.value, q, None, None))
+            else:
+                v = float(s.value)
+                if not math.isfinite(v):
+                    bad += 1
+                    continue
+                rows.append((site, s.signal, bucket, s.ts, v, None, q, v, v))
+        if bad:
+            self._rejected += bad
+            log.warning("store rejected %d samples with a non-finite value", bad)
+        # Last value wins by sample time (ties: the later write); min and max merge.
+        sql = """
+            INSERT INTO signal (site, signal, bucket, ts, value, state, quality, min, max)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (site, signal, bucket) DO UPDATE SET
+                ts = CASE WHEN excluded.ts >= ts THEN excluded.ts ELSE ts END,
+                value = CASE WHEN excluded.ts >= ts THEN excluded.value ELSE value END,
+                state = CASE WHEN excluded.ts >= ts THEN excluded.state ELSE state END,
+                quality = CASE WHEN excluded.ts >= ts THEN excluded.quality ELSE quality END,
+                min = CASE WHEN min IS NULL OR excluded.min < min THEN coalesce(excluded.min, min) ELSE min END,
+                max = CASE WHEN max IS NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE max END
+        """
+        return self._upsert("signal", sql, rows)
+
+    def _upsert(self, table: str, sql: str, rows: list[tuple]) -> int:
+        if not rows:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._written[table] += len(rows)
+        return len(rows)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def kpis(
+        self,
+        t0: float | None = None,
+        t1: float | None = None,
+        *,
+        site: str | None = None,
+        line: str | None = None,
+        station: str | None = None,
+        level: str | None = None,
+    ) -> list[KpiWindow]:
+        """KPI windows whose end lies in [t0, t1), ordered by end, site, line, station.
+
+        ``level`` is "station", "line" or "site" to keep one kind of row; whole-run windows
+        (no start or end) are returned only when neither t0 nor t1 is given.
+        """
+        where, args = [], []
+        if t0 is not None:
+            where.append('"end" >= ?')
+            args.append(t0)
+        if t1 is not None:
+            where.append('"end" < ? AND "end" != ?')
+            args.extend((t1, _OPEN))
+        for col, val in (("site", site), ("line", line), ("station", station)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if level is not None:
+            cond = {"station": "station != ''", "line": "line != '' AND station = ''", "site": "line = ''"}
+            if level not in cond:
+                raise ValueError(f"level {level!r}; expected station, line or site")
+            where.append(cond[level])
+        sql = f'SELECT site, line, station, start, "end", {", ".join(KPI_FIELDS)}, flags FROM kpi'
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY "end", site, line, station'
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        out = []
+        for r in rows:
+            values = dict(zip(KPI_FIELDS, r[5:-1]))
+            for name in ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unknown_s", "produced", "good", "scrap", "rework"):
+                values[name] = values[name] if values[name] is not None else 0.0
+            values["failures"] = int(values["failures"] or 0)
+            out.append(KpiWindow(
+                site=r[0], line=r[1] or None, station=r[2] or None,
+                start=None if r[3] == _OPEN else r[3], end=None if r[4] == _OPEN else r[4],
+                flags=json.loads(r[-1]), **values,
+            ))
+        return out
+
+    def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[EmissionsRecord]:
+        """Emissions records whose period ends in [t0, t1), ordered by end, scope, source, method."""
+        where, args = [], []
+        if t0 is not None:
+            where.append('"end" >= ?')
+            args.append(t0)
+        if t1 is not None:
+            where.append('"end" < ?')
+            args.append(t1)
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _EMISSION_COLUMNS)} FROM emissions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY "end", scope, source, method'
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [EmissionsRecord(**dict(zip(_EMISSION_COLUMNS, r))) for r in rows]
+
+    def signals(self, signal: str, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[dict]:
+        """Downsampled rows of one signal with bucket start in [t0, t1), oldest first.
+
+        Each row: ``site, signal, bucket, ts, value`` (or ``state``), ``quality, min, max``.
+        """
+        where, args = ["signal = ?"], [signal]
+        if t0 is not None:
+            where.append("bucket >= ?")
+            args.append(t0)
+        if t1 is not None:
+            where.append("bucket < ?")
+            args.append(t1)
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        sql = f"SELECT site, signal, bucket, ts, value, state, quality, min, max FROM signal WHERE {' AND '.join(where)} ORDER BY bucket, site"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        keys = ("site", "signal", "bucket", "ts", "value", "state", "quality", "min", "max")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def stats(self) -> dict:
+        """Rows written by this process (``written`` in all), rejections, and the rows held now."""
+        with self._lock:
+            held = {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("kpi", "emissions", "signal")}
+        return {
+            "path": str(self.path),
+            "schema_version": SCHEMA_VERSION,
+            "written": sum(self._written.values()),
+            "written_kpi": self._written["kpi"],
+            "written_emissions": self._written["emissions"],
+            "written_signal": self._written["signal"],
+            "rejected": self._rejected,
+            "rows_kpi": held["kpi"],
+            "rows_emissions": held["emissions"],
+            "rows_signal": held["signal"],
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -2,7 +2,7 @@
 
 The simulator, ``replay`` and the live twin all fill the same log, so one KPI core serves them all.
 
-A *unit* is anything with readings: each station (index = position in ``Factory.station_keys()``)
+A *unit* is anything with readings: each station (index = position in ``Factory.unit_names()``)
 and then each site meter. Four streams, each a set of parallel columns:
 
 - states:   ``t, unit, code``          a station's state from ``t`` until its next state change

@@ -1,0 +1,158 @@
+"""The offline twin: a SimPy model of a whole factory, recording into a columnar EventLog.
+
+Simulation time 0 is ``factory.simulation.start``; the log is stamped in epoch seconds (UTC).
+Same factory and seed give an identical log: every random draw comes from a per-component stream
+derived from the seed (see ``distributions.stream``), and SimPy orders simultaneous events by
+insertion, which is deterministic.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from factory_models.schema import Factory
+from factory_models.states import State
+from twin.eventlog import EventLog
+
+from .calendar import ON, PAUSE_STATE, ShiftCalendar
+from .line import LineModel
+from .meters import SiteMeters
+from .recorder import CallbackRecorder, OnEvent, Recorder
+from .station import Machine
+
+
+class FactorySim:
+    """A steppable factory model: build once, ``run(until_s)`` as often as needed.
+
+    ``env`` may be a ``simpy.rt.RealtimeEnvironment`` (initial time 0) for the live demo; then
+    ``run`` follows the wall clock, or the caller steps the environment itself and calls ``flush``.
+    ``on_event(kind, unit, t, value)`` receives every reading as it is logged (see ``recorder``).
+    """
+
+    def __init__(self, factory: Factory, seed: int = 0, *, meter_interval_s: float = 60.0,
+                 on_event: OnEvent | None = None, power_gauges: bool = False,
+                 env: simpy.Environment | None = None):
+        if meter_interval_s <= 0:
+            raise ValueError(f"meter_interval_s must be > 0 seconds, got {meter_interval_s!r}")
+        self.factory, self.seed = factory, seed
+        self.env = env if env is not None else simpy.Environment()
+        if self.env.now != 0:
+            raise ValueError(f"the environment must start at time 0 (= simulation.start), not {self.env.now}")
+        self.t0 = factory.simulation.start.timestamp()
+        units = factory.unit_names()
+        n_stations = len(factory.station_units())
+        self.log = EventLog(units=units, n_stations=n_stations, products=factory.product_names(),
+                            t_start=self.t0, t_end=self.t0)
+        self.recorder = (Recorder(self.log, self.t0) if on_event is None
+                         else CallbackRecorder(self.log, self.t0, on_event))
+        self.calendar = ShiftCalendar(factory.calendar, factory.simulation.start)
+        self.lines: list[LineModel] = []
+        for line in factory.lines:
+            first = sum(len(lm.machines) for lm in self.lines)
+            self.lines.append(LineModel(self.env, factory, line, first, self.calendar, self.recorder, seed))
+        self.machines: list[Machine] = [m for lm in self.lines for m in lm.machines]
+        assert len(self.machines) == n_stations  # unit index = position in factory.unit_names()
+        self._unit_index = {name: i for i, name in enumerate(units)}
+        self.meters = SiteMeters(factory, self.calendar, self.recorder, seed, n_stations, power_gauges)
+        self.meter_interval_s = float(meter_interval_s)
+
+        for m in self.machines:
+            m.initial_readings()
+        self.meters.initial_readings()
+        for lm in self.lines:
+            lm.start(self.env)
+        if not self.calendar.always_on:
+            self.env.process(self._watch_calendar())
+        if self.meters.meters:
+            self.env.process(self._read_meters())
+
+    # --- processes ------------------------------------------------------------------------------
+
+    def _watch_calendar(self):
+        """At each shift or break boundary, show the calendar's state on machines that are waiting."""
+        env, cal = self.env, self.calendar
+        while True:
+            _, change = cal.at(env.now)
+            yield env.timeout(change - env.now)
+            mode, _ = cal.at(env.now)
+            shown = None if mode == ON else int(PAUSE_STATE[mode])
+            for m in self.machines:
+                if m.waiting is not None:
+                    m.show(m.waiting if shown is None else shown)
+
+    def _read_meters(self):
+        env, step = self.env, self.meter_interval_s
+        k = 0
+        while True:
+            k += 1
+            # multiples of the interval from time 0, so readings stay aligned however long the run
+            yield env.timeout(k * step - env.now)
+            self.meters.read(env.now)
+
+    # --- control ------------------------------------------------------------------------------
+
+    def run(self, until_s: float) -> EventLog:
+        """Advance to simulation second ``until_s`` and close the readings there (see ``flush``)."""
+        if until_s < self.env.now:
+            raise ValueError(f"cannot run back in time: now {self.env.now} s, until {until_s} s")
+        self.env.run(until=until_s)
+        self.flush()
+        return self.log
+
+    def flush(self) -> None:
+        """Write every machine's energy and every meter at the current time, and set ``log.t_end``.
+
+        The energy of a state is otherwise only written when the state ends; closing readings make
+        the log complete up to ``now``. Extra readings of cumulative counters change no KPI.
+        """
+        for m in self.machines:
+            m.flush()
+        self.meters.read(self.env.now)
+        self.log.t_end = self.t0 + self.env.now
+
+    def unit(self, unit: int | str) -> int:
+        """A unit's index from its index or its name in ``factory.unit_names()`` (``line/station-k``)."""
+        if isinstance(unit, int):
+            if not 0 <= unit < len(self.machines):
+                raise KeyError(f"unit {unit} is not a station unit (0..{len(self.machines) - 1})")
+            return unit
+        try:
+            i = self._unit_index[unit]
+        except KeyError:
+            raise KeyError(f"unknown unit {unit!r}; station units are {list(self._unit_index)[:len(self.machines)]}") from None
+        if i >= len(self.machines):
+            raise KeyError(f"{unit!r} is a site meter, not a station")
+        return i
+
+    def station_state(self, unit: int | str) -> State:
+        return State(self.machines[self.unit(unit)].state)
+
+    def force_down(self, unit: int | str, seconds: float) -> None:
+        """Stop a station now for ``seconds`` of working time (an operator-injected fault).
+
+        A part in process is paused and finished after the stop; a waiting machine keeps its place in
+        the queue. Call it from outside the simulation (between steps), not from an ``on_event``
+        callback of the same machine. Repairs, like all work, only progress on shift.
+        """
+        if not seconds > 0:
+            raise ValueError(f"force_down needs seconds > 0, got {seconds!r}")
+        m = self.machines[self.unit(unit)]
+        m.proc.interrupt(float(seconds))
+
+    @property
+    def now_epoch(self) -> float:
+        return self.t0 + self.env.now
+
+    def balance(self) -> dict[str, dict[str, int]]:
+        """Per line: parts released, shipped good, scrapped, and in progress (released = the rest)."""
+        return {lm.line.name: {"released": lm.flow.released, "shipped": lm.flow.shipped,
+                               "scrapped": lm.flow.scrapped, "wip": lm.wip()} for lm in self.lines}
+
+
+def simulate(factory: Factory, hours: float, seed: int = 0, *, meter_interval_s: float = 60.0,
+             on_event: OnEvent | None = None, power_gauges: bool = False) -> EventLog:
+    """Simulate ``hours`` from ``factory.simulation.start`` and return the event log."""
+    if not hours > 0:
+        raise ValueError(f"hours must be > 0, got {hours!r}")
+    sim = FactorySim(factory, seed, meter_interval_s=meter_interval_s, on_event=on_event, power_gauges=power_gauges)
+    return sim.run(hours * 3600.0)

@@ -1,0 +1,9 @@
+"""The KPI core: Numba kernels over the columnar event log, and ISO 22400-2 KPIs built on them.
+
+``compute_kpis`` is the entry point; ``kernels`` are the per-stream passes it runs, ``reference``
+the same definitions in plain Python (for tests and the benchmark's baseline).
+"""
+
+from .report import KpiReport, compute_kpis, counter_modulus_array
+
+__all__ = ["KpiReport", "compute_kpis", "counter_modulus_array"]

@@ -47,8 +47,84 @@ def test_spool_survives_reopen_and_keeps_order(tmp_path):
     assert body_lines(again.peek(100)) == lines(3, 7)
     again.append(lines(7, 9), chunk_points=3)
     assert body_lines(again.peek(100)) == lines(3, 9)
-    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    assert path.is_dir() and [p.suffix for p in path.glob("*.seg")] == [".seg"]
+
+
+def test_torn_tail_after_a_crash_is_discarded_and_appends_continue(tmp_path):
+    path = tmp_path / "s"
+    sp = Spool(path)
+    sp.append(lines(0, 4), chunk_points=2)
+    sp.append(lines(4, 10), chunk_points=2)  # one write call of three records
+    sp.close()
+    seg = next(path.glob("*.seg"))
+    whole = seg.read_bytes()
+    # kill -9 in the middle of the second write call: its last record is cut short.
+    seg.write_bytes(whole[:-5])
+    again = Spool(path)
+    # The whole second write call goes (it had not returned), the first stays; the file is cut back.
+    assert again.depth == 4 and body_lines(again.peek(100)) == lines(0, 4)
+    assert again.discarded_bytes > 0
+    again.append(lines(10, 12), chunk_points=2)
+    again.close()
+    third = Spool(path)
+    assert body_lines(third.peek(100)) == lines(0, 4) + lines(10, 12) and third.discarded_bytes == 0
+
+
+def test_corrupt_record_is_detected_by_its_checksum(tmp_path):
+    path = tmp_path / "s"
+    sp = Spool(path)
+    sp.append(lines(0, 2), chunk_points=2)
+    sp.append(lines(2, 4), chunk_points=2)
+    sp.close()
+    seg = next(path.glob("*.seg"))
+    data = bytearray(seg.read_bytes())
+    data[-3] ^= 0x01  # a flipped bit in the last body
+    seg.write_bytes(bytes(data))
+    again = Spool(path)
+    assert body_lines(again.peek(100)) == lines(0, 2)
+
+
+def test_lost_cursor_replays_acknowledged_points_never_skips_any(tmp_path):
+    path = tmp_path / "s"
+    sp = Spool(path)
+    sp.append(lines(0, 6), chunk_points=2)
+    sp.delete(sp.peek(2))
+    sp.close()
+    assert body_lines(Spool(path).peek(100)) == lines(2, 6)
+    (path / "ack").write_bytes(b"")  # e.g. a power cut before the cursor reached the disk
+    assert body_lines(Spool(path).peek(100)) == lines(0, 6)  # sent again: idempotent, nothing lost
+
+
+def test_acknowledged_segments_are_deleted(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 64)
+    monkeypatch.setattr(spool_module, "_IDLE_ROLL_BYTES", 64)
+    path = tmp_path / "s"
+    sp = Spool(path, sync="normal")
+    for k in range(5):
+        sp.append(lines(10 * k, 10 * k + 10), chunk_points=10)
+    assert len(list(path.glob("*.seg"))) == 5
+    sp.delete(sp.peek(30))
+    assert len(list(path.glob("*.seg"))) == 2  # the three acknowledged ones are gone
+    sp.close()
+    again = Spool(path)
+    assert body_lines(again.peek(100)) == lines(30, 50)
+
+
+def test_sqlite_spool_of_earlier_versions_is_migrated(tmp_path):
+    path = tmp_path / "spool.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE chunk (id INTEGER PRIMARY KEY AUTOINCREMENT, accepted_s REAL NOT NULL, "
+               "n_points INTEGER NOT NULL, n_bytes INTEGER NOT NULL, body BLOB NOT NULL)")
+    for a, b in ((0, 3), (3, 5)):
+        body = "\n".join(lines(a, b)).encode()
+        db.execute("INSERT INTO chunk (accepted_s, n_points, n_bytes, body) VALUES (?, ?, ?, ?)",
+                   (1e9 * 1.7, b - a, len(body), body))
+    db.commit()
+    db.close()
+    sp = Spool(path, max_age_s=1e10)
+    assert path.is_dir() and not list(tmp_path.glob("*.legacy-sqlite"))
+    assert sp.depth == 5 and body_lines(sp.peek(100)) == lines(0, 5)
 
 
 def test_full_spool_drops_oldest_and_counts_them(tmp_path):

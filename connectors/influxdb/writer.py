@@ -1,9 +1,13 @@
 """InfluxDB writer: records -> line protocol -> durable spool -> synchronous v2 writes, own retry loop.
 
 Why not the client's batching ``WriteApi``: it drops a batch after ``max_retry_time`` without
-raising (influxdb-client-python #144, reference/connectors.md). Here every point is first committed
-to the on-disk spool (``spool.py``); a background thread sends the oldest chunks with the client's
-synchronous API and deletes them only once the server answered 2xx.
+raising (influxdb-client-python #144, reference/connectors.md). Here every point is first written
+to the durable on-disk spool (``spool.py``, append-only segment files); a background thread sends
+the oldest records and forgets them only once the server answered 2xx. The sender POSTs each batch
+to ``/api/v2/write`` itself, over one keep-alive ``http.client`` connection (headers and body in
+one send), with the body the spool already holds: no re-encoding, no per-point work. While batch
+N is in flight the caller's thread builds and spools N+1. (influxdb-client's synchronous API went
+through its generated request layer on each call; the URL, headers and token are the same.)
 
 Server answers and what happens:
 
@@ -36,8 +40,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Literal
 
-from influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
+import gzip as gzip_module
+import http.client
+import urllib.parse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from factory_models.records import EmissionsRecord, KpiWindow, Sample
@@ -120,16 +125,15 @@ def retry_after_s(value: str | None) -> float | None:
         return None
 
 
-def _server_message(e: Exception) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if body:
+def _server_message(body: bytes | None, reason: str | None) -> str:
+    """The ``message`` of an InfluxDB JSON error body, else the body, else the HTTP reason."""
+    text = (body or b"").decode("utf-8", "replace").strip()
+    if text:
         try:
-            return str(json.loads(body).get("message", body))
+            return str(json.loads(text).get("message", text))
         except (ValueError, AttributeError):
-            return str(body)
-    return str(getattr(e, "reason", "") or e)
+            return text[:1000]
+    return reason or ""
 
 
 class InfluxWriter:
@@ -149,11 +153,18 @@ class InfluxWriter:
         token = load_token(config)
         if token is None:
             log.warning("no InfluxDB token ($%s or token_file); writing without authentication", config.token_env)
-        self._client = InfluxDBClient(
-            url=config.url, token=token, org=config.org, timeout=int(config.timeout_s * 1000), enable_gzip=config.gzip
-        )
-        del token  # the client holds it; nothing here keeps or prints it
-        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._headers = {"Content-Type": "text/plain; charset=utf-8", "Accept": "application/json",
+                         "User-Agent": "factory-twin-influx"}
+        if config.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        del token  # only the header holds it; nothing here logs or prints it
+        query = urllib.parse.urlencode({"org": config.org, "bucket": config.bucket, "precision": config.precision})
+        url = urllib.parse.urlsplit(config.url)
+        self._target = f"{url.path.rstrip('/')}/api/v2/write?{query}"
+        self._conn_args = (url.scheme, url.hostname, url.port)
+        self._conn: http.client.HTTPConnection | None = None  # one keep-alive connection (one sender)
         self._counts = {"spooled": 0, "written": 0, "retried": 0, "rejected_server": 0, "rejected_invalid": 0}
         self._count_lock = threading.Lock()
         self._dead_seen: set[bytes] = set()  # lines dead-lettered in the batch being sent
@@ -238,7 +249,8 @@ class InfluxWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout_s + 5)
-        self._client.close()
+        if self._conn is not None:
+            self._conn.close()
         self._spool.close()
 
     def __enter__(self) -> "InfluxWriter":
@@ -318,15 +330,36 @@ class InfluxWriter:
         raise _Transient(f"HTTP {status} (check url, org, bucket and token): {message}")
 
     def _post(self, body: bytes) -> tuple[int | None, str, float | None]:
-        try:
-            self._api.write(self.config.bucket, self.config.org, record=body, write_precision=self.config.precision)
+        """One POST; (None, "", None) on 2xx, else (status, server message, Retry-After seconds).
+
+        Headers and body leave in one ``send`` (http.client joins them for a bytes body) on a
+        keep-alive connection. A connection the server closed while idle fails on reuse: that is
+        retried at once on a new connection (a write is idempotent); any other failure is transient.
+        """
+        if self.config.gzip:
+            body = gzip_module.compress(body, compresslevel=1)
+        for fresh in (self._conn is None, True):
+            if self._conn is None:
+                scheme, host, port = self._conn_args
+                cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+                self._conn = cls(host, port, timeout=self.config.timeout_s)
+            try:
+                self._conn.request("POST", self._target, body=body, headers=self._headers)
+                r = self._conn.getresponse()
+                data = r.read()
+            except Exception as e:  # noqa: BLE001 - refused, reset, timeout: all transient
+                self._conn.close()
+                self._conn = None
+                if fresh or isinstance(e, TimeoutError):
+                    raise _Transient(f"{type(e).__name__}: {e}") from None
+                continue
+            if r.will_close:
+                self._conn.close()
+                self._conn = None
+            break
+        if 200 <= r.status < 300:
             return None, "", None
-        except Exception as e:  # noqa: BLE001 - classify every failure; none may lose data
-            status = getattr(e, "status", None)
-            if not isinstance(status, int):
-                raise _Transient(f"{type(e).__name__}: {e}") from None
-            headers = getattr(e, "headers", None) or {}
-            return status, _server_message(e), retry_after_s(headers.get("Retry-After"))
+        return r.status, _server_message(data, r.reason), retry_after_s(r.getheader("Retry-After"))
 
     def _dead_letter(self, line: bytes, status: int, message: str) -> None:
         if line in self._dead_seen:  # the same batch re-sent after a transient error

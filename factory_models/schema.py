@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -277,6 +277,9 @@ class Factory(Strict):
     lines: Annotated[list[Line], Field(min_length=1)]
     meters: list[Meter] = []
     simulation: Simulation = Simulation()
+    #: carbon accounting settings (factors, methods, certificates); validated by ``carbon`` itself,
+    #: which this floor does not import. None: the defaults for the site's country and grid region.
+    carbon: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> "Factory":

@@ -24,6 +24,13 @@ app = typer.Typer(
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout instead of tables.")
 WindowOpt = typer.Option(None, "--window", "-w", help="Also report aligned windows of this length: 15m, 1h, 8h, 1d.")
+CarbonOpt = typer.Option(None, "--carbon", help="Carbon settings (YAML with a carbon: block); default: the factory's own.")
+StoreOpt = typer.Option(Path("factory-twin.sqlite"), "--store", help="Embedded SQLite store (KPI windows, emissions).")
+NoStoreOpt = typer.Option(False, "--no-store", help="Write no embedded store.")
+InfluxUrlOpt = typer.Option(None, "--influx-url", help="InfluxDB (v2 write API) URL; the token comes from $INFLUX_TOKEN.")
+InfluxOrgOpt = typer.Option("", "--influx-org", help="InfluxDB organisation (empty for 1.8).")
+InfluxBucketOpt = typer.Option(None, "--influx-bucket", help="InfluxDB bucket (1.8: database/retention-policy).")
+InfluxSpoolOpt = typer.Option(Path("influx-spool"), "--influx-spool", help="Durable store-and-forward spool (a directory).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
 
 
@@ -40,6 +47,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, influx_spool):
+    influx = None
+    if influx_url:
+        if not influx_bucket:
+            _fail("--influx-url needs --influx-bucket")
+        try:
+            influx = runtime.InfluxConfig(url=influx_url, org=influx_org, bucket=influx_bucket, spool_path=influx_spool)
+        except ValueError as exc:
+            _fail(f"InfluxDB settings: {exc}")
+    return runtime.Sinks(store=None if no_store else store, influx=influx)
+
+
 def _load(config: Path):
     try:
         return load_factory(config)
@@ -53,6 +72,13 @@ def simulate(
     hours: float = typer.Option(24.0, "--hours", "-H", min=0.001, help="Simulated hours from simulation.start."),
     seed: int = typer.Option(0, "--seed", "-s", help="Random seed: the same seed gives the same result."),
     window: Optional[str] = WindowOpt,
+    carbon_file: Optional[Path] = CarbonOpt,
+    store: Path = StoreOpt,
+    no_store: bool = NoStoreOpt,
+    influx_url: Optional[str] = InfluxUrlOpt,
+    influx_org: str = InfluxOrgOpt,
+    influx_bucket: Optional[str] = InfluxBucketOpt,
+    influx_spool: Path = InfluxSpoolOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -60,7 +86,9 @@ def simulate(
     _setup_logging(verbose)
     factory = _load(config)
     try:
-        doc, report = runtime.simulate_summary(factory, config, hours=hours, seed=seed, window=window)
+        doc, report = runtime.simulate_summary(
+            factory, config, hours=hours, seed=seed, window=window, carbon_file=carbon_file,
+            sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
     except ValueError as exc:
         _fail(str(exc))
     if json_out:
@@ -75,6 +103,13 @@ def replay(
     config: Path = typer.Argument(..., help="Factory model (YAML) the samples belong to."),
     samples: Path = typer.Argument(..., help="CSV with a header ts,signal,value[,quality]."),
     window: Optional[str] = WindowOpt,
+    carbon_file: Optional[Path] = CarbonOpt,
+    store: Path = StoreOpt,
+    no_store: bool = NoStoreOpt,
+    influx_url: Optional[str] = InfluxUrlOpt,
+    influx_org: str = InfluxOrgOpt,
+    influx_bucket: Optional[str] = InfluxBucketOpt,
+    influx_spool: Path = InfluxSpoolOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -84,7 +119,9 @@ def replay(
     if not samples.is_file():
         _fail(f"{samples}: no such file")
     try:
-        doc, report = runtime.replay_summary(factory, config, samples, window=window)
+        doc, report = runtime.replay_summary(
+            factory, config, samples, window=window, carbon_file=carbon_file,
+            sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
     except ValueError as exc:
         _fail(str(exc))
     if json_out:
@@ -92,6 +129,185 @@ def replay(
     else:
         print_tables(report, f"{factory.site.name}: replay of {samples} ({doc['start']} to {doc['end']})",
                      runtime.text_footer(doc))
+
+
+@app.command()
+def report(
+    date_from: str = typer.Option(..., "--from", help="Period start: RFC 3339 or a date (UTC), e.g. 2026-01-05."),
+    date_to: str = typer.Option(..., "--to", help="Period end (exclusive): RFC 3339 or a date (UTC)."),
+    fmt: str = typer.Option(..., "--format", "-f", help="csv, xlsx, json, pdf or pact."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    store: Path = StoreOpt,
+    config: Optional[Path] = typer.Option(None, "--config", help="Factory model: product masses (CBAM table) and carbon settings."),
+    carbon_file: Optional[Path] = CarbonOpt,
+    site: Optional[str] = typer.Option(None, "--site", help="Site, when the store holds several."),
+    json_out: bool = JsonOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Write the emissions report of a period from the embedded store (inventory, products, CBAM)."""
+    _setup_logging(verbose)
+    from . import reporting
+    from .emissions import carbon_setup
+    from .replay import parse_period_bound
+
+    if not store.is_file():
+        _fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
+    try:
+        t0, t1 = parse_period_bound(date_from), parse_period_bound(date_to)
+    except ValueError as exc:
+        _fail(str(exc))
+    if t1 <= t0:
+        _fail("--to must be after --from")
+    factory = _load(config) if config else None
+    try:
+        if factory is not None:
+            cfg, registry = carbon_setup(factory, config, carbon_file)
+        else:
+            import carbon as _carbon
+
+            cfg, registry = _carbon.load_carbon_config(carbon_file) if carbon_file else (None, _carbon.Registry.default())
+        inv = reporting.write_period_report(store, t0, t1, fmt, out, factory=factory, carbon_cfg=cfg,
+                                            registry=registry, site=site)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+    summary = {"out": str(out), "format": fmt, "inputs_sha256": inv.get("inputs_sha256"),
+               "totals": inv.get("totals"), "notes": inv.get("notes", [])}
+    if json_out:
+        dump_json(summary)
+    else:
+        typer.echo(f"wrote {out} ({fmt}); inputs SHA-256 {summary['inputs_sha256']}")
+
+
+def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
+                  influx_spool, json_out):
+    from .runtime.live import LiveOptions
+
+    return LiveOptions(duration_s=duration, speed=speed, seed=seed, mqtt_url=mqtt_url,
+                       sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool),
+                       progress=not json_out)
+
+
+@app.command()
+def demo(
+    config: Path = typer.Option(Path("configs/demo_smt.yaml"), "--config", "-c", help="Factory model to run."),
+    speed: float = typer.Option(60.0, "--speed", min=0.1, max=10_000, help="Simulated seconds per wall second."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", min=1, help="Wall seconds; default: until Ctrl-C."),
+    seed: int = typer.Option(0, "--seed", "-s"),
+    mqtt_url: Optional[str] = typer.Option(None, "--mqtt-url", help="Use this broker (mqtt://host:port) instead of the embedded one."),
+    store: Path = StoreOpt,
+    no_store: bool = NoStoreOpt,
+    influx_url: Optional[str] = InfluxUrlOpt,
+    influx_org: str = InfluxOrgOpt,
+    influx_bucket: Optional[str] = InfluxBucketOpt,
+    influx_spool: Path = InfluxSpoolOpt,
+    json_out: bool = JsonOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """The demonstration plant on loopback: simulated PLC (OPC UA) and meters (MQTT) into the live twin."""
+    import asyncio
+
+    from .runtime.live import run_demo
+
+    _setup_logging(verbose)
+    if not config.is_file():
+        packaged = Path(__file__).resolve().parent.parent / config
+        config = packaged if packaged.is_file() else config
+    factory = _load(config)
+    opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
+                         influx_spool, json_out)
+    try:
+        doc = asyncio.run(run_demo(factory, config, opts))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    _print_live(doc, json_out)
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="Factory model (YAML) of the plant."),
+    mapping: Path = typer.Option(..., "--mapping", "-m", help="Connection mapping (YAML): OPC UA nodes, MQTT topics."),
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", min=1, help="Wall seconds; default: until Ctrl-C."),
+    store: Path = StoreOpt,
+    no_store: bool = NoStoreOpt,
+    influx_url: Optional[str] = InfluxUrlOpt,
+    influx_org: str = InfluxOrgOpt,
+    influx_bucket: Optional[str] = InfluxBucketOpt,
+    influx_spool: Path = InfluxSpoolOpt,
+    json_out: bool = JsonOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Shadow a real line: the sources a mapping names, into the live twin and its sinks."""
+    import asyncio
+
+    from connectors.mapping import load_mapping
+
+    from .runtime.live import run_mapping
+
+    _setup_logging(verbose)
+    factory = _load(config)
+    try:
+        m = load_mapping(mapping, factory)
+    except ConfigError as exc:
+        _fail(str(exc))
+    opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
+                         influx_spool, json_out)
+    try:
+        doc = asyncio.run(run_mapping(factory, config, m, opts))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    except ValueError as exc:
+        _fail(str(exc))
+    _print_live(doc, json_out)
+
+
+def _print_live(doc: dict, json_out: bool) -> None:
+    if json_out:
+        dump_json(doc)
+        return
+    from rich.console import Console
+
+    from factory_models import KpiWindow
+
+    from .summary import kpi_table
+
+    def back(item: dict) -> KpiWindow:
+        fields = {k: v for k, v in item.items() if k in KpiWindow.__dataclass_fields__ and k not in ("start", "end")}
+        return KpiWindow(start=None, end=None, **{"line": None, "station": None, **fields})
+
+    console = Console()
+    console.print(kpi_table(f"{doc['command']}: {doc['start']} to {doc['end']}",
+                            [back(x) for x in [*doc["stations"], *doc["lines"], doc["site"]]]))
+    s = doc["samples"]
+    console.print(f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected "
+                  f"{s['rejected_by_reason'] or ''}")
+    f = doc.get("forecast")
+    if f:
+        oee = "-" if f.get("oee") is None else f"{100 * f['oee']:.1f} %"
+        console.print(f"forecast for the end of shift {f['shift']} ({f['shift_end']}): "
+                      f"{f['expected_good']:.0f} good, OEE {oee}, {f.get('energy_kwh') or 0:.0f} kWh")
+
+
+@app.command()
+def browse(
+    url: str = typer.Argument(..., help="OPC UA endpoint, e.g. opc.tcp://127.0.0.1:4840."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the draft mapping here (default: stdout)."),
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Walk an OPC UA server's address space and write a draft mapping to edit."""
+    from connectors.opcua.browse import browse_to_mapping
+
+    _setup_logging(verbose)
+    try:
+        text = browse_to_mapping(url)
+    except (OSError, ConnectionError, TimeoutError) as exc:
+        _fail(f"{url}: cannot browse: {exc}")
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 @app.command()

@@ -40,6 +40,14 @@ def parse_ts(text: str) -> float:
     return when.timestamp()
 
 
+def parse_period_bound(text: str) -> float:
+    """A report period bound: RFC 3339, epoch milliseconds, or a bare date (midnight UTC)."""
+    text = text.strip()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        text += "T00:00:00Z"
+    return parse_ts(text)
+
+
 def parse_value(text: str) -> float | str:
     try:
         return float(text)

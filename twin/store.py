@@ -58,7 +58,9 @@ MIGRATIONS: list[str] = [
         co2_kg REAL NOT NULL, ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL,
         factor_id TEXT NOT NULL, factor_version TEXT NOT NULL, gwp_set TEXT NOT NULL,
         data_quality TEXT NOT NULL,
-        PRIMARY KEY (site, scope, source, method, start, "end")
+        -- factor_id is part of the key: a market-based period holds one row per instrument and one
+        -- for the residual mix, all with the same source and times
+        PRIMARY KEY (site, scope, source, method, factor_id, start, "end")
     ) WITHOUT ROWID;
     CREATE INDEX emissions_end ON emissions ("end");
     CREATE TABLE signal (
@@ -74,8 +76,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (site, signal, bucket)
     ) WITHOUT ROWID;
     """,
+    # 2: machine time and output per product, the inputs of product footprints (carbon allocation)
+    """
+    CREATE TABLE product_use (
+        site TEXT NOT NULL, line TEXT NOT NULL, station TEXT NOT NULL, product TEXT NOT NULL,
+        start REAL NOT NULL, "end" REAL NOT NULL,
+        machine_time_s REAL NOT NULL, produced REAL NOT NULL, good REAL NOT NULL,
+        is_output INTEGER NOT NULL,
+        PRIMARY KEY (site, line, station, product, start, "end")
+    ) WITHOUT ROWID;
+    CREATE INDEX product_use_end ON product_use ("end");
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+_PRODUCT_USE_COLUMNS = ("line", "station", "product", "start", "end", "machine_time_s", "produced", "good", "is_output")
 
 
 class StoreError(RuntimeError):
@@ -97,7 +111,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against a process crash
         self._db.execute("PRAGMA busy_timeout=10000")
         self._migrate()
-        self._written = {"kpi": 0, "emissions": 0, "signal": 0}
+        self._written = {"kpi": 0, "emissions": 0, "signal": 0, "product_use": 0}
         self._rejected = 0
 
     def _migrate(self) -> None:
@@ -149,6 +163,35 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in _EMISSION_COLUMNS)
         marks = ", ".join("?" * len(_EMISSION_COLUMNS))
         return self._upsert("emissions", f"INSERT OR REPLACE INTO emissions ({cols}) VALUES ({marks})", rows)
+
+    def write_product_use(self, rows: Iterable, site: str) -> int:
+        """Upsert per-station, per-product machine time and output (``twin.products.ProductUse``)."""
+        data = [(site, *(float(getattr(r, c)) if c not in ("line", "station", "product") else getattr(r, c)
+                         for c in _PRODUCT_USE_COLUMNS)) for r in rows]
+        cols = ", ".join(f'"{c}"' for c in ("site", *_PRODUCT_USE_COLUMNS))
+        marks = ", ".join("?" * (len(_PRODUCT_USE_COLUMNS) + 1))
+        return self._upsert("product_use", f"INSERT OR REPLACE INTO product_use ({cols}) VALUES ({marks})", data)
+
+    def product_use(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[dict]:
+        """Product-use rows whose period lies within [t0, t1], oldest first."""
+        where, args = [], []
+        if t0 is not None:
+            where.append("start >= ?")
+            args.append(t0)
+        if t1 is not None:
+            where.append('"end" <= ?')
+            args.append(t1)
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        cols = ("site", *_PRODUCT_USE_COLUMNS)
+        sql = f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM product_use"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += ' ORDER BY "end", line, station, product'
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [dict(zip(cols, r)) for r in rows]
 
     def write_samples(self, samples: Iterable[Sample], site: str) -> int:
         """Fold samples into their signal buckets; returns the samples taken.
@@ -294,7 +337,8 @@ class Store:
     def stats(self) -> dict:
         """Rows written by this process (``written`` in all), rejections, and the rows held now."""
         with self._lock:
-            held = {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("kpi", "emissions", "signal")}
+            held = {t: self._db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                    for t in ("kpi", "emissions", "signal", "product_use")}
         return {
             "path": str(self.path),
             "schema_version": SCHEMA_VERSION,
@@ -302,10 +346,12 @@ class Store:
             "written_kpi": self._written["kpi"],
             "written_emissions": self._written["emissions"],
             "written_signal": self._written["signal"],
+            "written_product_use": self._written["product_use"],
             "rejected": self._rejected,
             "rows_kpi": held["kpi"],
             "rows_emissions": held["emissions"],
             "rows_signal": held["signal"],
+            "rows_product_use": held["product_use"],
         }
 
     def close(self) -> None:

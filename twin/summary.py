@@ -43,21 +43,19 @@ def _hours(x: float) -> str:
     return f"{x / 3600:.2f}"
 
 
+def _name(w: KpiWindow) -> str:
+    return "/".join(p for p in (w.line, w.station) if p) or f"site {w.site}"
+
+
 def kpi_table(title: str, items: list[KpiWindow]) -> Table:
+    """OEE and its factors, output, reliability, energy and CO2e: what an operator reads first."""
     table = Table(title=title, title_justify="left", header_style="bold")
-    for col, justify in (
-        ("station", "left"), ("PBT h", "right"), ("APT h", "right"), ("setup h", "right"),
-        ("delay h", "right"), ("idle h", "right"), ("produced", "right"), ("good", "right"),
-        ("avail.", "right"), ("perf.", "right"), ("quality", "right"), ("OEE", "right"),
-        ("MTBF h", "right"), ("MTTR min", "right"), ("kWh", "right"), ("kWh/good", "right"),
-        ("kg CO2e", "right"),
-    ):
-        table.add_column(col, justify=justify)
+    for col in ("", "produced", "good", "avail.", "perf.", "quality", "OEE", "MTBF h", "MTTR min",
+                "kWh", "kWh/good", "kg CO2e"):
+        table.add_column(col, justify="left" if not col else "right")
     for w in items:
-        name = "/".join(p for p in (w.line, w.station) if p) or w.site
         table.add_row(
-            name, _hours(w.pbt_s), _hours(w.apt_s), _hours(w.asut_s), _hours(w.adet_s), _hours(w.adot_s),
-            f"{w.produced:.0f}", f"{w.good:.0f}", _pct(w.availability), _pct(w.performance),
+            _name(w), f"{w.produced:.0f}", f"{w.good:.0f}", _pct(w.availability), _pct(w.performance),
             _pct(w.quality), _pct(w.oee),
             _num(None if w.mtbf_s is None else w.mtbf_s / 3600, ".1f"),
             _num(None if w.mttr_s is None else w.mttr_s / 60, ".1f"),
@@ -66,13 +64,25 @@ def kpi_table(title: str, items: list[KpiWindow]) -> Table:
     return table
 
 
+def loss_table(title: str, items: list[KpiWindow]) -> Table:
+    """Where the time went, in ISO 22400-2 time elements (hours)."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in ("", "POT h", "PBT h", "APT h", "setup h", "delay h", "idle h", "unknown h", "failures"):
+        table.add_column(col, justify="left" if not col else "right")
+    for w in items:
+        table.add_row(_name(w), _hours(w.pot_s), _hours(w.pbt_s), _hours(w.apt_s), _hours(w.asut_s),
+                      _hours(w.adet_s), _hours(w.adot_s), _hours(w.unknown_s), str(w.failures))
+    return table
+
+
 def print_tables(report, header: str, extra: list[str] | None = None) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 132)
     console.print(f"[bold]{header}[/bold]")
-    console.print(kpi_table("Stations", report.stations))
-    console.print(kpi_table("Lines and site", [*report.lines, report.site]))
-    flagged = [w for w in [*report.stations, *report.lines, report.site] if w.flags]
-    for w in flagged:
-        console.print(f"[yellow]flag[/yellow] {w.line or ''}/{w.station or ''}: {', '.join(w.flags)}")
+    everything = [*report.stations, *report.lines, report.site]
+    console.print(kpi_table("KPIs", everything))
+    console.print(loss_table("Time elements (ISO 22400-2)", everything))
+    for w in everything:
+        if w.flags:
+            console.print(f"[yellow]flag[/yellow] {_name(w)}: {', '.join(w.flags)}")
     for line in extra or []:
         console.print(line)

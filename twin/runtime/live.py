@@ -1,0 +1,328 @@
+"""``demo`` and ``run``: live sources into the live twin, the twin into its sinks.
+
+``demo`` builds the whole plant on loopback: the SimPy model runs in step with the wall clock
+(times ``speed``) and feeds a simulated PLC (OPC UA server: states, counters, products) and
+simulated energy meters (MQTT publisher: power, energy, site meters) through a broker (embedded
+amqtt by default, or ``--mqtt-url``). The twin then reads them back over the wire exactly as it
+would read a real line, through the same mapping, clients, router and KPI core. Because the model
+also logs what really happened, the demo can compare the twin's KPIs with that ground truth.
+
+``run`` is the same without simulators: only the sources a mapping names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
+from connectors.mqtt.broker import EmbeddedBroker
+from connectors.mqtt.client import MqttClient
+from connectors.mqtt.sensors import MqttSensors
+from connectors.opcua.client import OpcUaClient
+from connectors.opcua.plc import SimulatedPlc
+from connectors.signals import known_signals
+from factory_models import Factory, Sample, State
+from factory_models.records import iso_utc
+
+from ..forecast import forecast_shift_end
+from ..kpi import compute_kpis
+from ..live import LiveTwin
+from ..model import FactorySim
+from ..summary import kpi_json
+from . import Sinks, write_sinks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveOptions:
+    duration_s: float | None = None  # wall seconds; None: until interrupted
+    speed: float = 60.0  # simulated seconds per wall second (demo only)
+    seed: int = 0
+    mqtt_url: str | None = None
+    tick_s: float = 1.0  # KPI recomputation period, wall seconds
+    sinks: Sinks = field(default_factory=Sinks)
+    progress: bool = True  # a status line on stderr each tick
+    forecast_replications: int = 3
+
+
+def demo_mapping(factory: Factory, opcua_endpoint: str, namespace_uri: str, mqtt_url: str) -> Mapping:
+    """The mapping a plant engineer would write for the demo plant: a browse pattern for the PLC,
+    the default topic convention for the meters."""
+    return Mapping(
+        site=factory.site.name,
+        opcua=[OpcUaSource(
+            name="plc", endpoint=opcua_endpoint,
+            subscription=Subscription(publishing_interval_ms=100, sampling_interval_ms=0, queue_size=100),
+            nodes=[OpcUaNode(browse=f"Objects/{{site}}/{{line}}/{{station}}/{{signal}}",
+                             signal="{line}/{station}/{signal}")],
+        )],
+        mqtt=[MqttSource(
+            name="meters", url=mqtt_url, client_id=f"factory-twin-{factory.site.name}",
+            topics=[MqttTopic(pattern="factory/{site}/{line}/{station}/{signal}", signal="{line}/{station}/{signal}",
+                              field="value")],
+        )],
+    )
+
+
+class PlantFeed:
+    """Turns the model's readings into PLC values and meter messages (the demo's field wiring)."""
+
+    def __init__(self, factory: Factory, plc: SimulatedPlc, sensors: MqttSensors):
+        self.plc, self.sensors = plc, sensors
+        units = factory.station_units()
+        self.n_stations = len(units)
+        self.station = [f"{ln.name}/{name}" for ln, _, name in units]
+        self.power = [st.power_kw for _, st, _ in units]
+        self.products = factory.product_names()
+        volume = {"natural_gas": "volume_nm3", "compressed_air": "volume_m3"}
+        self.meter = [(f"site/{m.name}", volume.get(m.kind)) for m in factory.meters]
+        self.live = False
+        self.published = 0
+        self.last: dict[tuple[str, str], tuple[str, float | str, float]] = {}
+
+    def __call__(self, kind: str, unit: int, t: float, value: float) -> None:
+        if unit < self.n_stations:
+            base = self.station[unit]
+            if kind == "state":
+                state = State(int(value))
+                self._send("plc", f"{base}/state", state.name, t)
+                self._send("mqtt", f"{base}/power_kw", self.power[unit].kw(state), t)
+            elif kind == "product":
+                self._send("plc", f"{base}/product", self.products[int(value)], t)
+            elif kind == "energy_kwh":
+                self._send("mqtt", f"{base}/energy_kwh", value, t)
+            elif kind in ("produced", "good", "scrap", "rework"):
+                self._send("plc", f"{base}/{kind}", value, t)
+        else:
+            base, volume_name = self.meter[unit - self.n_stations]
+            if kind == "energy_kwh":
+                self._send("mqtt", f"{base}/energy_kwh", value, t)
+            elif kind == "volume" and volume_name:
+                self._send("mqtt", f"{base}/{volume_name}", value, t)
+            elif kind == "power_kw":
+                self._send("mqtt", f"{base}/power_kw", value, t)
+
+    def _send(self, where: str, signal: str, value, t: float) -> None:
+        self.last[(where, signal)] = (where, value, t)
+        if not self.live:
+            return
+        self.published += 1
+        if where == "plc":
+            self.plc.publish(signal, value, t)
+        else:
+            self.sensors.publish(signal, value, t)
+
+    def go_live(self) -> None:
+        """Publish the current value of everything, then every reading as it happens."""
+        self.live = True
+        for (where, signal), (_, value, t) in list(self.last.items()):
+            self._send(where, signal, value, t)
+
+
+def _first_shift_start_s(sim: FactorySim) -> float:
+    from ..model.calendar import ON
+
+    mode, change = sim.calendar.at(0.0)
+    return 0.0 if mode == ON else change
+
+
+async def _ticker(twin: LiveTwin, opts: LiveOptions, sources, console: Console, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=opts.tick_s)
+        except asyncio.TimeoutError:
+            pass
+        snap = twin.snapshot()
+        if opts.progress:
+            s = snap.shift.site
+            down = [u for u, st in snap.states.items() if st in ("DOWN", "UNKNOWN")]
+            oee = "-" if s.oee is None else f"{100 * s.oee:.1f} %"
+            console.print(
+                f"{iso_utc(snap.now)} shift {snap.shift_name}: OEE {oee}, good {s.good:.0f}, "
+                f"{s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']}/{snap.samples['received']}"
+                + (f"; down/unknown: {', '.join(down)}" if down else ""),
+                highlight=False,
+            )
+
+
+def _compare(truth, live) -> dict:
+    """Ground truth (the model's own log) against the twin (what came over the wire), per station."""
+    out = []
+    for a, b in zip(truth.stations, live.stations):
+        item = {"line": a.line, "station": a.station}
+        for key in ("apt_s", "produced", "good", "availability", "oee", "energy_kwh"):
+            item[key] = {"truth": getattr(a, key), "twin": getattr(b, key)}
+        out.append(item)
+    return {"stations": out}
+
+
+def _samples_block(twin: LiveTwin, sources) -> dict:
+    """The ``samples`` counts: what the router saw plus what each source refused before it."""
+    counts = twin.router.counts()
+    by_reason = dict(counts["rejected_by_reason"])
+    received = counts["received"]
+    per_source = {}
+    for src in sources:
+        st = src.stats()
+        per_source[src.name] = st
+        received += st.get("rejected", 0)
+        for reason, n in st.get("rejected_by_reason", {}).items():
+            by_reason[f"{src.name}:{reason}"] = by_reason.get(f"{src.name}:{reason}", 0) + n
+    rejected = sum(by_reason.values())
+    return {"received": received, "used": counts["used"], "rejected": rejected,
+            "rejected_by_reason": dict(sorted(by_reason.items())), "sources": per_source}
+
+
+async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, stop: asyncio.Event,
+                  extra_tasks=()) -> None:
+    queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=200_000)
+    console = Console(stderr=True)
+    tasks = [asyncio.create_task(src.run(queue), name=f"source-{src.name}") for src in sources]
+    tasks.append(asyncio.create_task(twin.consume(queue), name="twin"))
+    tasks.append(asyncio.create_task(_ticker(twin, opts, sources, console, stop), name="ticker"))
+    tasks.extend(extra_tasks)
+    try:
+        if opts.duration_s is None:
+            await stop.wait()
+        else:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=opts.duration_s)
+            except asyncio.TimeoutError:
+                stop.set()
+        # let what is on the wire arrive before the final figures
+        for _ in range(100):
+            if queue.empty():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        while not queue.empty():
+            twin.add(queue.get_nowait())
+
+
+async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[str, Any]:
+    """The demonstration plant on loopback; returns the summary document of ``demo --json``."""
+    stop = asyncio.Event()
+    feed_holder: list[PlantFeed] = []
+    sim = FactorySim(factory, opts.seed, meter_interval_s=10.0,
+                     on_event=lambda *a: feed_holder[0](*a) if feed_holder else None)
+    plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
+    broker = None
+    await plc.start()
+    try:
+        if opts.mqtt_url:
+            mqtt_url = opts.mqtt_url
+        else:
+            broker = EmbeddedBroker()
+            await broker.start()
+            mqtt_url = broker.url
+        host, port = _host_port(mqtt_url)
+        sensors = MqttSensors(factory, host=host, port=port, client_id=f"factory-twin-sensors-{factory.site.name}")
+        await sensors.start()
+        feed = PlantFeed(factory, plc, sensors)
+        feed_holder.append(feed)
+        # start of the first shift, plus half an hour so the buffers hold work, simulated at full speed
+        warm_s = _first_shift_start_s(sim) + 1800.0
+        sim.env.run(until=warm_s)
+        feed.go_live()
+        mapping = demo_mapping(factory, plc.endpoint, plc.namespace_uri, mqtt_url)
+        known = known_signals(factory)
+        dead = Path(tempfile.mkdtemp(prefix="factory-twin-"))
+        sources = [OpcUaClient(mapping.opcua[0], factory.site.name, known, dead / "deadletter-plc.jsonl"),
+                   MqttClient(mapping.mqtt[0], factory.site.name, known, dead / "deadletter-meters.jsonl")]
+        twin = LiveTwin(factory, clock=lambda: sim.now_epoch,
+                        source_signals={s.name: s.signals() for s in sources})
+        live_from = sim.now_epoch
+
+        async def drive() -> None:
+            loop = asyncio.get_running_loop()
+            wall0, sim0 = loop.time(), sim.env.now
+            while not stop.is_set():
+                sim.env.run(until=sim0 + (loop.time() - wall0) * opts.speed)
+                await asyncio.sleep(0.05)
+
+        await _shadow(factory, sources, twin, opts, stop, [asyncio.create_task(drive(), name="sim")])
+        live_to = sim.now_epoch
+        await sensors.stop(drain_s=5.0)
+        sim.flush()
+        return _summary(factory, config, twin, sources, opts, live_from, live_to, sim=sim,
+                        extra={"speed": opts.speed, "mqtt": mqtt_url, "opcua": plc.endpoint,
+                               "published": feed.published, "sensors": sensors.stats()})
+    finally:
+        await plc.stop()
+        if broker is not None:
+            await broker.stop()
+
+
+async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: LiveOptions) -> dict[str, Any]:
+    """``run``: the sources a mapping names (real PLCs and brokers), no simulators."""
+    from connectors.mqtt.client import mqtt_sources
+    from connectors.opcua.client import opcua_sources
+
+    known = known_signals(factory)
+    sources = [*opcua_sources(mapping, factory), *mqtt_sources(mapping, factory)]
+    if not sources:
+        raise ValueError("the mapping names no OPC UA or MQTT source")
+    twin = LiveTwin(factory, source_signals={s.name: s.signals() for s in sources})
+    del known
+    stop = asyncio.Event()
+    t0 = time.time()
+    await _shadow(factory, sources, twin, opts, stop)
+    return _summary(factory, config, twin, sources, opts, t0, time.time())
+
+
+def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: LiveOptions, t0: float, t1: float,
+             *, sim: FactorySim | None = None, extra: dict | None = None) -> dict[str, Any]:
+    frozen = twin.frozen(t1)
+    frozen.t_start = t0
+    report = compute_kpis(frozen, factory, None)
+    doc: dict[str, Any] = {
+        "command": "demo" if sim is not None else "run",
+        "config": str(config),
+        "start": iso_utc(t0),
+        "end": iso_utc(t1),
+        **kpi_json(report, with_windows=False),
+        "samples": _samples_block(twin, sources),
+        "connections": {"gaps": twin.gaps, "state": twin.connections},
+        "latency_s": _latency(twin),
+    }
+    if sim is not None:
+        truth_log = sim.log.freeze()
+        truth_log.t_start, truth_log.t_end = t0, t1
+        truth = compute_kpis(truth_log, factory, None)
+        doc["ground_truth"] = _compare(truth, report)
+        doc["forecast"] = forecast_shift_end(factory, twin, sim_seed=opts.seed, replications=opts.forecast_replications)
+    if extra:
+        doc["demo"] = extra
+    from ..emissions import account_log, carbon_setup
+
+    cfg, registry = carbon_setup(factory, config)
+    em = account_log(factory, frozen, report, cfg, registry)
+    doc["emissions"] = em.summary
+    doc["sinks"] = write_sinks(factory, opts.sinks, report, em, frozen)
+    return doc
+
+
+def _latency(twin: LiveTwin) -> dict:
+    lat = np.asarray(twin.latency_s or [0.0])
+    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "n": len(twin.latency_s)}
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return u.hostname or "127.0.0.1", u.port or 1883

@@ -42,6 +42,8 @@ from . import Sinks, write_sinks
 
 log = logging.getLogger(__name__)
 
+METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
+
 
 @dataclass
 class LiveOptions:
@@ -49,22 +51,28 @@ class LiveOptions:
     speed: float = 60.0  # simulated seconds per wall second (demo only)
     seed: int = 0
     mqtt_url: str | None = None
-    tick_s: float = 1.0  # KPI recomputation period, wall seconds
+    tick_s: float = 0.5  # KPI recomputation period, wall seconds
     sinks: Sinks = field(default_factory=Sinks)
     progress: bool = True  # a status line on stderr each tick
     forecast_replications: int = 3
 
 
-def demo_mapping(factory: Factory, opcua_endpoint: str, namespace_uri: str, mqtt_url: str) -> Mapping:
-    """The mapping a plant engineer would write for the demo plant: a browse pattern for the PLC,
-    the default topic convention for the meters."""
+#: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
+PLC_SIGNALS = ("state", "product", "produced", "good", "scrap", "rework")
+
+
+def demo_mapping(factory: Factory, plc: SimulatedPlc, mqtt_url: str) -> Mapping:
+    """The mapping a plant engineer would write for the demo plant (``browse`` drafts the PLC part):
+    the PLC's state, product and counter nodes by namespace URI, the meters by the default topic
+    convention."""
+    nodes = [OpcUaNode(node=plc.node_id(sig), signal=sig)
+             for sig in plc.signals() if sig.rsplit("/", 1)[-1] in PLC_SIGNALS]
     return Mapping(
         site=factory.site.name,
         opcua=[OpcUaSource(
-            name="plc", endpoint=opcua_endpoint,
+            name="plc", endpoint=plc.endpoint,
             subscription=Subscription(publishing_interval_ms=100, sampling_interval_ms=0, queue_size=100),
-            nodes=[OpcUaNode(browse=f"Objects/{{site}}/{{line}}/{{station}}/{{signal}}",
-                             signal="{line}/{station}/{signal}")],
+            nodes=nodes,
         )],
         mqtt=[MqttSource(
             name="meters", url=mqtt_url, client_id=f"factory-twin-{factory.site.name}",
@@ -86,7 +94,7 @@ class PlantFeed:
         self.products = factory.product_names()
         volume = {"natural_gas": "volume_nm3", "compressed_air": "volume_m3"}
         self.meter = [(f"site/{m.name}", volume.get(m.kind)) for m in factory.meters]
-        self.live = False
+        self.live: set[str] = set()  # "plc", "mqtt": the outputs that publish
         self.published = 0
         self.last: dict[tuple[str, str], tuple[str, float | str, float]] = {}
 
@@ -114,7 +122,7 @@ class PlantFeed:
 
     def _send(self, where: str, signal: str, value, t: float) -> None:
         self.last[(where, signal)] = (where, value, t)
-        if not self.live:
+        if where not in self.live:
             return
         self.published += 1
         if where == "plc":
@@ -122,11 +130,12 @@ class PlantFeed:
         else:
             self.sensors.publish(signal, value, t)
 
-    def go_live(self) -> None:
-        """Publish the current value of everything, then every reading as it happens."""
-        self.live = True
-        for (where, signal), (_, value, t) in list(self.last.items()):
-            self._send(where, signal, value, t)
+    def go_live(self, where: str) -> None:
+        """Publish the current value of every signal of ``where``, then every reading as it happens."""
+        self.live.add(where)
+        for (w, signal), (_, value, t) in list(self.last.items()):
+            if w == where:
+                self._send(w, signal, value, t)
 
 
 def _first_shift_start_s(sim: FactorySim) -> float:
@@ -184,7 +193,7 @@ def _samples_block(twin: LiveTwin, sources) -> dict:
 
 
 async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, stop: asyncio.Event,
-                  extra_tasks=()) -> None:
+                  extra_tasks=(), settle=None) -> None:
     queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=200_000)
     console = Console(stderr=True)
     tasks = [asyncio.create_task(src.run(queue), name=f"source-{src.name}") for src in sources]
@@ -199,9 +208,13 @@ async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, 
                 await asyncio.wait_for(stop.wait(), timeout=opts.duration_s)
             except asyncio.TimeoutError:
                 stop.set()
-        # let what is on the wire arrive before the final figures
-        for _ in range(100):
-            if queue.empty():
+        if settle is not None:
+            await settle()
+        # let what is on the wire arrive before the final figures: until the queue stays empty
+        quiet = 0
+        for _ in range(250):
+            quiet = quiet + 1 if queue.empty() else 0
+            if quiet >= 10:
                 break
             await asyncio.sleep(0.02)
     finally:
@@ -213,14 +226,25 @@ async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, 
             twin.add(queue.get_nowait())
 
 
+async def _wait_subscribed(sources, timeout_s: float = 20.0) -> None:
+    """Until every source is connected (and an OPC UA source has its monitored items), or timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        stats = [s.stats() for s in sources]
+        if all(st.get("connected") and st.get("monitored_items", 1) > 0 for st in stats):
+            return
+        await asyncio.sleep(0.05)
+    log.warning("demo: not every source connected within %.0f s: %s", timeout_s,
+                {s.name: s.stats().get("last_error") for s in sources})
+
+
 async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[str, Any]:
     """The demonstration plant on loopback; returns the summary document of ``demo --json``."""
     stop = asyncio.Event()
-    feed_holder: list[PlantFeed] = []
-    sim = FactorySim(factory, opts.seed, meter_interval_s=10.0,
-                     on_event=lambda *a: feed_holder[0](*a) if feed_holder else None)
     plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
     broker = None
+    sensors = None
     await plc.start()
     try:
         if opts.mqtt_url:
@@ -233,12 +257,13 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
         sensors = MqttSensors(factory, host=host, port=port, client_id=f"factory-twin-sensors-{factory.site.name}")
         await sensors.start()
         feed = PlantFeed(factory, plc, sensors)
-        feed_holder.append(feed)
-        # start of the first shift, plus half an hour so the buffers hold work, simulated at full speed
-        warm_s = _first_shift_start_s(sim) + 1800.0
-        sim.env.run(until=warm_s)
-        feed.go_live()
-        mapping = demo_mapping(factory, plc.endpoint, plc.namespace_uri, mqtt_url)
+        sim = FactorySim(factory, opts.seed, meter_interval_s=METER_INTERVAL_S, on_event=feed)
+        # the start of the first shift plus half an hour, so the buffers hold work: at full speed
+        sim.env.run(until=_first_shift_start_s(sim) + 1800.0)
+        # the PLC holds its values before anyone connects, as a running PLC does
+        feed.go_live("plc")
+        await plc.flush()
+        mapping = demo_mapping(factory, plc, mqtt_url)
         known = known_signals(factory)
         dead = Path(tempfile.mkdtemp(prefix="factory-twin-"))
         sources = [OpcUaClient(mapping.opcua[0], factory.site.name, known, dead / "deadletter-plc.jsonl"),
@@ -248,16 +273,33 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
         live_from = sim.now_epoch
 
         async def drive() -> None:
+            await _wait_subscribed(sources)
+            feed.go_live("mqtt")  # meters publish from now on; their first readings are the baselines
             loop = asyncio.get_running_loop()
             wall0, sim0 = loop.time(), sim.env.now
+            read_at = sim0
             while not stop.is_set():
                 sim.env.run(until=sim0 + (loop.time() - wall0) * opts.speed)
+                if sim.env.now - read_at >= METER_INTERVAL_S:
+                    # energy meters report on their own clock too, not only when a state changes
+                    sim.flush()
+                    read_at = sim.env.now
                 await asyncio.sleep(0.05)
 
-        await _shadow(factory, sources, twin, opts, stop, [asyncio.create_task(drive(), name="sim")])
+        driver = asyncio.create_task(drive(), name="sim")
+
+        async def settle() -> None:
+            # the model stops first; what it published must reach the twin before the books close
+            await asyncio.gather(driver, return_exceptions=True)
+            await plc.flush()
+            await sensors.drain(timeout_s=5.0)
+            await asyncio.sleep(0.3)  # a few OPC UA publishing intervals
+
+        await _shadow(factory, sources, twin, opts, stop, [driver], settle)
         live_to = sim.now_epoch
         await sensors.stop(drain_s=5.0)
-        sim.flush()
+        feed.live.clear()
+        sim.flush()  # the ground truth closes its energy readings at the end of the run
         return _summary(factory, config, twin, sources, opts, live_from, live_to, sim=sim,
                         extra={"speed": opts.speed, "mqtt": mqtt_url, "opcua": plc.endpoint,
                                "published": feed.published, "sensors": sensors.stats()})

@@ -1,0 +1,143 @@
+"""Reading one MQTT payload: a bare number or string, or JSON per the default convention.
+
+DESIGN.md section 5: ``{"value": ..., "ts": <RFC 3339 string or epoch milliseconds>,
+"quality": "good"|"uncertain"|"bad"}``; the value may sit deeper (``field: data.power.kw``).
+Every way a payload can be unusable raises ``BadValue`` with the reason that gets counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from factory_models import Quality
+
+from ..signals import BadValue
+
+#: Plausible device clocks: 2000-01-01 .. 2100-01-01 UTC, epoch seconds. A ts outside is a unit
+#: mistake (epoch seconds sent where milliseconds are expected lands in January 1970) or a broken
+#: clock; either way it is rejected rather than booked decades away.
+TS_MIN_S = 946_684_800.0
+TS_MAX_S = 4_102_444_800.0
+
+_QUALITY = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN, "bad": Quality.BAD}
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a payload says: the raw value (before scale and type checks), the device time in epoch
+    seconds if it gave one, and its quality."""
+
+    value: object
+    ts: float | None
+    quality: Quality
+
+
+_MISSING = object()
+
+
+def _lookup(doc: dict, path: tuple[str, ...]):
+    node = doc
+    for key in path:
+        if type(node) is not dict:
+            return _MISSING
+        node = node.get(key, _MISSING)
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def parse_ts(raw: object) -> float:
+    """Epoch seconds from an RFC 3339 string (with its UTC offset) or an epoch-milliseconds number."""
+    if isinstance(raw, bool):
+        raise BadValue("bad_ts", f"ts must be RFC 3339 text or epoch milliseconds, got {raw!r}")
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw):
+            raise BadValue("bad_ts", f"ts {raw!r} is not a finite number")
+        ts = raw / 1000.0
+        if not TS_MIN_S <= ts < TS_MAX_S:
+            hint = " (looks like epoch seconds; send milliseconds)" if TS_MIN_S <= raw < TS_MAX_S else ""
+            raise BadValue("bad_ts", f"ts {raw!r} ms is outside 2000..2100{hint}")
+        return ts
+    if isinstance(raw, str):
+        try:
+            when = datetime.fromisoformat(raw)
+        except ValueError:
+            raise BadValue("bad_ts", f"ts {raw[:64]!r} is not RFC 3339 text") from None
+        if when.tzinfo is None:
+            raise BadValue("bad_ts", f"ts {raw[:64]!r} has no UTC offset (add 'Z' or '+08:00')")
+        ts = when.timestamp()
+        if not TS_MIN_S <= ts < TS_MAX_S:
+            raise BadValue("bad_ts", f"ts {raw[:64]!r} is outside 2000..2100")
+        return ts
+    raise BadValue("bad_ts", f"ts must be RFC 3339 text or epoch milliseconds, got {type(raw).__name__}")
+
+
+def parse_quality(raw: object) -> Quality:
+    q = _QUALITY.get(raw) if type(raw) is str else None
+    if q is None and isinstance(raw, str):
+        q = _QUALITY.get(raw.lower())
+    if q is None:
+        raise BadValue("bad_quality", f"quality must be good, uncertain or bad, got {str(raw)[:32]!r}")
+    return q
+
+
+class PayloadReader:
+    """Reads payloads with fixed field paths (split once; this runs for every message).
+
+    ``read`` returns ``(value, ts, quality)``; ``parse_payload`` wraps it in a Reading. Raises
+    BadValue: ``not_utf8``, ``bad_json``, ``missing_field``, ``wrong_type``, ``bad_ts``,
+    ``bad_quality``.
+
+    A payload that is a JSON object is read by field paths; one that is a JSON string literal is
+    that string; anything else is a bare value, kept as text for ``coerce`` to convert (so ``12.5``
+    becomes a number for a gauge and ``DOWN`` stays a state name).
+    """
+
+    __slots__ = ("field", "_field", "_ts", "_quality")
+
+    def __init__(self, field: str = "value", ts_field: str = "ts", quality_field: str = "quality"):
+        self.field = field
+        self._field = tuple(field.split("."))
+        self._ts = tuple(ts_field.split("."))
+        self._quality = tuple(quality_field.split("."))
+
+    def read(self, payload: bytes) -> tuple[object, float | None, Quality]:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadValue("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
+        text = text.strip()
+        if not text:
+            raise BadValue("missing_field", "empty payload")
+        if text[0] not in '{["':
+            return text, None, Quality.GOOD
+        try:
+            doc = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise BadValue("bad_json", f"payload is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+        if type(doc) is str:
+            return doc, None, Quality.GOOD
+        if type(doc) is not dict:
+            raise BadValue("wrong_type", f"payload JSON must be an object, a number or a string, got {type(doc).__name__}")
+        value = _lookup(doc, self._field)
+        if value is _MISSING:
+            raise BadValue("missing_field", f"payload has no field {self.field!r}")
+        quality_raw = _lookup(doc, self._quality)
+        quality = Quality.GOOD if quality_raw is _MISSING else parse_quality(quality_raw)
+        if value is None or type(value) in (dict, list):
+            # a device may send null with quality bad: that is a Bad sample, not a malformed one
+            if not (value is None and quality == Quality.BAD):
+                raise BadValue("wrong_type", f"field {self.field!r} holds {type(value).__name__}, not a value")
+        ts_raw = _lookup(doc, self._ts)
+        ts = None if ts_raw is _MISSING or ts_raw is None else parse_ts(ts_raw)
+        return value, ts, quality
+
+
+def parse_payload(
+    payload: bytes, field: str = "value", ts_field: str = "ts", quality_field: str = "quality"
+) -> Reading:
+    """The reading in one payload (see PayloadReader for the rules and the rejection reasons)."""
+    return Reading(*PayloadReader(field, ts_field, quality_field).read(payload))

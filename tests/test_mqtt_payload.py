@@ -1,0 +1,55 @@
+"""Payload reading per the default convention: bare values, JSON fields, timestamps, quality."""
+
+import pytest
+
+from connectors.mqtt.payload import parse_payload, parse_ts
+from connectors.signals import BadValue
+from factory_models import Quality
+
+
+def test_bare_values_stay_text_for_coerce():
+    assert parse_payload(b" 12.5\n").value == "12.5"
+    assert parse_payload(b"DOWN").value == "DOWN"
+    assert parse_payload(b'"pcb-a"').value == "pcb-a"
+
+
+def test_json_fields_ts_and_quality():
+    r = parse_payload(b'{"value": 3.25, "ts": 1767571200125, "quality": "uncertain"}')
+    assert (r.value, r.ts, r.quality) == (3.25, 1767571200.125, Quality.UNCERTAIN)
+    r = parse_payload(b'{"data": {"power": {"kw": 7}}, "meta": {"t": "2026-01-05T08:00:00+08:00"}}',
+                      field="data.power.kw", ts_field="meta.t")
+    assert (r.value, r.ts, r.quality) == (7, 1767571200.0, Quality.GOOD)
+
+
+def test_bad_reading_with_null_value_is_a_bad_sample_not_malformed():
+    r = parse_payload(b'{"value": null, "quality": "bad"}')
+    assert r.value is None and r.quality == Quality.BAD
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"\xff\xfe\x00", "not_utf8"),
+        (b'{"value": 1,', "bad_json"),
+        (b"", "missing_field"),
+        (b'{"val": 1}', "missing_field"),
+        (b"[1, 2]", "wrong_type"),
+        (b'{"value": {"a": 1}}', "wrong_type"),
+        (b'{"value": null}', "wrong_type"),
+        (b'{"value": 1, "ts": 1767571200}', "bad_ts"),
+        (b'{"value": 1, "ts": "yesterday"}', "bad_ts"),
+        (b'{"value": 1, "ts": "2026-01-05T08:00:00"}', "bad_ts"),
+        (b'{"value": 1, "ts": true}', "bad_ts"),
+        (b'{"value": 1, "quality": "meh"}', "bad_quality"),
+    ],
+)
+def test_malformed_payloads_name_their_reason(payload, reason):
+    with pytest.raises(BadValue) as err:
+        parse_payload(payload)
+    assert err.value.reason == reason
+
+
+def test_seconds_sent_as_milliseconds_get_a_hint():
+    with pytest.raises(BadValue, match="looks like epoch seconds"):
+        parse_ts(1767571200)
+    assert parse_ts("2026-01-05T00:00:00Z") == 1767571200.0

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from factory_models import ConfigError, Factory, TsKind, load_model
-from factory_models.loading import _field_path, _line_of  # same error format as every other config
+from factory_models.loading import field_path, line_of  # the error format of every other config
 from factory_models.schema import NAME
 
 from .signals import CONNECTION, SITE, known_signals
@@ -491,8 +491,8 @@ def load_mapping(path: str | Path, factory: Factory) -> Mapping:
         lines = []
         for loc, msg in problems:
             # the 'signal' key may be absent (a browse default); point at the entry then
-            line = _line_of(node, loc)
+            line = line_of(node, loc)
             where = f"line {line}: " if line else ""
-            lines.append(f"{where}{_field_path(loc)}: {msg}")
+            lines.append(f"{where}{field_path(loc)}: {msg}")
         raise ConfigError(path, lines)
     return mapping

@@ -22,7 +22,7 @@ class ConfigError(ValueError):
         super().__init__(f"{self.path}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of the YAML node at a pydantic error location, as deep as it can be followed."""
     line = None
     for key in loc:
@@ -41,7 +41,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
     out = ""
     for key in loc:
         out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
@@ -70,11 +70,11 @@ def load_model(path: str | Path, model: type[M]) -> M:
         problems = []
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
-            line = _line_of(node, loc)
+            line = line_of(node, loc)
             where = f"line {line}: " if line else ""
             got = err.get("input")
             got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-            problems.append(f"{where}{_field_path(loc)}: {err['msg']}{got_text}")
+            problems.append(f"{where}{field_path(loc)}: {err['msg']}{got_text}")
         raise ConfigError(path, problems) from None
 
 

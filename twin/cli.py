@@ -266,17 +266,16 @@ def _print_live(doc: dict, json_out: bool) -> None:
     if json_out:
         dump_json(doc)
         return
-    from rich.console import Console
-
     from factory_models import KpiWindow
 
+    from .summary import console as make_console
     from .summary import kpi_table
 
     def back(item: dict) -> KpiWindow:
         fields = {k: v for k, v in item.items() if k in KpiWindow.__dataclass_fields__ and k not in ("start", "end")}
         return KpiWindow(start=None, end=None, **{"line": None, "station": None, **fields})
 
-    console = Console()
+    console = make_console()
     console.print(kpi_table(f"{doc['command']}: {doc['start']} to {doc['end']}",
                             [back(x) for x in [*doc["stations"], *doc["lines"], doc["site"]]]))
     s = doc["samples"]

@@ -75,14 +75,19 @@ def loss_table(title: str, items: list[KpiWindow]) -> Table:
     return table
 
 
+def console() -> Console:
+    """stdout, as wide as the terminal, or 132 columns when it is a pipe or a file."""
+    return Console(width=None if sys.stdout.isatty() else 132)
+
+
 def print_tables(report, header: str, extra: list[str] | None = None) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 132)
-    console.print(f"[bold]{header}[/bold]")
+    out = console()
+    out.print(f"[bold]{header}[/bold]")
     everything = [*report.stations, *report.lines, report.site]
-    console.print(kpi_table("KPIs", everything))
-    console.print(loss_table("Time elements (ISO 22400-2)", everything))
+    out.print(kpi_table("KPIs", everything))
+    out.print(loss_table("Time elements (ISO 22400-2)", everything))
     for w in everything:
         if w.flags:
-            console.print(f"[yellow]flag[/yellow] {_name(w)}: {', '.join(w.flags)}")
+            out.print(f"[yellow]flag[/yellow] {_name(w)}: {', '.join(w.flags)}")
     for line in extra or []:
-        console.print(line)
+        out.print(line)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from factory_models import Factory
@@ -24,6 +23,7 @@ from ..store import Store
 from ..kpi import compute_kpis
 from ..model import simulate
 from ..replay import read_samples_csv
+from ..summary import console as make_console
 from ..summary import kpi_json
 from ..windows import parse_window_s, window_edges
 
@@ -185,7 +185,7 @@ def describe(factory: Factory, config: Path) -> dict:
 
 
 def print_description(doc: dict) -> None:
-    console = Console()
+    console = make_console()
     site = doc["site"]
     console.print(f"[bold green]valid[/bold green] {doc['config']}: site [bold]{site['name']}[/bold] "
                   f"({site['country']}{', grid ' + site['grid_region'] if site.get('grid_region') else ''})")

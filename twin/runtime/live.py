@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
 from connectors.mqtt.broker import EmbeddedBroker
@@ -42,6 +44,7 @@ from . import Sinks, write_sinks
 
 log = logging.getLogger(__name__)
 
+PROGRESS_EVERY_S = 5.0  # wall seconds between two progress lines when stderr is not a terminal
 METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
 
 
@@ -145,23 +148,58 @@ def _first_shift_start_s(sim: FactorySim) -> float:
     return 0.0 if mode == ON else change
 
 
-async def _ticker(twin: LiveTwin, opts: LiveOptions, sources, console: Console, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=opts.tick_s)
-        except asyncio.TimeoutError:
-            pass
-        snap = twin.snapshot()
-        if opts.progress:
-            s = snap.shift.site
-            down = [u for u, st in snap.states.items() if st in ("DOWN", "UNKNOWN")]
-            oee = "-" if s.oee is None else f"{100 * s.oee:.1f} %"
-            console.print(
-                f"{iso_utc(snap.now)} shift {snap.shift_name}: OEE {oee}, good {s.good:.0f}, "
-                f"{s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']}/{snap.samples['received']}"
-                + (f"; down/unknown: {', '.join(down)}" if down else ""),
-                highlight=False,
-            )
+STATE_STYLE = {"PRODUCING": "green", "SETUP": "blue", "DOWN": "bold red", "STARVED": "yellow", "BLOCKED": "yellow",
+               "IDLE": "yellow", "PLANNED_STOP": "grey50", "NO_SHIFT": "grey50", "UNKNOWN": "magenta"}
+
+
+def _status_table(snap) -> Table:
+    """The operator's terminal view: each station's state and its shift-so-far figures."""
+    s = snap.shift.site
+    oee = "-" if s.oee is None else f"{100 * s.oee:.1f} %"
+    table = Table(title=f"{iso_utc(snap.now)}  shift {snap.shift_name}: OEE {oee}, good {s.good:.0f}, "
+                        f"{s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']} used, "
+                        f"{snap.samples['rejected']} rejected", title_justify="left")
+    for col in ("station", "state", "OEE", "avail.", "perf.", "quality", "good", "kWh"):
+        table.add_column(col, justify="left" if col in ("station", "state") else "right")
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f} %"  # noqa: E731
+    for w in snap.shift.stations:
+        unit = f"{w.line}/{w.station}"
+        state = snap.states.get(unit, "UNKNOWN")
+        table.add_row(unit, f"[{STATE_STYLE.get(state, '')}]{state}[/]", pct(w.oee), pct(w.availability),
+                      pct(w.performance), pct(w.quality), f"{w.good:.0f}",
+                      "-" if w.energy_kwh is None else f"{w.energy_kwh:.1f}")
+    return table
+
+
+async def _ticker(twin: LiveTwin, opts: LiveOptions, console: Console, stop: asyncio.Event, on_snapshot=None) -> None:
+    """Recompute the KPIs every ``tick_s``; show them (a live table on a terminal, else a line every
+    ``PROGRESS_EVERY_S``) and hand each snapshot to ``on_snapshot`` (the dashboard)."""
+    live = Live(console=console, auto_refresh=False, transient=False) if opts.progress and console.is_terminal else None
+    last_line = 0.0
+    if live is not None:
+        live.start()
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=opts.tick_s)
+            except asyncio.TimeoutError:
+                pass
+            snap = twin.snapshot()
+            if on_snapshot is not None:
+                on_snapshot(snap)
+            if live is not None:
+                live.update(_status_table(snap), refresh=True)
+            elif opts.progress and time.monotonic() - last_line >= PROGRESS_EVERY_S:
+                last_line = time.monotonic()
+                s = snap.shift.site
+                oee = "-" if s.oee is None else f"{100 * s.oee:.1f} %"
+                down = [u for u, st in snap.states.items() if st in ("DOWN", "UNKNOWN")]
+                console.print(f"{iso_utc(snap.now)} shift {snap.shift_name}: OEE {oee}, good {s.good:.0f}, "
+                              f"{s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']}/{snap.samples['received']}"
+                              + (f"; down/unknown: {', '.join(down)}" if down else ""), highlight=False)
+    finally:
+        if live is not None:
+            live.stop()
 
 
 def _compare(truth, live) -> dict:
@@ -193,12 +231,12 @@ def _samples_block(twin: LiveTwin, sources) -> dict:
 
 
 async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, stop: asyncio.Event,
-                  extra_tasks=(), settle=None) -> None:
+                  extra_tasks=(), settle=None, on_snapshot=None) -> None:
     queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=200_000)
     console = Console(stderr=True)
     tasks = [asyncio.create_task(src.run(queue), name=f"source-{src.name}") for src in sources]
     tasks.append(asyncio.create_task(twin.consume(queue), name="twin"))
-    tasks.append(asyncio.create_task(_ticker(twin, opts, sources, console, stop), name="ticker"))
+    tasks.append(asyncio.create_task(_ticker(twin, opts, console, stop, on_snapshot), name="ticker"))
     tasks.extend(extra_tasks)
     try:
         if opts.duration_s is None:
@@ -331,12 +369,17 @@ def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: Live
     frozen = twin.frozen(t1)
     frozen.t_start = t0
     report = compute_kpis(frozen, factory, None)
+    from ..emissions import account_log, carbon_setup
+
+    cfg, registry = carbon_setup(factory, config)
+    em = account_log(factory, frozen, report, cfg, registry)  # fills co2e_kg of stations, lines, site
     doc: dict[str, Any] = {
         "command": "demo" if sim is not None else "run",
         "config": str(config),
         "start": iso_utc(t0),
         "end": iso_utc(t1),
         **kpi_json(report, with_windows=False),
+        "emissions": em.summary,
         "samples": _samples_block(twin, sources),
         "connections": {"gaps": twin.gaps, "state": twin.connections},
         "latency_s": _latency(twin),
@@ -349,11 +392,6 @@ def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: Live
         doc["forecast"] = forecast_shift_end(factory, twin, sim_seed=opts.seed, replications=opts.forecast_replications)
     if extra:
         doc["demo"] = extra
-    from ..emissions import account_log, carbon_setup
-
-    cfg, registry = carbon_setup(factory, config)
-    em = account_log(factory, frozen, report, cfg, registry)
-    doc["emissions"] = em.summary
     doc["sinks"] = write_sinks(factory, opts.sinks, report, em, frozen)
     return doc
 

@@ -1,0 +1,1 @@
+"""OPC UA: the client source (client.py), the simulated PLC (plc.py), browse (browse.py), certificates (security.py)."""

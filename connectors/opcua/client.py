@@ -1,0 +1,495 @@
+"""OPC UA source: subscriptions on a server's nodes, turned into Samples, kept alive across restarts.
+
+One ``OpcUaClient`` per ``opcua:`` entry of the mapping (connectors/mapping.py). Its ``run``
+is a supervisor: connect, resolve every ``nsu=`` id against the server's *current* namespace array
+and expand browse patterns, create one subscription and its monitored items in batches, forward
+notifications, and on any loss tear everything down and start again with exponential backoff. So
+a server restart that renumbers namespaces or drops subscriptions (telegraf #19186, opcua-asyncio
+#1034, node-red-contrib-opcua #478) costs a gap, which is reported in-band as
+``connection/<source>`` "down" then "up" Samples, never a silent stall.
+
+Quality comes from the StatusCode severity, its top two bits (OPC UA Part 4 section 7.39): 00 good,
+01 uncertain, 10 and 11 bad. A Bad value is forwarded with quality BAD so the twin counts it and
+keeps it out of KPIs; a node the server refuses (BadNodeIdUnknown ...) is counted and skipped
+without touching its siblings (telegraf #10849). Security refusals (pinned certificate mismatch,
+rejected user) are not retried: the source stops with a clear error, failing closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from asyncua import Client, ua
+from asyncua.crypto import security_policies
+from asyncua.ua import uaerrors
+
+from connectors.mapping import Deadband, Mapping, OpcUaNode, OpcUaSecurity, OpcUaSource, PathPattern, Transform, render
+from connectors.signals import is_text, known_signals
+from connectors.source import Backoff, DeadLetterLog, SourceStats, connection_sample
+from factory_models import ConfigError, Factory, Quality, Sample, TsKind
+
+from .browse import walk
+from .security import CLIENT_APPLICATION_URI, CertificatePinError, check_pinned, ensure_certificate
+
+log = logging.getLogger(__name__)
+
+#: StatusCodes meaning "this user may not connect": retrying with the same credentials cannot help.
+_AUTH_REFUSED = (
+    uaerrors.BadUserAccessDenied,
+    uaerrors.BadIdentityTokenInvalid,
+    uaerrors.BadIdentityTokenRejected,
+    uaerrors.BadCertificateUntrusted,
+    uaerrors.BadCertificateInvalid,
+    uaerrors.BadSecurityChecksFailed,
+)
+
+
+_GOOD, _UNCERTAIN, _BAD = Quality.GOOD, Quality.UNCERTAIN, Quality.BAD
+_SOURCE, _SERVER, _RECEIVE = TsKind.SOURCE, TsKind.SERVER, TsKind.RECEIVE
+
+
+class OpcUaRefused(ConnectionRefusedError):
+    """The server refused us for a reason a retry cannot fix (credentials, security, certificate)."""
+
+
+def quality_of(status: ua.StatusCode | None) -> Quality:
+    """Quality from a StatusCode's severity, its top two bits (OPC UA Part 4 section 7.39)."""
+    if status is None:
+        return Quality.GOOD
+    severity = (status.value >> 30) & 0b11
+    return Quality.GOOD if severity == 0 else Quality.UNCERTAIN if severity == 1 else Quality.BAD
+
+
+def epoch_s(dt: datetime | None) -> float | None:
+    """Epoch seconds of an OPC UA DateTime (UTC); None when the server left it out."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    ts = dt.timestamp()
+    # DateTime.MinValue (1601) means "not set" in OPC UA Part 6 section 5.2.2.5
+    return None if ts <= 0 else ts
+
+
+def resolve_node_id(text: str, namespaces: list[str]) -> ua.NodeId:
+    """A NodeId from ``nsu=<uri>;<id>`` (or a plain ``i=``/``s=`` id in namespace 0) against the
+    server's current namespace array. KeyError names the URI when the server does not have it."""
+    node = ua.NodeId.from_string(text)
+    uri = getattr(node, "NamespaceUri", None)
+    if not uri:
+        return node
+    try:
+        index = namespaces.index(uri)
+    except ValueError:
+        raise KeyError(f"namespace {uri!r} is not on the server (it has {namespaces})") from None
+    return ua.NodeId(node.Identifier, index, node.NodeIdType)
+
+
+async def open_client(
+    endpoint: str,
+    security: OpcUaSecurity,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    source_name: str = "opcua",
+    timeout_s: float = 4.0,
+    watchdog_s: float = 1.0,
+) -> Client:
+    """A connected asyncua Client with the configured security, the server certificate pinned.
+
+    With policy Basic256Sha256 the client certificate is created once at ``client_cert`` and kept;
+    the server certificate is read from the server's endpoint list over an unsecured discovery
+    channel and compared with the pinned file *before* any secure channel is opened. The pinned
+    file defaults to ``<client_cert dir>/<source_name>-server.der`` and is written on first use.
+    Raises CertificatePinError or OpcUaRefused for refusals, OSError/asyncio.TimeoutError when
+    the server cannot be reached.
+    """
+    client = Client(endpoint, timeout=timeout_s, watchdog_intervall=watchdog_s)
+    # ten minutes: what asyncua's server grants at most; a session we leave behind expires
+    client.session_timeout = 600_000
+    client.application_uri = CLIENT_APPLICATION_URI
+    client.name = client.description = f"factory-twin {source_name}"
+    if username is not None:
+        client.set_user(username)
+    if password is not None:
+        client.set_password(password)
+    if security.policy != "None":
+        cert, key = await ensure_certificate(security.client_cert, security.client_key, CLIENT_APPLICATION_URI)
+        pinned_path = security.server_cert or Path(security.client_cert).parent / f"{source_name}-server.der"
+        mode = getattr(ua.MessageSecurityMode, security.mode)
+        policy = security_policies.SecurityPolicyBasic256Sha256
+        discovery = Client(endpoint, timeout=timeout_s)
+        endpoints = await discovery.connect_and_get_server_endpoints()
+        chosen = [e for e in endpoints if e.SecurityPolicyUri == policy.URI and e.SecurityMode == mode]
+        if not chosen:
+            offered = sorted({f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name}" for e in endpoints})
+            raise OpcUaRefused(f"{endpoint}: the server offers no Basic256Sha256 {security.mode} endpoint; it offers {offered}")
+        presented = _first_certificate(chosen[0].ServerCertificate)
+        pinned = check_pinned(presented, pinned_path, endpoint)
+        await client.set_security(policy, str(cert), str(key), server_certificate=pinned, mode=mode)
+    try:
+        await client.connect()
+    except _AUTH_REFUSED as exc:
+        who = f"user {username!r}" if username is not None else "an anonymous session"
+        raise OpcUaRefused(
+            f"{endpoint}: the server refused {who}: {type(exc).__name__} ({exc}). Check the user name and "
+            "password variables (or password file) of this source, and that the server trusts our certificate."
+        ) from None
+    except ua.UaError as exc:
+        if "certificate mismatch" in str(exc).lower():
+            raise CertificatePinError(f"{endpoint}: server certificate changed during the handshake: {exc}") from None
+        raise
+    return client
+
+
+def _first_certificate(der: bytes | None) -> bytes:
+    """The leaf certificate of a DER chain (servers may send their chain concatenated)."""
+    if not der:
+        return b""
+    # a DER SEQUENCE: 0x30, then the length in short or long form
+    if der[0] == 0x30 and len(der) > 4 and der[1] & 0x80:
+        n = der[1] & 0x7F
+        length = int.from_bytes(der[2 : 2 + n], "big")
+        return der[: 2 + n + length]
+    return der
+
+
+class _Item:
+    """What a monitored item feeds: the signal, its transform unpacked for the hot path, and the
+    node id text for messages."""
+
+    __slots__ = ("signal", "text", "is_text", "scale", "offset", "deadband", "policy")
+
+    def __init__(self, signal: str, transform: Transform, text: str):
+        self.signal = signal
+        self.text = text
+        self.is_text = is_text(signal)
+        self.scale = transform.scale
+        self.offset = transform.offset
+        self.deadband = transform.deadband
+        self.policy = transform.timestamp
+
+
+class OpcUaClient:
+    """A Source (connectors/source.py) reading one OPC UA server through one subscription.
+
+    ``site`` fills ``{site}`` in browse patterns; ``known`` (from ``known_signals(factory)``)
+    rejects browsed leaves that name no signal of the twin; ``dead_letter`` is the JSON-lines file
+    for rejections (default: ``factory-twin-deadletter-<name>.jsonl`` in the temp directory).
+    Backoff doubles from ``reconnect_min_s`` to ``reconnect_max_s`` with jitter, and resets after
+    a connection that delivered data.
+    """
+
+    def __init__(
+        self,
+        config: OpcUaSource,
+        site: str,
+        known: set[str] | None = None,
+        dead_letter: str | Path | None = None,
+        *,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 30.0,
+        timeout_s: float = 4.0,
+        watchdog_s: float = 1.0,
+    ):
+        self.config = config
+        self.name = config.name
+        self.site = site
+        self.known = frozenset(known) if known is not None else None
+        path = dead_letter or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl"
+        self.dead_letter = DeadLetterLog(path)
+        self._stats = SourceStats(self.name, self.dead_letter)
+        self._backoff = Backoff(reconnect_min_s, reconnect_max_s)
+        self.timeout_s = timeout_s
+        self.watchdog_s = watchdog_s
+        self._deadband = Deadband()
+        # one node may feed several signals (e.g. a state also mapped to a product): a list each
+        self._items: dict[ua.NodeId, list[_Item]] = {}
+        self._signals: set[str] = {n.signal for n in config.nodes if n.node is not None}
+        if self.known:
+            for entry in config.nodes:
+                if entry.browse is not None:
+                    self._signals |= _template_matches(entry.signal_template, site, self.known)
+        self._extra: dict[str, Any] = {
+            "bad": 0,
+            "uncertain": 0,
+            "monitored_items": 0,
+            "failed_nodes": 0,
+            "gaps": 0,
+            "last_gap_s": None,
+            "last_error": None,
+        }
+
+    # --- Source interface -----------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """The shared Source counts, plus Bad/Uncertain values, monitored and refused items, gaps."""
+        return {**self._stats.as_dict(), **self._extra}
+
+    def signals(self) -> set[str]:
+        return set(self._signals)
+
+    async def run(self, out: asyncio.Queue) -> None:
+        """Put Samples on ``out`` until cancelled, reconnecting by itself.
+
+        Raises CertificatePinError, OpcUaRefused or ConfigError (a credential variable or file
+        missing) when a retry cannot help; every other failure is retried with backoff.
+        """
+        try:
+            await self._supervise(out)
+        finally:
+            self._stats.connected = False
+
+    async def _supervise(self, out: asyncio.Queue) -> None:
+        down_since: float | None = None
+        while True:
+            delivered_before = self._stats.received
+            try:
+                await self._session(out, down_since)
+            except asyncio.CancelledError:
+                raise
+            except (CertificatePinError, OpcUaRefused, ConfigError) as exc:
+                self._extra["last_error"] = str(exc)
+                log.error("%s: %s", self.name, exc)
+                raise
+            except Exception as exc:  # any transport or server error: back off and retry
+                self._extra["last_error"] = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: connection to %s failed: %s", self.name, self.config.endpoint, self._extra["last_error"])
+            if self._stats.connected:
+                self._stats.connected = False
+                sample = connection_sample(self.name, False)
+                down_since = sample.ts
+                await out.put(sample)
+            if self._stats.received > delivered_before:
+                self._backoff.reset()
+            await self._backoff.sleep()
+
+    # --- one connection -------------------------------------------------------------------------
+
+    async def _session(self, out: asyncio.Queue, down_since: float | None) -> None:
+        """Connect, subscribe, forward until the connection is lost. ``down_since``: when the
+        previous connection was lost (None before the first one)."""
+        username, password = self.config.resolve_credentials()
+        client = await open_client(
+            self.config.endpoint,
+            self.config.security,
+            username=username,
+            password=password,
+            source_name=self.name,
+            timeout_s=self.timeout_s,
+            watchdog_s=self.watchdog_s,
+        )
+        lost = asyncio.Event()
+
+        async def on_lost(exc: Exception) -> None:
+            self._extra["last_error"] = f"connection lost: {type(exc).__name__}: {exc}"
+            lost.set()
+
+        client.connection_lost_callback = on_lost
+        try:
+            self._items = await self._resolve(client)
+            up = connection_sample(self.name, True)
+            self._stats.connected = True
+            if down_since is not None:
+                self._stats.reconnects += 1
+                self._extra["gaps"] += 1
+                self._extra["last_gap_s"] = up.ts - down_since
+            await out.put(up)
+            # after a gap every value is news, even one inside the deadband of the last one seen
+            self._deadband.forget()
+            sub = await self._subscribe(client, self._items)
+            pump = asyncio.create_task(self._pump(sub, out))
+            watch = asyncio.create_task(lost.wait())
+            try:
+                done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+                if pump in done:
+                    pump.result()  # re-raise what stopped it
+            finally:
+                for task in (pump, watch):
+                    task.cancel()
+                await asyncio.gather(pump, watch, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), self.timeout_s)
+
+    async def _resolve(self, client: Client) -> dict[ua.NodeId, list[_Item]]:
+        """Every node to monitor and what it feeds, ids resolved against the namespace array now.
+
+        A node named twice for the same signal (a fixed entry and a browse match) feeds it once,
+        with the first entry's transform."""
+        namespaces = await client.get_namespace_array()
+        items: dict[ua.NodeId, list[_Item]] = {}
+
+        def add(nodeid: ua.NodeId, item: _Item) -> None:
+            feeds = items.setdefault(nodeid, [])
+            if all(i.signal != item.signal for i in feeds):
+                feeds.append(item)
+
+        for entry in self.config.nodes:
+            transform = entry.transform(self.config.defaults)
+            if entry.node is not None:
+                try:
+                    nodeid = resolve_node_id(entry.node, namespaces)
+                except (KeyError, ValueError) as exc:
+                    self._reject("node_unresolved", entry.signal, f"{entry.node}: {exc}")
+                    continue
+                add(nodeid, _Item(entry.signal, transform, entry.node))
+            else:
+                for nodeid, signal, text in await self._expand(client, entry, namespaces):
+                    add(nodeid, _Item(signal, transform, text))
+        # from now on exactly what is subscribed, replacing the guess made before the first browse
+        self._signals = {n.signal for n in self.config.nodes if n.node is not None}
+        self._signals |= {i.signal for feeds in items.values() for i in feeds}
+        return items
+
+    async def _expand(self, client: Client, entry: OpcUaNode, namespaces: list[str]) -> list[tuple[ua.NodeId, str, str]]:
+        pattern = PathPattern(entry.browse, fixed={"site": self.site})
+        found = []
+        for leaf in await walk(client, pattern):
+            signal = render(entry.signal_template, {**leaf.values, "site": self.site})
+            if self.known is not None and signal not in self.known:
+                self._reject("unknown_signal", signal, f"browse {entry.browse!r} matched {leaf.path}")
+                continue
+            found.append((leaf.nodeid, signal, leaf.expanded_id(namespaces)))
+        if not found:
+            log.warning("%s: browse pattern %r matched no variable", self.name, entry.browse)
+        return found
+
+    async def _subscribe(self, client: Client, items: dict[ua.NodeId, list[_Item]]):
+        cfg = self.config.subscription
+        # a keep-alive about every 10 s when nothing changes, and a lifetime of six of them, so a
+        # subscription left behind by a dead client is reclaimed within a minute (Part 4 5.13.2)
+        keepalive = max(3, math.ceil(10_000 / cfg.publishing_interval_ms))
+        params = ua.CreateSubscriptionParameters(
+            RequestedPublishingInterval=cfg.publishing_interval_ms,
+            RequestedLifetimeCount=6 * keepalive,
+            RequestedMaxKeepAliveCount=keepalive,
+            MaxNotificationsPerPublish=0,
+            PublishingEnabled=True,
+            Priority=0,
+        )
+        # iterator mode with an unbounded queue: asyncua never drops a notification, and one task
+        # forwards them in order (no task per notification)
+        sub = await client.create_subscription(params, None, queue_maxsize=0)
+        pending = list(items.items())
+        monitored = failed = 0
+        for start in range(0, len(pending), cfg.batch_size):
+            batch = pending[start : start + cfg.batch_size]
+            nodes = [client.get_node(nodeid) for nodeid, _ in batch]
+            results = await sub.subscribe_data_change(
+                nodes, queuesize=cfg.queue_size, sampling_interval=cfg.sampling_interval_ms
+            )
+            for (nodeid, feeds), result in zip(batch, results):
+                if isinstance(result, ua.StatusCode):
+                    failed += 1
+                    for item in feeds:
+                        self._reject("node_failed", item.signal, f"{item.text}: {result.name}")
+                else:
+                    monitored += 1
+        self._extra["monitored_items"] = monitored
+        self._extra["failed_nodes"] = failed
+        log.info("%s: monitoring %d items (%d refused) on %s", self.name, monitored, failed, self.config.endpoint)
+        return sub
+
+    async def _pump(self, sub, out: asyncio.Queue) -> None:
+        items = self._items
+        # an int client handle per monitored item: a cheaper key than hashing the NodeId per value
+        by_handle: dict[int, list[_Item] | None] = {}
+        stats = self._stats
+        async for event in sub:
+            data = getattr(event, "data", None)
+            if data is None:  # a subscription status change (e.g. BadTimeout): the watchdog acts on it
+                status = getattr(getattr(event, "notification", None), "Status", None)
+                log.info("%s: subscription status %s", self.name, status)
+                continue
+            handle = data.monitored_item.ClientHandle
+            feeds = by_handle.get(handle)
+            if feeds is None:
+                feeds = by_handle[handle] = items.get(event.node.nodeid)
+                if feeds is None:
+                    continue
+            dv = data.monitored_item.Value
+            stats.received += 1
+            for item in feeds:
+                sample = self._sample(item, dv)
+                if sample is not None:
+                    try:
+                        out.put_nowait(sample)
+                    except asyncio.QueueFull:
+                        await out.put(sample)  # back-pressure: asyncua buffers meanwhile, nothing dropped
+                    stats.samples += 1
+
+    # --- one value ------------------------------------------------------------------------------
+
+    def _sample(self, item: _Item, dv: ua.DataValue | None) -> Sample | None:
+        """The Sample of one notification, or None when it is rejected (counted) or inside the deadband."""
+        if dv is None:
+            self._reject("no_value", item.signal, item.text)
+            return None
+        status = dv.StatusCode
+        quality = _GOOD if status is None or status.value == 0 else quality_of(status)
+        raw = dv.Value.Value if dv.Value is not None else None
+        if item.is_text:
+            if raw is None and quality is not _BAD:
+                self._reject("wrong_type", item.signal, f"{item.text}: no value")
+                return None
+            value: float | str = "" if raw is None else str(raw)
+        elif type(raw) is float or (type(raw) is int):
+            value = raw * item.scale + item.offset
+            if not math.isfinite(value) and quality is not _BAD:
+                self._reject("not_finite", item.signal, f"{item.text}: {raw!r}")
+                return None
+        elif raw is None and quality is _BAD:
+            value = math.nan
+        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):  # numpy or int subclasses
+            value = float(raw) * item.scale + item.offset
+        else:
+            self._reject("wrong_type", item.signal, f"{item.text}: expected a number, got {raw!r}")
+            return None
+        if quality is not _GOOD:
+            self._extra["bad" if quality is _BAD else "uncertain"] += 1
+        elif item.deadband > 0 and not self._deadband.passes(item.signal, value, item.deadband):
+            self._stats.suppressed += 1
+            return None
+        policy = item.policy
+        if policy == "source" and dv.SourceTimestamp is not None and (ts := epoch_s(dv.SourceTimestamp)) is not None:
+            return Sample(item.signal, value, ts, quality, _SOURCE)
+        if policy != "receive" and dv.ServerTimestamp is not None and (ts := epoch_s(dv.ServerTimestamp)) is not None:
+            return Sample(item.signal, value, ts, quality, _SERVER)
+        return Sample(item.signal, value, time.time(), quality, _RECEIVE)
+
+    def _reject(self, reason: str, signal: str | None, detail: str) -> None:
+        self._stats.reject(reason, detail, where=signal)
+
+
+def _template_matches(template: str, site: str, known: set[str]) -> set[str]:
+    """Known signals a browse template could produce (for gap marking before the first browse).
+
+    Site meters are left out unless the template names them literally: a PLC's stations are not
+    the site's meters, and a gap on this source must not blank them.
+    """
+    parts = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template.replace("{site}", site))
+    rx = re.compile("".join("[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts) + "$")
+    site_meters = template.startswith("site/")
+    return {s for s in known if rx.match(s) and (site_meters or not s.startswith("site/"))}
+
+
+def opcua_sources(mapping: Mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[OpcUaClient]:
+    """One OpcUaClient per ``opcua`` entry of the mapping, checking browsed signals against
+    ``factory``. Dead-letter logs go to ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the
+    temp dir."""
+    known = known_signals(factory)
+    out = []
+    for cfg in mapping.opcua:
+        path = Path(dead_letter_dir) / f"deadletter-{cfg.name}.jsonl" if dead_letter_dir is not None else None
+        out.append(OpcUaClient(cfg, mapping.site, known, path))
+    return out

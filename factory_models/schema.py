@@ -182,6 +182,17 @@ class Shift(Strict):
     end: time  # may be earlier than start: the shift runs past midnight
     breaks: list[Break] = []
 
+    @model_validator(mode="after")
+    def _breaks_inside(self) -> "Shift":
+        for i, b in enumerate(self.breaks):
+            offset = (b.start.hour * 3600 + b.start.minute * 60 - self.start.hour * 3600 - self.start.minute * 60) % 86400
+            if offset + b.minutes * 60 > self.length_s:
+                raise ValueError(
+                    f"shift {self.name!r}: breaks[{i}] ({b.start.strftime('%H:%M')}, {b.minutes:g} min) does not lie "
+                    f"inside the shift {self.start.strftime('%H:%M')}-{self.end.strftime('%H:%M')}"
+                )
+        return self
+
     @property
     def length_s(self) -> float:
         a = self.start.hour * 3600 + self.start.minute * 60
@@ -252,7 +263,7 @@ Meter = Annotated[Union[GridMeter, PvMeter, GasMeter, AirMeter], Field(discrimin
 
 class Simulation(Strict):
     start: datetime = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # a Monday
-    warmup_s: NonNegative = 0.0
+    warmup_s: NonNegative = 0.0  # simulated first and left out of simulate's KPIs (fills the buffers)
 
     @field_validator("start")
     @classmethod

@@ -79,3 +79,15 @@ def test_broken_config_names_file_and_field(tmp_path, old, new, expected):
     assert str(path) in text
     for fragment in expected:
         assert fragment in text
+
+
+def test_a_break_outside_its_shift_is_a_config_error(tmp_path):
+    from factory_models import ConfigError, load_factory
+
+    src = (Path(__file__).resolve().parent / "data" / "worked_example.yaml").read_text()
+    bad = tmp_path / "break.yaml"
+    bad.write_text(src.replace('      end: "14:00"\n', '      end: "14:00"\n      breaks:\n        - {start: "13:50", minutes: 30}\n'))
+    with pytest.raises(ConfigError) as err:
+        load_factory(bad)
+    text = str(err.value)
+    assert str(bad) in text and "calendar.shifts[0]" in text and "does not lie inside the shift 06:00-14:00" in text

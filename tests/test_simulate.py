@@ -119,3 +119,13 @@ def test_report_from_a_simulated_week_allocates_to_products(tmp_path):
     assert sum(p["total_co2e_kg"] for p in products.values()) == pytest.approx(
         inv["totals"]["total_location_co2e_kg"], rel=1e-9)
     assert {c["product"] for c in alloc["cbam"]} == set(products)
+
+
+def test_warmup_is_simulated_but_left_out_of_the_kpis(tmp_path):
+    cfg = tmp_path / "warm.yaml"
+    cfg.write_text(Path(SMT).read_text().replace("warmup_s: 0", "warmup_s: 3600"))
+    doc, _ = simulate(str(cfg), "--hours", "2", "--no-store")
+    assert doc["warmup_s"] == 3600
+    assert (doc["start"], doc["end"]) == ("2026-01-04T17:00:00.000Z", "2026-01-04T19:00:00.000Z")
+    for st in doc["stations"]:
+        assert st["pot_s"] + st["unknown_s"] <= 7200 + 1e-6

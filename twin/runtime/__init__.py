@@ -94,14 +94,18 @@ def _emissions_json(em) -> dict:
 def simulate_summary(factory: Factory, config: Path, *, hours: float, seed: int, window: str | None,
                      carbon_file: Path | None = None, sinks: Sinks = Sinks(store=None)):
     """Run the SimPy twin for ``hours`` and summarise it; same seed, same document."""
-    log = simulate(factory, hours, seed=seed)
+    warmup_s = factory.simulation.warmup_s
+    log = simulate(factory, hours + warmup_s / 3600.0, seed=seed)
     frozen = log.freeze()
+    # the warm-up fills the buffers; its time and output are not part of the result
+    frozen.t_start += warmup_s
     report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file)
     doc: dict[str, Any] = {
         "command": "simulate",
         "config": str(config),
         "seed": seed,
         "hours": hours,
+        "warmup_s": warmup_s,
         "start": iso_utc(frozen.t_start),
         "end": iso_utc(frozen.t_end),
         **kpi_json(report, with_windows=window is not None),

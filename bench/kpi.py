@@ -6,8 +6,10 @@ For each kernel of ``twin.kpi.kernels`` it measures samples per second of the Nu
 warm-up call, best of a few runs), of a vectorised NumPy version of the same computation written
 here (checked to agree with the kernel), and of the plain-Python reference ``twin.kpi.reference``
 on a smaller subset (scaled to samples per second). ``bandwidth_fraction`` is the kernel's bytes
-read per second over this machine's memory-read bandwidth, measured in the same run as the best
-time of ``numpy.sum`` over an 800 MB float64 array.
+read per second (the input arrays it actually reads, ``READS``) over this machine's memory-read
+bandwidth, measured in the same run as the best time of ``numpy.sum`` over an 800 MB float64 array
+(best of the sums before and after the kernels). ``ns_per_sample_1_thread`` is the kernel's time
+per sample with one Numba thread.
 
 The synthetic data: 64 stations, one day, one-minute windows; each stream has ``--samples`` rows
 spread evenly over the units (or unit-channel keys), times jittered on a grid so they are sorted
@@ -81,7 +83,16 @@ def make_stream(name: str, n: int, seed: int = 1) -> dict:
     raise ValueError(name)
 
 
-BYTES_PER_SAMPLE = {"state_durations": 8 + 1, "counter_deltas": 16, "trapezoid_energy": 16, "ideal_time": 16}
+#: The arrays each kernel reads (each once, front to back), for the bytes-read figure: only what the
+#: kernel touches, never the key column (the kernels walk the CSR offsets instead).
+READS = {"state_durations": ("t", "value", "offsets"), "counter_deltas": ("t", "value", "offsets"),
+         "trapezoid_energy": ("t", "value", "offsets"),
+         "ideal_time": ("t", "value", "offsets", "p_t", "p_code", "p_offsets")}
+
+
+def bytes_read(name: str, d: dict) -> int:
+    """Bytes of the input arrays the kernel reads (every row of the bench's streams is read)."""
+    return sum(d[a].nbytes for a in READS[name]) + EDGES.nbytes
 EDGES = T0 + np.arange(int(SPAN_S / WINDOW_S) + 1) * WINDOW_S
 T_END = T0 + SPAN_S - 30.0
 MOD = np.where(CONTINUOUS, 0.0, MODULUS)
@@ -255,11 +266,26 @@ def best_time(call, repeat: int) -> float:
 
 
 def memory_bandwidth_gb_s(n_bytes: int = 800_000_000, repeat: int = 5) -> float:
-    """Best-of-``repeat`` read bandwidth of numpy.sum over an ``n_bytes`` float64 array, GB/s."""
+    """Best-of-``repeat`` read bandwidth of numpy.sum over an ``n_bytes`` float64 array, GB/s.
+
+    The array is written first (np.ones), so no page is faulted in during the timed sums.
+    """
     a = np.ones(n_bytes // 8)
     seconds = best_time(a.sum, repeat)
     del a
     return n_bytes / seconds / 1e9
+
+
+def single_thread_ns(call, n: int, repeat: int) -> float:
+    """Best-of-``repeat`` nanoseconds per sample of ``call`` with one Numba thread."""
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return best_time(call, repeat) / n * 1e9
+    finally:
+        numba.set_num_threads(threads)
 
 
 def max_rel_diff(got, want) -> float:
@@ -271,15 +297,19 @@ def max_rel_diff(got, want) -> float:
     return worst
 
 
-def bench(n_samples: int, n_python: int, repeat: int = 3) -> dict:
-    bandwidth = memory_bandwidth_gb_s()
-    out = {"bandwidth_gb_s": bandwidth, "samples": n_samples, "python_samples": n_python, "kernels": {}}
+def bench(n_samples: int, n_python: int, repeat: int = 5) -> dict:
+    """Kernels timed best of ``repeat``; the bandwidth is the best of the same number of sums taken
+    before and after the kernels (the higher, so the fractions are not flattered by a busy moment)."""
+    bandwidth_before = memory_bandwidth_gb_s(repeat=repeat)
+    out = {"samples": n_samples, "python_samples": n_python, "kernels": {}}
     for name in NUMPY:
         small = make_stream(name, 50_000)
         run_numba(name, small)  # warm-up: load or compile the cached kernel
         d = make_stream(name, n_samples)
         n = d["t"].size
         t_numba = best_time(lambda: run_numba(name, d), repeat)
+        ns_1t = single_thread_ns(lambda: run_numba(name, d), n, repeat)
+        n_bytes = bytes_read(name, d)
         numba_out = run_numba(name, d)
         t_numpy = best_time(lambda: NUMPY[name](d), 1)
         numpy_out = NUMPY[name](d)
@@ -293,10 +323,15 @@ def bench(n_samples: int, n_python: int, repeat: int = 3) -> dict:
             "samples_per_s": rate,
             "vs_numpy": t_numpy / t_numba,
             "vs_python": rate / (sub["t"].size / t_python),
-            "bandwidth_fraction": rate * BYTES_PER_SAMPLE[name] / (bandwidth * 1e9),
-            "bytes_per_sample": BYTES_PER_SAMPLE[name],
+            "bytes_read_per_s": n_bytes / t_numba,
+            "bytes_per_sample": n_bytes / n,
+            "ns_per_sample_1_thread": ns_1t,
             "numpy_max_rel_diff": agree,
         }
+    bandwidth = max(bandwidth_before, memory_bandwidth_gb_s(repeat=repeat))
+    out["bandwidth_gb_s"] = bandwidth
+    for k in out["kernels"].values():
+        k["bandwidth_fraction"] = k["bytes_read_per_s"] / (bandwidth * 1e9)
     return out
 
 
@@ -319,10 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"memory-read bandwidth (numpy.sum over 800 MB): {result['bandwidth_gb_s']:.2f} GB/s; "
           f"{args.samples:,} samples per stream; Numba threads: {result['numba_threads']}")
-    print(f"{'kernel':<18} {'samples/s':>12} {'vs numpy':>9} {'vs python':>10} {'of bandwidth':>13} {'numpy diff':>11}")
+    print(f"{'kernel':<18} {'samples/s':>12} {'vs numpy':>9} {'vs python':>10} {'of bandwidth':>13} "
+          f"{'ns/sample 1T':>13} {'numpy diff':>11}")
     for name, k in result["kernels"].items():
         print(f"{name:<18} {k['samples_per_s']:>12.3e} {k['vs_numpy']:>8.1f}x {k['vs_python']:>9.0f}x "
-              f"{k['bandwidth_fraction']:>12.0%} {k['numpy_max_rel_diff']:>11.1e}")
+              f"{k['bandwidth_fraction']:>12.0%} {k['ns_per_sample_1_thread']:>13.2f} {k['numpy_max_rel_diff']:>11.1e}")
     return 0
 
 

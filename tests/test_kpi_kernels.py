@@ -172,3 +172,65 @@ def test_rollover_bounds_agree_with_reference():
                                     [100.0] * N_CHANNELS, CONTINUOUS.tolist())
     assert delta.reshape(N_CHANNELS, 1).tolist() == want[0]
     assert (resets.tolist(), rollovers.tolist()) == (want[1], want[2])
+
+
+def _ideal(log: EventLog, ideal_cycle_s, default, edges, modulus=0.0):
+    f = log.freeze()
+    return kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
+                              f.products_stream.t, f.products_stream.value, np.asarray(default, dtype=np.int64),
+                              np.asarray(ideal_cycle_s, dtype=np.float64), np.asarray(edges, float), modulus)
+
+
+@pytest.mark.parametrize("product_first", [False, True])
+def test_product_change_at_a_produced_reading_takes_effect_after_it(product_first):
+    from twin.kpi import reference
+
+    # product a (10 s) until the machine finishes its last a-part at 40 s and switches to b (30 s) at
+    # that same instant; arrival order at the shared timestamp does not matter, only time does
+    log = make_log(products=("a", "b"))
+    log.product(0.0, 0, 0)
+    log.count(0.0, 0, Channel.PRODUCED, 0.0)
+    if product_first:
+        log.product(40.0, 0, 1)
+    log.count(40.0, 0, Channel.PRODUCED, 4.0)  # 4 a-parts: 40 s of ideal time, not 120 s
+    if not product_first:
+        log.product(40.0, 0, 1)
+    log.count(100.0, 0, Channel.PRODUCED, 6.0)  # 2 b-parts: 60 s
+    ideal, unknown = _ideal(log, [[10.0, 30.0]], [-1], [0.0, 50.0, 100.0])
+    assert ideal[0].tolist() == [40.0, 60.0]
+    assert unknown[0].tolist() == [0.0, 0.0]
+    r_ideal, r_unknown = reference.ideal_time(log.count_t, log.count_key, log.count_value, log.product_t,
+                                              log.product_unit, log.product_code, [-1], [[10.0, 30.0]],
+                                              [0.0, 50.0, 100.0], 0.0)
+    assert (r_ideal, r_unknown) == ([[40.0, 60.0]], [[0.0, 0.0]])
+
+
+def test_reading_with_only_a_simultaneous_product_sample_uses_the_default():
+    log = make_log(products=("a", "b"))
+    log.count(0.0, 0, Channel.PRODUCED, 0.0)
+    log.count(20.0, 0, Channel.PRODUCED, 2.0)
+    log.product(20.0, 0, 1)  # not in effect yet at the 20 s reading
+    log.count(60.0, 0, Channel.PRODUCED, 3.0)
+    ideal, unknown = _ideal(log, [[10.0, 30.0]], [0], [0.0, 100.0])
+    assert ideal[0, 0] == 2 * 10.0 + 1 * 30.0 and unknown[0, 0] == 0.0
+    ideal, unknown = _ideal(log, [[10.0, 30.0]], [-1], [0.0, 100.0])  # no default: unknown product
+    assert ideal[0, 0] == 30.0 and unknown[0, 0] == 2.0
+
+
+def test_kernels_accept_a_zero_length_span():
+    log = make_log(t_end=50.0)
+    log.state(10.0, 0, D)
+    log.state(50.0, 0, P)
+    log.count(0.0, 0, Channel.PRODUCED, 0.0)
+    log.count(50.0, 0, Channel.PRODUCED, 3.0)
+    log.count(0.0, 0, Channel.ENERGY_KWH, 0.0)
+    log.count(50.0, 0, Channel.ENERGY_KWH, 3.0)
+    log.power(0.0, 0, 1.0)
+    log.power(50.0, 0, 1.0)
+    sec, fail, _ = states(log, [50.0, 50.0])
+    assert sec.shape == (1, 1, N_STATES) and sec.sum() == 0.0 and fail.sum() == 0
+    delta, *_ = counters(log, [50.0, 50.0])
+    assert delta[0, Channel.ENERGY_KWH, 0] == 0.0  # no time, no continuous flow
+    f = log.freeze()
+    kwh, covered, _ = kernels.trapezoid_energy(f.power.offsets, f.power.t, f.power.value, np.array([50.0, 50.0]))
+    assert kwh.sum() == 0.0 and covered.sum() == 0.0

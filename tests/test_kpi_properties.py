@@ -128,3 +128,26 @@ def test_ideal_time_matches_reference(log, edges, modulus, data):
                                               ideal_cycle_s.tolist(), edges.tolist(), modulus)
     close(ideal, r_ideal)
     close(unknown, r_unknown)
+
+
+@SETTINGS
+@given(event_logs(), windows(), st.sampled_from([0.0, MODULUS]), st.data())
+def test_ideal_time_with_product_changes_at_reading_times_matches_reference(log, edges, modulus, data):
+    """Product samples at exactly the PRODUCED readings' timestamps: they take effect after the reading."""
+    n_products = len(log.products)
+    produced = [(t, k // N_CHANNELS) for t, k in zip(log.count_t, log.count_key) if k % N_CHANNELS == Channel.PRODUCED]
+    if produced:
+        for t, u in data.draw(st.lists(st.sampled_from(produced), max_size=10)):
+            log.product(t, u, data.draw(st.integers(-1, n_products)))
+    f = log.freeze()
+    ideal_cycle_s = np.arange(1.0, 1.0 + log.n_stations * n_products).reshape(log.n_stations, n_products)
+    default = np.array(data.draw(st.lists(st.integers(-1, n_products - 1), min_size=log.n_stations,
+                                          max_size=log.n_stations)), dtype=np.int64)
+    ideal, unknown = kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
+                                        f.products_stream.t, f.products_stream.value, default, ideal_cycle_s, edges,
+                                        modulus)
+    r_ideal, r_unknown = reference.ideal_time(log.count_t, log.count_key, log.count_value, log.product_t,
+                                              log.product_unit, log.product_code, default.tolist(),
+                                              ideal_cycle_s.tolist(), edges.tolist(), modulus)
+    close(ideal, r_ideal)
+    close(unknown, r_unknown)

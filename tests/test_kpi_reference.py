@@ -203,3 +203,63 @@ def test_bad_input_is_rejected_with_a_message():
         compute_kpis(log, other)
     log.count(T0, 0, Channel.GOOD, math.nan)
     assert compute_kpis(log, f).diagnostics["bad_counter_readings"] == {"line1/a/good": 1}
+
+
+def two_product_factory() -> Factory:
+    return Factory.model_validate({
+        "site": {"name": "example-site"}, "products": [{"name": "pcb-a"}, {"name": "pcb-b"}],
+        "lines": [{"name": "line1", "stations": [
+            {"name": "printer", "machines": 1, "cycle_time_s": {"pcb-a": 18.0, "pcb-b": 22.0},
+             "power_kw": {"producing": 1, "setup": 1, "down": 0, "idle": 0, "planned_stop": 0, "no_shift": 0}}]}]})
+
+
+def test_product_change_logged_with_the_last_part_keeps_that_part_on_the_old_product():
+    # the printer makes 5 a-parts (18 s) back to back, logs the product change to b in the same
+    # instant as the fifth PRODUCED reading, then makes 2 b-parts (22 s): exactly 100 % performance
+    f = two_product_factory()
+    log = new_log(f, 5 * 18.0 + 2 * 22.0)
+    log.state(T0, 0, State.PRODUCING)
+    log.product(T0, 0, 0)
+    log.count(T0, 0, Channel.PRODUCED, 0)
+    t = T0
+    for n in range(1, 6):
+        t += 18.0
+        log.count(t, 0, Channel.PRODUCED, n)
+    log.product(t, 0, 1)  # the simulator logs the change after the reading, at the same timestamp
+    for n in range(6, 8):
+        t += 22.0
+        log.count(t, 0, Channel.PRODUCED, n)
+    st = compute_kpis(log, f).stations[0]
+    assert st.apt_s == 134.0 and st.produced == 7
+    assert st.performance == pytest.approx(1.0, rel=1e-12)
+    assert "performance_above_1" not in st.flags and "unknown_product" not in st.flags
+
+
+def test_zero_length_span_gives_an_empty_report():
+    log, f = worked_example()
+    log.t_start = log.t_end = T0 + 8400.0  # an instant with a state change and counter readings
+    log.count(T0 + 8400.0, 0, Channel.GOOD, math.nan)  # rejected readings are still diagnosed
+    report = compute_kpis(log.freeze(), f)
+    for w in [*report.stations, *report.lines, report.site]:
+        assert (w.pot_s, w.pbt_s, w.apt_s, w.asut_s, w.adet_s, w.adot_s, w.unknown_s) == (0.0,) * 7
+        assert (w.produced, w.good, w.scrap, w.rework, w.failures) == (0, 0, 0, 0, 0)
+        assert (w.availability, w.performance, w.quality, w.oee, w.nee, w.mtbf_s, w.mttr_s,
+                w.kwh_per_good) == (None,) * 8
+        assert w.energy_kwh == 0.0
+    assert report.diagnostics["span"] == [T0 + 8400.0, T0 + 8400.0]
+    assert report.diagnostics["bad_counter_readings"] == {"line1/reflow/good": 1}
+    # with windows too, and from an empty log
+    edges = T0 + np.array([0.0, 3600.0])
+    assert len(compute_kpis(log.freeze(), f, edges).windows) == 3
+    empty = new_log(f, 0.0)
+    st = compute_kpis(empty, f).stations[0]
+    assert (st.pot_s, st.unknown_s, st.availability, st.energy_kwh) == (0.0, 0.0, None, None)
+
+
+@pytest.mark.parametrize("span", [(T0, T0 - 1.0), (T0, math.inf), (math.nan, T0), (-math.inf, T0)])
+def test_reversed_or_non_finite_span_is_rejected(span):
+    f = factory({"line1": [station("a")]})
+    log = new_log(f)
+    log.t_start, log.t_end = span
+    with pytest.raises(ValueError, match="t_end >= t_start"):
+        compute_kpis(log, f)

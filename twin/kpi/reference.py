@@ -19,7 +19,9 @@ Rules, shared with the kernels (see their docstrings for the reasons):
 - discrete channels book an increment at the later reading; continuous channels spread it
   linearly between the two readings (booked at the later one when both share a timestamp);
 - power is integrated by trapezoid between consecutive finite samples, clipped at window edges;
-- ideal time = increase of PRODUCED x ideal cycle time of the product current at the reading.
+- ideal time = increase of PRODUCED x ideal cycle time of the product in effect strictly before the
+  reading (the last product sample with t < the reading's t; one at the same instant takes effect
+  after the reading), else the station's default product.
 """
 
 from __future__ import annotations
@@ -199,7 +201,7 @@ def ideal_time(c_t, c_key, c_value, p_t, p_unit, p_code, default_product, ideal_
                 continue
             product = int(default_product[s])
             for tp, code in products[s]:
-                if tp <= ti:
+                if tp < ti:
                     product = int(code)
             w = _window_of(edges, ti, closed_last=True)
             if w is None:

@@ -15,7 +15,11 @@ contract:
   PBT = POT - PLANNED_STOP; AUPT = APT + ASUT.
 - availability = APT / PBT. effectiveness ("performance") = sum over products of PRU x PQ / APT,
   never capped: above 1 + 1e-9 it carries the flag ``performance_above_1`` (the ideal cycle time is
-  probably too long). Units produced while the product is unknown add no ideal time and set the
+  probably too long). An increase of PRODUCED is booked with the product in effect strictly before
+  the reading's timestamp: a product change logged at the same instant as the reading (the machine
+  finished the last part of one product and switched) takes effect after it, so the finished part
+  keeps the old product's ideal cycle time. Without any earlier product sample the station's default
+  product applies (the only product when there is one, else unknown). Units produced while the product is unknown add no ideal time and set the
   flag ``unknown_product`` (performance is then understated). quality = GQ / PQ.
   OEE = availability x performance x quality; NEE = AUPT / PBT x performance x quality (setup is
   not a loss in NEE).
@@ -41,6 +45,11 @@ contract:
 - Readings rejected by the kernels (NaN, infinite or negative counters, non-finite power, invalid
   state codes) and resets, rollovers and unknown-product units are counted per unit in
   ``KpiReport.diagnostics`` and logged as one warning.
+- The span ``[log.t_start, log.t_end]`` must be finite with ``t_end >= t_start``. A zero-length
+  span (``t_end == t_start``, e.g. the live twin's first tick or a minute that has just begun) is
+  legal and holds nothing: every time element, count, failure and ideal time is 0, so every ratio
+  is None (energy is 0, or None without an energy source); a reading exactly at that instant is
+  not counted in it. Rejected readings, resets and rollovers are still counted in ``diagnostics``.
 - Windows are half-open ``[edges[i], edges[i+1])``; a counter reading exactly at the last edge
   belongs to the last window, so the end-of-run snapshot counts in the whole span. Two calls over
   adjacent spans would therefore both count a reading exactly at their shared edge.
@@ -164,8 +173,8 @@ def _check_log(log: FrozenLog, factory: Factory) -> None:
                          f"names {expected[:5]}... ({len(log.units)} vs {len(expected)} units)")
     if log.n_stations != len(factory.station_units()):
         raise ValueError(f"log.n_stations = {log.n_stations}, the factory has {len(factory.station_units())} machines")
-    if not (math.isfinite(log.t_start) and math.isfinite(log.t_end) and log.t_end > log.t_start):
-        raise ValueError(f"log span must be finite with t_end > t_start, got [{log.t_start}, {log.t_end}]")
+    if not (math.isfinite(log.t_start) and math.isfinite(log.t_end) and log.t_end >= log.t_start):
+        raise ValueError(f"log span must be finite with t_end >= t_start, got [{log.t_start}, {log.t_end}]")
     for name in ("states", "counters", "power", "products_stream"):
         t = getattr(log, name).t
         n_bad = int(np.count_nonzero(~np.isfinite(t)))
@@ -192,6 +201,13 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
         power_kwh=kwh, power_bad=pbad, power_valid=np.diff(pw.offsets) - pbad,
         ideal_s=ideal, unknown_units=unknown,
     )
+
+
+def _nothing_booked(m: _Measured) -> _Measured:
+    """The measurement of a zero-length span: no time and no event in it; stream diagnostics kept."""
+    for name in ("seconds", "failures", "delta", "power_kwh", "ideal_s", "unknown_units"):
+        getattr(m, name)[...] = 0
+    return m
 
 
 def _unit_energy(m: _Measured, u: int, w: int) -> tuple[float | None, bool]:
@@ -376,6 +392,8 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     layout = _Layout(factory)
     span = np.array([log.t_start, log.t_end], dtype=np.float64)
     whole = _measure(log, span, modulus, layout.default_product, layout.ideal_cycle_s)
+    if log.t_end == log.t_start:
+        whole = _nothing_booked(whole)
     stations, lines, site = layout.windows(whole, 0, None, None)
     windows: list[KpiWindow] = []
     if edges is not None:

@@ -79,7 +79,7 @@ class Machine:
         self.produced = self.good = self.scrap = self.rework = 0
         self.failures = 0
         self.holding = False  # a part is inside the machine (being worked on or waiting to leave)
-        self.waiting: int | None = STARVED  # the state shown while waiting on a buffer, else None
+        self.waiting: int | None = None  # the state shown while waiting on a buffer, else None
         self.product = first_product
         mode, _ = calendar.at(env.now)
         self.state = STARVED if mode == ON else int(PAUSE_STATE[mode])

@@ -51,7 +51,7 @@ def test_demo_with_embedded_broker_agrees_with_ground_truth(tmp_path):
 
 def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811
     result = CliRunner().invoke(app, ["demo", "--config", str(SMT), "--duration", "6", "--speed", "120",
-                                      "--mqtt-url", mosquitto.url, "--no-store", "--json"])
+                                      "--mqtt-url", mosquitto.url, "--no-store", "--no-dashboard", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["command"] == "demo"

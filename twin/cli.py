@@ -31,6 +31,10 @@ InfluxUrlOpt = typer.Option(None, "--influx-url", help="InfluxDB (v2 write API) 
 InfluxOrgOpt = typer.Option("", "--influx-org", help="InfluxDB organisation (empty for 1.8).")
 InfluxBucketOpt = typer.Option(None, "--influx-bucket", help="InfluxDB bucket (1.8: database/retention-policy).")
 InfluxSpoolOpt = typer.Option(Path("influx-spool"), "--influx-spool", help="Durable store-and-forward spool (a directory).")
+DashboardOpt = typer.Option(True, "--dashboard/--no-dashboard", help="Serve the operators' live page.")
+DashboardHostOpt = typer.Option("127.0.0.1", "--dashboard-host", help="Address the page binds to; beyond loopback a token is required.")
+DashboardPortOpt = typer.Option(8050, "--dashboard-port", min=0, max=65535, help="Port of the page (0: any free port).")
+DashboardTokenFileOpt = typer.Option(None, "--dashboard-token-file", help="File holding the page's token (else $FACTORY_TWIN_DASHBOARD_TOKEN).")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
 
 
@@ -181,12 +185,20 @@ def report(
 
 
 def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
-                  influx_spool, json_out):
-    from .runtime.live import LiveOptions
+                  influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file):
+    from .dashboard import DashboardAuthError, load_token
+    from .runtime.live import DashboardOptions, LiveOptions
 
+    board = None
+    if dashboard:
+        try:
+            token = load_token(file=dashboard_token_file)
+        except (DashboardAuthError, OSError, ValueError) as exc:
+            _fail(f"dashboard token: {exc}")
+        board = DashboardOptions(host=dashboard_host, port=dashboard_port, token=token)
     return LiveOptions(duration_s=duration, speed=speed, seed=seed, mqtt_url=mqtt_url,
                        sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool),
-                       progress=not json_out)
+                       progress=not json_out, dashboard=board)
 
 
 @app.command()
@@ -202,6 +214,10 @@ def demo(
     influx_org: str = InfluxOrgOpt,
     influx_bucket: Optional[str] = InfluxBucketOpt,
     influx_spool: Path = InfluxSpoolOpt,
+    dashboard: bool = DashboardOpt,
+    dashboard_host: str = DashboardHostOpt,
+    dashboard_port: int = DashboardPortOpt,
+    dashboard_token_file: Optional[Path] = DashboardTokenFileOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -216,11 +232,13 @@ def demo(
         config = packaged if packaged.is_file() else config
     factory = _load(config)
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
-                         influx_spool, json_out)
+                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
     try:
         doc = asyncio.run(run_demo(factory, config, opts))
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    except (OSError, ValueError) as exc:  # the dashboard port is taken, or no token beyond loopback
+        _fail(f"demo: {exc}")
     _print_live(doc, json_out)
 
 
@@ -235,6 +253,10 @@ def run(
     influx_org: str = InfluxOrgOpt,
     influx_bucket: Optional[str] = InfluxBucketOpt,
     influx_spool: Path = InfluxSpoolOpt,
+    dashboard: bool = DashboardOpt,
+    dashboard_host: str = DashboardHostOpt,
+    dashboard_port: int = DashboardPortOpt,
+    dashboard_token_file: Optional[Path] = DashboardTokenFileOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -252,7 +274,7 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
-                         influx_spool, json_out)
+                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
     try:
         doc = asyncio.run(run_mapping(factory, config, m, opts))
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from factory_models import Factory
 from factory_models.records import iso_utc
 
-from .live import LiveTwin, Snapshot
+from .live import LiveTwin, Snapshot, shift_bounds
 
 
 def plan_good(factory: Factory, line_name: str, pbt_s: float) -> float | None:
@@ -91,7 +91,9 @@ def build_state(factory: Factory, twin: LiveTwin, snap: Snapshot, *, factors_kg_
     return {
         "now": iso_utc(snap.now),
         "site": factory.site.name,
-        "shift": {"name": snap.shift_name, "end": iso_utc(snap.shift_end),
+        "timezone": factory.calendar.timezone,
+        "shift": {"name": snap.shift_name, "start": iso_utc(shift_bounds(factory, snap.now)[0]),
+                  "end": iso_utc(snap.shift_end),
                   "plan_good": sum(ln["plan_good"] or 0 for ln in lines), "forecast": forecast},
         "lines": lines,
         "site_kpi": site.to_json(),

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,9 +36,11 @@ from connectors.signals import known_signals
 from factory_models import Factory, Sample, State
 from factory_models.records import iso_utc
 
+from ..dashboard import Dashboard
 from ..forecast import forecast_shift_end
 from ..kpi import compute_kpis
 from ..live import LiveTwin
+from ..live_state import build_state
 from ..model import FactorySim
 from ..summary import kpi_json
 from . import Sinks, write_sinks
@@ -46,6 +49,14 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 5.0  # wall seconds between two progress lines when stderr is not a terminal
 METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
+
+
+@dataclass
+class DashboardOptions:
+    host: str = "127.0.0.1"
+    port: int = 8050
+    token: str | None = None  # required when host is not a loopback address
+    push_interval_s: float = 0.5
 
 
 @dataclass
@@ -58,6 +69,10 @@ class LiveOptions:
     sinks: Sinks = field(default_factory=Sinks)
     progress: bool = True  # a status line on stderr each tick
     forecast_replications: int = 3
+    dashboard: DashboardOptions | None = None
+    stop: asyncio.Event | None = None  # set by the caller to end the run (tests, embedding)
+    on_state: Callable[[dict], None] | None = None  # every dashboard state document, as it is built
+    forecast_every_s: float = 30.0  # wall seconds between two end-of-shift forecasts
 
 
 #: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
@@ -124,7 +139,10 @@ class PlantFeed:
                 self._send("mqtt", f"{base}/power_kw", value, t)
 
     def _send(self, where: str, signal: str, value, t: float) -> None:
-        self.last[(where, signal)] = (where, value, t)
+        key = (where, signal)
+        if self.last.get(key) == (where, value, t):
+            return  # the same reading again (a meter read and a state change in one instant)
+        self.last[key] = (where, value, t)
         if where not in self.live:
             return
         self.published += 1
@@ -138,7 +156,87 @@ class PlantFeed:
         self.live.add(where)
         for (w, signal), (_, value, t) in list(self.last.items()):
             if w == where:
-                self._send(w, signal, value, t)
+                self.published += 1
+                (self.plc.publish if w == "plc" else self.sensors.publish)(signal, value, t)
+
+
+class Board:
+    """What operators see: the state document rebuilt on every KPI tick, served by the dashboard."""
+
+    def __init__(self, factory: Factory, twin: LiveTwin, sources, opts: LiveOptions, config: Path | None, *,
+                 buffers=None, actions=None, forecast_seed: int = 0):
+        from ..emissions import carbon_setup
+
+        self.factory, self.twin, self.sources, self.opts = factory, twin, sources, opts
+        self.buffers = buffers
+        cfg, registry = carbon_setup(factory, config)
+        self.factors = {}
+        for method, fid in (("location", cfg.grid_factor), ("market", cfg.residual_factor)):
+            f = registry.get(fid)
+            if f.kind == "grid_electricity":  # an hourly series has no single figure for "now"
+                self.factors[method] = carbon_station_factor(f)
+        self.forecast: dict | None = None
+        self._forecast_at = -1e18
+        self.doc: dict | None = None
+        self.forecast_seed = forecast_seed
+        self.server = None
+        if opts.dashboard is not None:
+            d = opts.dashboard
+            self.server = Dashboard(host=d.host, port=d.port, token=d.token, state=self.state, health=self.health,
+                                    actions=actions, push_interval_s=d.push_interval_s)
+
+    def on_snapshot(self, snap) -> None:
+        now = time.monotonic()
+        if now - self._forecast_at >= self.opts.forecast_every_s:
+            self._forecast_at = now
+            fc = forecast_shift_end(self.factory, self.twin, sim_seed=self.forecast_seed, replications=1)
+            self.forecast = None if fc is None else {k: fc[k] for k in ("expected_good", "oee", "energy_kwh")}
+        self.doc = build_state(self.factory, self.twin, snap, factors_kg_per_kwh=self.factors,
+                               buffers=self.buffers, forecast=self.forecast)
+        if self.opts.on_state is not None:
+            self.opts.on_state(self.doc)
+
+    def state(self) -> dict:
+        if self.doc is None:
+            self.on_snapshot(self.twin.snapshot())
+        return self.doc
+
+    def health(self) -> dict:
+        connections = {s.name: ("up" if s.stats().get("connected") else "down") for s in self.sources}
+        return {"status": "ok" if all(v == "up" for v in connections.values()) else "degraded",
+                "connections": connections, "spool": None, "samples": _samples_block(self.twin, self.sources)}
+
+    async def __aenter__(self) -> "Board":
+        if self.server is not None:
+            await self.server.start()
+            log.warning("dashboard on %s", self.server.url)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.server is not None:
+            await self.server.stop()
+
+
+def carbon_station_factor(factor) -> float:
+    from carbon import station_co2e
+
+    return station_co2e(1.0, factor)
+
+
+def _sim_buffers(sim: FactorySim, factory: Factory):
+    """unit -> (parts in the buffer after its station, capacity); the last station ships to a sink."""
+    where = {}
+    for lm in sim.lines:
+        for i, st in enumerate(lm.line.stations[:-1]):
+            for ln, spec, name in factory.station_units():
+                if ln is lm.line and spec is st:
+                    where[f"{ln.name}/{name}"] = (lm.buffers[i + 1], st.buffer_after)
+
+    def level(unit: str):
+        b = where.get(unit)
+        return None if b is None else (len(b[0]), b[1])
+
+    return level
 
 
 def _first_shift_start_s(sim: FactorySim) -> float:
@@ -232,6 +330,10 @@ def _samples_block(twin: LiveTwin, sources) -> dict:
 
 async def _shadow(factory: Factory, sources, twin: LiveTwin, opts: LiveOptions, stop: asyncio.Event,
                   extra_tasks=(), settle=None, on_snapshot=None) -> None:
+    if opts.stop is not None:
+        external = asyncio.create_task(opts.stop.wait())
+        external.add_done_callback(lambda _: stop.set())
+        extra_tasks = [*extra_tasks, external]
     queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=200_000)
     console = Console(stderr=True)
     tasks = [asyncio.create_task(src.run(queue), name=f"source-{src.name}") for src in sources]
@@ -296,8 +398,8 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
         await sensors.start()
         feed = PlantFeed(factory, plc, sensors)
         sim = FactorySim(factory, opts.seed, meter_interval_s=METER_INTERVAL_S, on_event=feed)
-        # the start of the first shift plus half an hour, so the buffers hold work: at full speed
-        sim.env.run(until=_first_shift_start_s(sim) + 1800.0)
+        # up to the start of the first shift at full speed: the twin then sees the whole shift
+        sim.env.run(until=_first_shift_start_s(sim))
         # the PLC holds its values before anyone connects, as a running PLC does
         feed.go_live("plc")
         await plc.flush()
@@ -333,7 +435,18 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
             await sensors.drain(timeout_s=5.0)
             await asyncio.sleep(0.3)  # a few OPC UA publishing intervals
 
-        await _shadow(factory, sources, twin, opts, stop, [driver], settle)
+        def force_down(unit: str, seconds: float = 600.0) -> dict:
+            """An operator-injected stop: the station goes DOWN now for ``seconds`` of working time."""
+            sim.force_down(unit, float(seconds))
+            env = sim.env
+            while env.peek() <= env.now:  # let the interrupt land now, not at the next step of the driver
+                env.step()
+            return {"unit": unit, "state": sim.station_state(unit).name}
+
+        board = Board(factory, twin, sources, opts, config, buffers=_sim_buffers(sim, factory),
+                      actions={"force_down": force_down}, forecast_seed=opts.seed)
+        async with board:
+            await _shadow(factory, sources, twin, opts, stop, [driver], settle, board.on_snapshot)
         live_to = sim.now_epoch
         await sensors.stop(drain_s=5.0)
         feed.live.clear()
@@ -360,7 +473,8 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
     del known
     stop = asyncio.Event()
     t0 = time.time()
-    await _shadow(factory, sources, twin, opts, stop)
+    async with Board(factory, twin, sources, opts, config) as board:
+        await _shadow(factory, sources, twin, opts, stop, on_snapshot=board.on_snapshot)
     return _summary(factory, config, twin, sources, opts, t0, time.time())
 
 

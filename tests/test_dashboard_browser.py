@@ -246,7 +246,7 @@ def test_demo_on_the_page_with_a_forced_stop():
         finally:
             stop.set()
             summary = await demo
-        assert summary["samples"]["rejected"] == 0
+        assert set(summary["samples"]["rejected_by_reason"]) <= {"duplicate"}  # see tests/test_demo.py
 
     asyncio.run(go())
     assert shot.stat().st_size > 50_000

@@ -32,6 +32,13 @@ def assert_twin_matches_truth(doc: dict, energy_rel: float) -> None:
         assert st["energy_kwh"]["twin"] == pytest.approx(truth_kwh, rel=energy_rel, abs=0.05), name
 
 
+def assert_only_redeliveries(samples: dict) -> None:
+    """Nothing is rejected but duplicates: an OPC UA subscription that a loaded machine lets go
+    stale is recreated and sends its current values again, which the twin counts and drops."""
+    assert set(samples["rejected_by_reason"]) <= {"duplicate"}, samples["rejected_by_reason"]
+    assert samples["used"] + samples["rejected"] == samples["received"]
+
+
 def test_demo_with_embedded_broker_agrees_with_ground_truth(tmp_path):
     factory = load_factory(SMT)
     opts = LiveOptions(duration_s=8, speed=120, progress=False, sinks=Sinks(store=tmp_path / "demo.sqlite"),
@@ -39,8 +46,7 @@ def test_demo_with_embedded_broker_agrees_with_ground_truth(tmp_path):
     doc = asyncio.run(run_demo(factory, SMT, opts))
     s = doc["samples"]
     assert s["received"] > 500
-    assert s["rejected"] == 0, s["rejected_by_reason"]
-    assert s["used"] == s["received"]
+    assert_only_redeliveries(s)
     assert_twin_matches_truth(doc, energy_rel=0.05)
     f = doc["forecast"]
     assert f["expected_good"] >= doc["site"]["good"] >= 0
@@ -56,7 +62,7 @@ def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811
     doc = json.loads(result.stdout)
     assert doc["command"] == "demo"
     assert doc["demo"]["mqtt"] == mosquitto.url
-    assert doc["samples"]["rejected"] == 0
+    assert_only_redeliveries(doc["samples"])
     assert_twin_matches_truth(doc, energy_rel=0.05)
     for key in ("received", "used", "rejected", "rejected_by_reason"):
         assert key in doc["samples"]

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from factory_models import load_factory
+from factory_models import State, load_factory
 from mqtt_broker import mosquitto  # noqa: F401  (fixture)
 from twin.cli import app
 from twin.runtime import Sinks
+from twin.store import Store
 from twin.runtime.live import LiveOptions, run_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,12 @@ def test_demo_with_embedded_broker_agrees_with_ground_truth(tmp_path):
     assert f["shift_end"] > f["at"]
     assert doc["sinks"]["store"]["written"] > 0
     assert doc["emissions"]["scope2_location_co2e_kg"] > 0
+    # the store filled while the demo ran: closed one-minute windows and downsampled signals
+    with Store(tmp_path / "demo.sqlite") as store:
+        minutes = [w for w in store.kpis(level="station") if w.start is not None and w.end - w.start == 60.0]
+        assert len({w.start for w in minutes}) >= 5
+        states = store.signals("smt1/printer/state")
+        assert states and all(r["state"] in {s.name for s in State} for r in states)
 
 
 def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811

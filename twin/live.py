@@ -84,6 +84,8 @@ class LiveTwin:
         self._pending_receive: list[float] = []
         self.last_snapshot: Snapshot | None = None
         self.latest_kw: dict[str, tuple[float, float]] = {}  # power gauge -> (ts, kW), for "now" figures
+        self.outbox: list[Sample] | None = None  # used samples kept for the sinks, when they want them
+        self.last_frozen: FrozenLog | None = None
 
     def register_source(self, source: str, signals: Iterable[str]) -> None:
         units = set()
@@ -105,6 +107,8 @@ class LiveTwin:
         if used:
             if self.first_ts is None or sample.ts < self.first_ts:
                 self.first_ts = sample.ts
+            if self.outbox is not None:
+                self.outbox.append(sample)
             if sample.signal.endswith("/power_kw"):
                 prev = self.latest_kw.get(sample.signal)
                 if prev is None or sample.ts >= prev[0]:
@@ -158,6 +162,7 @@ class LiveTwin:
         """KPIs of the current minute, hour and shift so far, from everything received until now."""
         now = self.clock() if now is None else now
         frozen = self.frozen(now)
+        self.last_frozen = frozen
         s0, s1, name = shift_bounds(self.factory, now)
         minute, hour, shift = (self._span(frozen, t0, now) for t0 in (now - now % 60, now - now % 3600, s0))
         done = time.monotonic()

@@ -13,6 +13,7 @@ also logs what really happened, the demo can compare the twin's KPIs with that g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import tempfile
 import time
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from connectors.influxdb import InfluxWriter
 from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
 from connectors.mqtt.broker import EmbeddedBroker
 from connectors.mqtt.client import MqttClient
@@ -168,6 +170,7 @@ class Board:
         from ..emissions import carbon_setup
 
         self.factory, self.twin, self.sources, self.opts = factory, twin, sources, opts
+        self.sinks = LiveSinks(factory, twin, opts.sinks, config)
         self.buffers = buffers
         cfg, registry = carbon_setup(factory, config)
         self.factors = {}
@@ -186,6 +189,7 @@ class Board:
                                     actions=actions, push_interval_s=d.push_interval_s)
 
     def on_snapshot(self, snap) -> None:
+        self.sinks.on_snapshot(snap)
         now = time.monotonic()
         if now - self._forecast_at >= self.opts.forecast_every_s:
             self._forecast_at = now
@@ -204,7 +208,8 @@ class Board:
     def health(self) -> dict:
         connections = {s.name: ("up" if s.stats().get("connected") else "down") for s in self.sources}
         return {"status": "ok" if all(v == "up" for v in connections.values()) else "degraded",
-                "connections": connections, "spool": None, "samples": _samples_block(self.twin, self.sources)}
+                "connections": connections, "spool": self.sinks.health(),
+                "samples": _samples_block(self.twin, self.sources)}
 
     async def __aenter__(self) -> "Board":
         if self.server is not None:
@@ -215,6 +220,80 @@ class Board:
     async def __aexit__(self, *exc) -> None:
         if self.server is not None:
             await self.server.stop()
+        self.sinks.close()
+
+
+class LiveSinks:
+    """The run's sinks while it runs: samples as they are used, closed one-minute KPI windows and
+    closed hours of emissions. The last ``REWRITE_WINDOWS`` minutes are written again at every minute,
+    so a late sample still lands in the store and InfluxDB (writes are idempotent upserts)."""
+
+    REWRITE_WINDOWS = 5
+
+    def __init__(self, factory: Factory, twin: LiveTwin, sinks: Sinks, config: Path | None):
+        from ..emissions import carbon_setup
+        from ..store import Store
+
+        self.factory, self.twin, self.config = factory, twin, config
+        self.store = Store(sinks.store) if sinks.store is not None else None
+        self.influx = InfluxWriter(sinks.influx) if sinks.influx is not None else None
+        self.enabled = self.store is not None or self.influx is not None
+        if self.enabled:
+            twin.outbox = []
+        self.carbon = carbon_setup(factory, config)
+        self._minute = None  # start of the newest closed minute written
+        self._hour = None
+
+    def on_snapshot(self, snap) -> None:
+        if not self.enabled:
+            return
+        samples, self.twin.outbox = self.twin.outbox, []
+        if samples:
+            if self.store is not None:
+                self.store.write_samples(samples, self.factory.site.name)
+            if self.influx is not None:
+                self.influx.write_samples(samples, self.factory.site.name)
+        frozen = self.twin.last_frozen
+        if frozen is None or frozen.t_end <= frozen.t_start:
+            return
+        closed = frozen.t_end - frozen.t_end % 60.0
+        if self._minute is None or closed > self._minute:
+            first = max(closed - 60.0 * self.REWRITE_WINDOWS, frozen.t_start - frozen.t_start % 60.0)
+            if closed > first:
+                edges = np.arange(first, closed + 1.0, 60.0)
+                windows = compute_kpis(frozen, self.factory, edges).windows
+                self._write("write_kpis", windows)
+            self._minute = closed
+        hour = frozen.t_end - frozen.t_end % 3600.0
+        if self._hour is not None and hour > self._hour and self._hour >= frozen.t_start:
+            from ..emissions import account_log
+
+            span = dataclasses.replace(frozen, t_start=self._hour, t_end=hour)
+            report = compute_kpis(span, self.factory)
+            em = account_log(self.factory, span, report, *self.carbon)
+            self._write("write_emissions", em.records)
+        self._hour = hour
+
+    def _write(self, method: str, records) -> None:
+        for sink in (self.store, self.influx):
+            if sink is not None and records:
+                getattr(sink, method)(records)
+
+    def health(self) -> dict | None:
+        return None if self.influx is None else self.influx.stats()
+
+    def close(self) -> dict:
+        """Flush and close; the sinks block of the summary (the final whole-run write adds to it)."""
+        out = {}
+        if self.influx is not None:
+            self.influx.flush(timeout_s=10.0)
+            st = self.influx.stats()
+            self.influx.close()
+            out["influxdb"] = {k: st[k] for k in ("written", "spooled", "retried", "rejected", "dropped")}
+        if self.store is not None:
+            out["store"] = {"written": self.store.stats()["written"]}
+            self.store.close()
+        return out
 
 
 def carbon_station_factor(factor) -> float:

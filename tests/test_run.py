@@ -143,3 +143,35 @@ def test_run_refuses_a_mapping_naming_an_unknown_station(tmp_path):
     result = CliRunner().invoke(app, ["run", str(SMT), "--mapping", str(bad), "--duration", "1", "--json"])
     assert result.exit_code == 2
     assert str(bad) in result.output and "oven9" in result.output and "line 7" in result.output
+
+
+def test_browse_cli_writes_a_mapping_that_run_accepts(tmp_path):
+    import threading
+
+    factory = load_factory(SMT)
+    ready, done = threading.Event(), threading.Event()
+    box = {}
+
+    def serve():
+        async def main():
+            async with SimulatedPlc(factory, port=0) as plc:
+                box["endpoint"] = plc.endpoint
+                ready.set()
+                await asyncio.to_thread(done.wait, 60)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        out = tmp_path / "draft.yaml"
+        result = CliRunner().invoke(app, ["browse", box["endpoint"], "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        mapping = load_mapping(out, factory)  # what an engineer edits loads as it is
+        (source,) = mapping.opcua
+        assert source.endpoint == box["endpoint"]
+        assert any("nsu=urn:factory-twin:simulated-plc" in (n.node or n.browse or "") for n in source.nodes)
+    finally:
+        done.set()
+        thread.join(30)

@@ -6,19 +6,27 @@ speak it). Reliability rules (reference/connectors.md):
   queues QoS 1 messages while we are away, so a restart of either side loses nothing.
 - Subscriptions are (re)made in ``on_connect`` (paho #375, telegraf #16038): a broker that lost
   its state still gets them after it comes back.
-- paho's network thread reconnects with exponential backoff between ``reconnect_min_s`` (1 s) and
-  ``reconnect_max_s`` (30 s).
+- Reconnects with exponential backoff between ``reconnect_min_s`` (1 s) and ``reconnect_max_s``
+  (30 s).
 - Every message is either a Sample or a counted rejection in the dead-letter log; none crashes the
   client.
 
-Threading: paho calls back on its own thread. Samples go to a bounded hand-over buffer; the asyncio
-side moves them onto the twin's queue. When the twin falls behind, the buffer fills and the paho
-thread waits, so the socket stops being read and the broker holds the rest (back-pressure, not loss).
+Threading: none of its own. paho runs inside the asyncio event loop (``add_reader``/``add_writer``
+on its socket, ``loop_read``/``loop_write``, ``loop_misc`` each second for keep-alive); only the
+blocking connect (TCP, TLS handshake) runs in a worker thread. ``on_message`` puts each Sample
+straight on the twin's queue, so paho acknowledges a QoS 1 message only once its Sample is queued.
+When the queue is full the socket is no longer read until the twin has made room, and the broker
+holds the rest (back-pressure, not loss). Reconnects use ``connectors.source.Backoff``
+(``reconnect_min_s`` .. ``reconnect_max_s``, with jitter). A paho network thread, as ``loop_start``
+runs it, cost 40 % of throughput here: every Sample crossed threads and paho's thread fought the
+event loop for the GIL at every socket call (bench/ingest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import json.scanner
 import logging
 import tempfile
 import threading
@@ -33,8 +41,8 @@ from factory_models import Factory, Quality, Sample
 
 from ..mapping import Deadband, Mapping, MqttSource, PathPattern, Transform, template_regex, pick_timestamp, render
 from ..signals import BadValue, coerce, is_text, known_signals, signal_name
-from ..source import DeadLetterLog, SourceStats, connection_sample
-from .payload import PayloadReader
+from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
+from .payload import TS_MAX_S, TS_MIN_S, PayloadReader
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +57,16 @@ class MqttAuthError(ConnectionRefusedError):
 class _Route:
     """A resolved topic: the signal it feeds and how to read and convert its payloads."""
 
-    __slots__ = ("signal", "transform", "reader", "text", "scale", "offset", "deadband", "policy")
+    __slots__ = ("signal", "transform", "reader", "text", "scale", "offset", "deadband", "policy", "fast")
 
-    def __init__(self, signal: str, transform: Transform, reader: PayloadReader):
+    def __init__(self, signal: str, transform: Transform, reader: PayloadReader, fields: tuple[str, str, str] | None = None):
         self.signal = signal
         self.transform = transform
         self.reader = reader
         self.text = is_text(signal)
+        # (value, ts, quality) keys when all three are top-level JSON fields of a numeric signal:
+        # such payloads take the fast path of ``MqttClient.to_sample``
+        self.fast = fields if fields and not self.text and not any("." in f for f in fields) else None
         # copied out of the pydantic model: attribute reads on it cost more in the per-message path
         self.scale = transform.scale
         self.offset = transform.offset
@@ -70,10 +81,8 @@ class MqttClient:
     matches a pattern but names another signal is rejected as ``unknown_signal``.
     """
 
-    #: hand-over buffer between paho's thread and the event loop, in Samples
-    MAX_PENDING = 10_000
-    #: how long the event loop lets Samples gather before taking them over, seconds
-    HANDOVER_S = 0.002
+    #: Samples read from the socket per turn of the event loop at most, so other tasks keep running
+    READ_BURST = 200
     #: resolved topics kept; a flood of distinct junk topics only costs a cache reset
     MAX_ROUTES = 100_000
 
@@ -90,14 +99,18 @@ class MqttClient:
         self._routes: dict[str, _Route | None] = {}
         self._deadband = Deadband()
         self._last: dict[str, tuple[float, object]] = {}
-        self._cond = threading.Condition(threading.Lock())
-        self._pending: deque[Sample] = deque()
-        self._wake_scheduled = False
         self._stopping = False
         self._ever_connected = False
         self._fatal: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._loop_thread: int | None = None
+        self._out: asyncio.Queue | None = None
+        self._overflow: deque[Sample] = deque()  # Samples waiting for room on the queue (socket paused)
+        self._paused = False
+        self._resumer: asyncio.Task | None = None
+        self._sock = None  # the socket the event loop watches
+        self._gone: asyncio.Event | None = None  # set when the connection is lost
+        self._messages = 0  # on_message calls, to tell a read that found a message from one that did not
         self.client: paho.Client | None = None
 
     # --- Source interface -------------------------------------------------------------------------
@@ -115,38 +128,44 @@ class MqttClient:
         return d
 
     async def run(self, out: asyncio.Queue) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
+        loop = self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._out = out
+        self._gone = asyncio.Event()
         self._stopping = False
+        self._paused = False
         client = self.client = self._make_client()
-        client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
-        client.loop_start()
+        cfg = self.config
+        backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        misc = loop.create_task(self._misc())
+        client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         try:
             while True:
-                await self._wake.wait()
-                # let a burst gather: one hand-over of many Samples costs far less than many of one
-                # (each is a thread switch under the GIL); 2 ms of latency means nothing to a twin
-                await asyncio.sleep(self.HANDOVER_S)
-                self._wake.clear()
+                self._gone.clear()
+                try:
+                    # connecting blocks (TCP, TLS handshake): in a worker thread, while the loop runs on
+                    await asyncio.to_thread(client.reconnect)
+                except OSError as exc:
+                    self._stats_extra["last_error"] = f"cannot connect: {exc}"
+                    log.warning("%s: cannot connect to %s:%s: %s; retrying", self.name, cfg.host, cfg.port, exc)
+                    await backoff.sleep()
+                    continue
+                await self._gone.wait()
                 if self._fatal is not None:
                     raise self._fatal
-                with self._cond:
-                    batch, self._pending = self._pending, deque()
-                    self._wake_scheduled = False
-                    self._cond.notify_all()
-                for sample in batch:
-                    if out.full():
-                        await out.put(sample)
-                    else:
-                        out.put_nowait(sample)
+                if self._ever_connected and self._stats_extra["last_error"] is None:
+                    backoff.reset()  # the connection worked: the next one starts at reconnect_min_s
+                await backoff.sleep()
         finally:
-            with self._cond:
-                self._stopping = True
-                self._cond.notify_all()
-            client.disconnect()  # a clean DISCONNECT keeps the persistent session on the broker
-            await asyncio.to_thread(client.loop_stop)
-            with self._cond:
-                left, self._pending = self._pending, deque()
+            self._stopping = True
+            misc.cancel()
+            if self._resumer is not None:
+                self._resumer.cancel()
+            if client.socket() is not None:
+                client.disconnect()  # a clean DISCONNECT keeps the persistent session on the broker
+                client.loop_write()  # sends it now and closes the socket
+            self._unwatch()
+            left, self._overflow = self._overflow, deque()
             for sample in left:
                 try:
                     out.put_nowait(sample)
@@ -156,6 +175,103 @@ class MqttClient:
                 log.warning("%s: %d samples not handed over at stop", self.name, self._stats_extra["unsent_at_stop"])
             self._stats.connected = False
             self.dead_letter.close()
+
+    # --- paho driven by the event loop ---------------------------------------------------------------
+
+    async def _misc(self) -> None:
+        """paho's housekeeping: keep-alive pings, and noticing a broker that stopped answering."""
+        while True:
+            await asyncio.sleep(1.0)
+            client = self.client
+            if client is not None and client.socket() is not None:
+                client.loop_misc()
+
+    def _in_loop(self, fn, *args) -> None:
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:  # paho calls back from the worker thread that connects
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self._in_loop(self._watch, sock)
+
+    def _on_socket_close(self, client, userdata, sock) -> None:
+        self._in_loop(self._unwatch, sock)
+
+    def _on_socket_register_write(self, client, userdata, sock) -> None:
+        self._in_loop(self._watch_write, sock)
+
+    def _on_socket_unregister_write(self, client, userdata, sock) -> None:
+        self._in_loop(self._unwatch_write, sock)
+
+    def _watch(self, sock) -> None:
+        if self._stopping:  # a connect that finished after run() was cancelled
+            return
+        self._sock = sock
+        if not self._paused and sock.fileno() >= 0:
+            self._loop.add_reader(sock, self._readable)
+
+    def _unwatch(self, sock=None) -> None:
+        sock = sock if sock is not None else self._sock
+        if sock is None:
+            return
+        if sock.fileno() >= 0:
+            self._loop.remove_reader(sock)
+            self._loop.remove_writer(sock)
+        if sock is self._sock:
+            self._sock = None
+        if self._gone is not None:
+            self._gone.set()
+
+    def _watch_write(self, sock) -> None:
+        if sock.fileno() >= 0 and self.client is not None and self.client.socket() is sock:
+            self._loop.add_writer(sock, self.client.loop_write)
+
+    def _unwatch_write(self, sock) -> None:
+        if sock.fileno() >= 0:
+            self._loop.remove_writer(sock)
+
+    def _readable(self) -> None:
+        """Read what the socket holds, up to READ_BURST messages. paho acknowledges a QoS 1
+        message when ``on_message`` returns, by which time its Sample is on the queue (or, when
+        the queue is full, held here with the socket no longer read: back-pressure)."""
+        client = self.client
+        for _ in range(self.READ_BURST):
+            before = self._messages
+            client.loop_read()
+            if self._messages == before or self._paused or client.socket() is None:
+                break
+        sock = client.socket()
+        # TLS: records already decrypted into the SSL object do not wake the selector
+        if sock is not None and not self._paused and hasattr(sock, "pending") and sock.pending():
+            self._loop.call_soon(self._readable)
+
+    def _emit(self, sample: Sample) -> None:
+        """Put a Sample on the twin's queue; when it is full, hold it and stop reading the socket
+        until the twin has taken it (the broker keeps the rest: back-pressure, not loss)."""
+        if not self._overflow:
+            try:
+                self._out.put_nowait(sample)
+                return
+            except asyncio.QueueFull:
+                pass
+        self._overflow.append(sample)
+        if not self._paused:
+            self._paused = True
+            if self._sock is not None and self._sock.fileno() >= 0:
+                self._loop.remove_reader(self._sock)
+            self._resumer = self._loop.create_task(self._resume())
+
+    async def _resume(self) -> None:
+        out = self._out
+        while self._overflow:
+            await out.put(self._overflow[0])
+            self._overflow.popleft()
+        self._paused = False
+        self._resumer = None
+        if self._sock is not None and self._sock.fileno() >= 0 and not self._stopping:
+            self._loop.add_reader(self._sock, self._readable)
+            self._loop.call_soon(self._readable)  # what arrived meanwhile is already in the socket
 
     # --- paho setup and callbacks (paho's thread) --------------------------------------------------
 
@@ -177,7 +293,10 @@ class MqttClient:
                 certfile=str(tls.cert_file) if tls and tls.cert_file else None,
                 keyfile=str(tls.key_file) if tls and tls.key_file else None,
             )
-        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_socket_register_write
+        client.on_socket_unregister_write = self._on_socket_unregister_write
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -224,6 +343,7 @@ class MqttClient:
                 log.error("%s: broker refused subscription %r: %s", self.name, pattern.subscription(), rc)
 
     def _on_message(self, client, userdata, msg) -> None:
+        self._messages += 1
         try:
             sample = self.to_sample(msg.topic, msg.payload, time.time(), msg.dup)
         except Exception as exc:  # a bug here must cost one message, counted, never the connection
@@ -245,7 +365,8 @@ class MqttClient:
             if values is not None:
                 signal = render(cfg.signal, values)
                 reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field)
-                route = _Route(signal, cfg.transform(self.config.defaults), reader)
+                route = _Route(signal, cfg.transform(self.config.defaults), reader,
+                               (cfg.field, cfg.ts_field, cfg.quality_field))
                 break
         if len(self._routes) >= self.MAX_ROUTES:
             self._routes.clear()
@@ -269,7 +390,8 @@ class MqttClient:
             st.reject("unknown_signal", f"topic maps to {signal!r}, which the factory does not have", topic, payload)
             return None
         try:
-            raw, source_ts, quality = route.reader.read(payload)
+            read = _read_fast(route.fast, payload) if route.fast is not None else None
+            raw, source_ts, quality = read if read is not None else route.reader.read(payload)
             value = _convert(signal, raw, quality, route)
         except BadValue as exc:
             st.reject(exc.reason, str(exc), topic, payload)
@@ -286,27 +408,46 @@ class MqttClient:
         st.samples += 1
         return Sample(signal, value, ts, quality, kind)
 
-    # --- hand-over to the event loop ----------------------------------------------------------------
-
-    def _emit(self, sample: Sample) -> None:
-        with self._cond:
-            while len(self._pending) >= self.MAX_PENDING and not self._stopping:
-                self._cond.wait(0.5)
-            self._pending.append(sample)
-            if self._wake_scheduled or self._loop is None:
-                return
-            self._wake_scheduled = True
-        try:
-            self._loop.call_soon_threadsafe(self._wake.set)
-        except RuntimeError:  # event loop closed while stopping
-            pass
-
     def _fail(self, exc: BaseException) -> None:
         self._fatal = exc
         if self.client is not None:
             self.client.disconnect()
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if self._gone is not None:
+            self._gone.set()
+
+
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads
+_MISSING = object()
+_TS_MIN_MS, _TS_MAX_MS = TS_MIN_S * 1000.0, TS_MAX_S * 1000.0
+
+
+def _read_fast(fields: tuple[str, str, str], payload: bytes) -> tuple[float | int, float | None, Quality] | None:
+    """``PayloadReader.read`` for the common payload, a JSON object with a number, epoch-ms ``ts``
+    (or none) and quality good (or none), about twice as fast. None for anything else, which the
+    full reader then reads (and rejects with the exact reason): same results, only sooner."""
+    try:
+        doc, end = _scan_json(payload.decode("utf-8"), 0)
+    except Exception:  # not UTF-8, leading space, not JSON ...: the full reader says which
+        return None
+    if type(doc) is not dict or end != len(payload):  # trailing text (or multi-byte UTF-8): full reader
+        return None
+    field, ts_field, quality_field = fields
+    value = doc.get(field, _MISSING)
+    if type(value) is not float and type(value) is not int:
+        return None
+    quality = doc.get(quality_field, "good")
+    if quality != "good" or type(quality) is not str:
+        return None
+    ts = doc.get(ts_field)
+    if ts is not None:
+        if type(ts) is not int and type(ts) is not float:
+            return None
+        if not _TS_MIN_MS <= ts < _TS_MAX_MS:  # also false for NaN
+            return None
+        ts = ts / 1000.0
+        if not TS_MIN_S <= ts < TS_MAX_S:
+            return None
+    return value, ts, Quality.GOOD
 
 
 def _convert(signal: str, raw: object, quality: Quality, route: _Route) -> float | str:

@@ -74,7 +74,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from connectors.mapping import MqttSource
 from connectors.mqtt.client import MqttClient
 from connectors.mqtt.sensors import metered_signals, payload_of, topic_of
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import load_factory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from factory_models import ConfigError, Factory, TsKind, load_model
 from factory_models.loading import field_path, line_of  # the error format of every other config
 from factory_models.schema import NAME
 
-from .signals import CONNECTION, SITE, known_signals
+from factory_models.signals import CONNECTION, SITE, known_signals
 
 Name = Annotated[str, Field(pattern=NAME, max_length=64)]
 TimestampPolicy = Literal["source", "server", "receive"]

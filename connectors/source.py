@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 
 from factory_models import Sample, TsKind
 
-from .signals import connection_signal
+from factory_models.signals import connection_signal
 
 log = logging.getLogger(__name__)
 

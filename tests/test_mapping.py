@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from connectors.mapping import Deadband, PathPattern, Transform, load_mapping, pick_timestamp, render
-from connectors.signals import BadValue, coerce, known_signals
+from factory_models.signals import BadValue, coerce, known_signals
 from factory_models import ConfigError, Factory, TsKind
 
 POWER = {"producing": 5, "setup": 2, "down": 1, "idle": 1.5, "planned_stop": 0.5, "no_shift": 0.2}

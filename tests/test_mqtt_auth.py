@@ -7,7 +7,7 @@ from mqtt_broker import Mosquitto, meters_source, next_sample
 from test_mapping import small_factory
 
 from connectors.mqtt import MqttAuthError, MqttClient, MqttSensors
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import ConfigError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -8,7 +8,7 @@ from test_mapping import small_factory
 
 from connectors.mqtt import MqttClient, MqttSensors
 from connectors.mqtt.broker import EmbeddedBroker
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import Sample
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -3,7 +3,7 @@
 import pytest
 
 from connectors.mqtt.payload import parse_payload, parse_ts
-from connectors.signals import BadValue
+from factory_models.signals import BadValue
 from factory_models import Quality
 
 

@@ -7,7 +7,7 @@ from mqtt_broker import meters_source, mosquitto, next_sample  # noqa: F401  (fi
 from test_mapping import small_factory
 
 from connectors.mqtt import MqttClient, MqttSensors
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

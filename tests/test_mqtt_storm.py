@@ -11,7 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from test_mapping import small_factory
 
 from connectors.mqtt import MqttClient
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import Quality
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

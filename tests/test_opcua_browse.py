@@ -13,7 +13,7 @@ from connectors.mapping import load_mapping
 from connectors.opcua.browse import browse_to_mapping_async, guess_signal
 from connectors.opcua.client import OpcUaClient, opcua_sources
 from connectors.opcua.plc import SimulatedPlc
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import load_factory
 
 from opcua_server import FACTORY, FAST, collect, write_mapping

@@ -11,7 +11,7 @@ from asyncua import ua
 
 from connectors.opcua.client import OpcUaClient, quality_of, resolve_node_id
 from connectors.opcua.plc import NAMESPACE_URI, SimulatedPlc
-from connectors.signals import connection_signal, known_signals
+from factory_models.signals import connection_signal, known_signals
 from factory_models import Quality, TsKind
 
 from opcua_server import FACTORY, FAST, collect, latest, node, write_mapping

@@ -19,15 +19,16 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from factory_models import Factory, Quality, Sample, State
+from factory_models import Factory, Quality, Sample
+from factory_models.signals import METER_SIGNALS, STATION_SIGNALS
 from factory_models.states import parse_state
 
 from .eventlog import COUNTER_NAMES, Channel, EventLog
 
 log = logging.getLogger(__name__)
 
-STATION_SIGNALS = ("state", "product", "power_kw", *COUNTER_NAMES)
-METER_SIGNALS = {"energy_kwh": Channel.ENERGY_KWH, "volume_nm3": Channel.VOLUME, "volume_m3": Channel.VOLUME}
+#: event-log channel of each counter signal of a site meter (energy, gas or compressed-air volume)
+METER_COUNTERS = {"energy_kwh": Channel.ENERGY_KWH, "volume_nm3": Channel.VOLUME, "volume_m3": Channel.VOLUME}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +38,28 @@ class Route:
     channel: int = -1
 
 
+def _route(unit: int, name: str, kind: str) -> Route:
+    if name == "state":
+        return Route(unit, "state")
+    if name == "product":
+        return Route(unit, "product")
+    if kind == "gauge":
+        return Route(unit, "power")
+    channel = COUNTER_NAMES[name] if name in COUNTER_NAMES else METER_COUNTERS[name]
+    return Route(unit, "counter", int(channel))
+
+
 def build_routes(factory: Factory) -> dict[str, Route]:
-    """Every signal the factory model knows, and where its samples go in the event log."""
+    """Every signal the factory model knows (``factory_models.signals``), and where its samples go
+    in the event log."""
     routes: dict[str, Route] = {}
     for unit, (ln, _, name) in enumerate(factory.station_units()):
-        base = f"{ln.name}/{name}/"
-        routes[base + "state"] = Route(unit, "state")
-        routes[base + "product"] = Route(unit, "product")
-        routes[base + "power_kw"] = Route(unit, "power")
-        for sig, ch in COUNTER_NAMES.items():
-            routes[base + sig] = Route(unit, "counter", int(ch))
+        for sig, kind in STATION_SIGNALS.items():
+            routes[f"{ln.name}/{name}/{sig}"] = _route(unit, sig, kind)
     first_meter = len(factory.station_units())
     for i, meter in enumerate(factory.meters):
-        base = f"site/{meter.name}/"
-        routes[base + "power_kw"] = Route(first_meter + i, "power")
-        for sig, ch in METER_SIGNALS.items():
-            routes[base + sig] = Route(first_meter + i, "counter", int(ch))
+        for sig, kind in METER_SIGNALS[meter.kind].items():
+            routes[f"site/{meter.name}/{sig}"] = _route(first_meter + i, sig, kind)
     return routes
 
 
@@ -170,6 +177,3 @@ class SampleRouter:
             "uncertain": self.uncertain,
         }
 
-
-def state_names() -> list[str]:
-    return [s.name for s in State]

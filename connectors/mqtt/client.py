@@ -40,7 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from factory_models import Factory, Quality, Sample
 
 from ..mapping import Deadband, Mapping, MqttSource, PathPattern, Transform, template_regex, pick_timestamp, render
-from ..signals import BadValue, coerce, is_text, known_signals, signal_name
+from factory_models.signals import BadValue, coerce, is_text, known_signals, signal_name
 from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
 from .payload import TS_MAX_S, TS_MIN_S, PayloadReader
 

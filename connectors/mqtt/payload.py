@@ -14,7 +14,7 @@ from datetime import datetime
 
 from factory_models import Quality
 
-from ..signals import BadValue
+from factory_models.signals import BadValue
 
 #: Plausible device clocks: 2000-01-01 .. 2100-01-01 UTC, epoch seconds. A ts outside is a unit
 #: mistake (epoch seconds sent where milliseconds are expected lands in January 1970) or a broken

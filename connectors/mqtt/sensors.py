@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from factory_models import Factory
 
-from ..signals import is_text, meter_signals
+from factory_models.signals import is_text, meter_signals
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from asyncua.crypto import security_policies
 from asyncua.ua import uaerrors
 
 from connectors.mapping import Deadband, Mapping, OpcUaNode, OpcUaSecurity, OpcUaSource, PathPattern, Transform, render
-from connectors.signals import is_text, known_signals
+from factory_models.signals import is_text, known_signals
 from connectors.source import Backoff, DeadLetterLog, SourceStats, connection_sample
 from factory_models import ConfigError, Factory, Quality, Sample, TsKind
 

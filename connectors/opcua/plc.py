@@ -29,7 +29,7 @@ from pathlib import Path
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
-from connectors.signals import STATION_SIGNALS, TEXT_NAMES
+from factory_models.signals import STATION_SIGNALS, TEXT_NAMES
 from factory_models import Factory
 
 from .security import ensure_certificate

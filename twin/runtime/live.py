@@ -34,7 +34,7 @@ from connectors.mqtt.client import MqttClient
 from connectors.mqtt.sensors import MqttSensors
 from connectors.opcua.client import OpcUaClient
 from connectors.opcua.plc import SimulatedPlc
-from connectors.signals import known_signals
+from factory_models.signals import known_signals
 from factory_models import Factory, Sample, State
 from factory_models.records import iso_utc
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from factory_models import Factory, parse_state
+from .schema import Factory
+from .states import parse_state
 
 #: Per-station signal names and their kind. Counters only grow (a reset is a PLC restart); gauges
 #: are instantaneous; ``state`` carries a State name; ``product`` the product being made.

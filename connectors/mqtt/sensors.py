@@ -163,6 +163,7 @@ class MqttSensors:
             return
         if drain_s and self.connected:
             await self.drain(drain_s)
+        self.connected = False  # a disconnect we asked for is not a lost connection
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
         self._started = False

@@ -98,3 +98,23 @@ def test_a_lost_connection_is_unknown_time_not_the_last_state():
     assert st.apt_s == pytest.approx(3000)
     assert twin.gaps == [{"source": "plc", "start": T0 + 1000, "end": T0 + 1600}]
     assert st.availability == pytest.approx(1.0)  # no data is neither production nor loss
+
+
+def test_forgetting_old_rows_changes_no_kpi_after_the_horizon():
+    twin = LiveTwin(FACTORY, clock=lambda: T1)
+    for s in worked_example_samples():
+        twin.add(s)
+    horizon = T0 + 4 * 3600 + 123.0  # 10:02:03, inside a PRODUCING period
+    keys = ("apt_s", "pbt_s", "asut_s", "adet_s", "adot_s", "produced", "good", "scrap", "energy_kwh", "failures")
+    (before,) = twin.report(horizon, T1).stations
+    rows = len(twin.log)
+    dropped = twin.compact(horizon)
+    assert dropped > 0 and len(twin.log) == rows - dropped
+    (after,) = twin.report(horizon, T1).stations
+    for key in keys:
+        assert getattr(after, key) == pytest.approx(getattr(before, key), rel=1e-12), key
+    # new samples keep flowing into the compacted log
+    twin.add(Sample("line1/reflow/state", "DOWN", T1 - 60))
+    (later,) = twin.report(horizon, T1).stations
+    assert later.adet_s == pytest.approx(before.adet_s + 60)
+    assert twin.retained_from == horizon

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from factory_models import Factory, Sample, State
 
 from .eventlog import EventLog, FrozenLog
@@ -64,13 +66,20 @@ class Snapshot:
     gaps: list[dict] = field(default_factory=list)
 
 
+#: how much history the live twin keeps in memory (twin time): a day and a shift, enough for every
+#: rolling window; older rows are forgotten (the sinks hold them as one-minute windows)
+RETAIN_S = 26 * 3600.0
+
+
 class LiveTwin:
     """Consumes Samples, keeps the event log, and recomputes KPIs on demand or on a tick."""
 
     def __init__(self, factory: Factory, *, clock: Callable[[], float] = time.time,
-                 source_signals: dict[str, Iterable[str]] | None = None):
+                 source_signals: dict[str, Iterable[str]] | None = None, retain_s: float | None = RETAIN_S):
         self.factory = factory
         self.clock = clock
+        self.retain_s = retain_s
+        self.retained_from: float | None = None  # set once old rows have been forgotten
         self.log: EventLog = new_log(factory, clock(), clock())
         self.router = SampleRouter(factory, self.log)
         self._units = {name: i for i, name in enumerate(factory.unit_names())}
@@ -161,6 +170,8 @@ class LiveTwin:
     def snapshot(self, now: float | None = None) -> Snapshot:
         """KPIs of the current minute, hour and shift so far, from everything received until now."""
         now = self.clock() if now is None else now
+        if self.retain_s is not None and self.first_ts is not None and now - self.first_ts > self.retain_s * 1.05:
+            self.compact(now - self.retain_s)
         frozen = self.frozen(now)
         self.last_frozen = frozen
         s0, s1, name = shift_bounds(self.factory, now)
@@ -175,6 +186,35 @@ class LiveTwin:
         )
         self.last_snapshot = snap
         return snap
+
+    def compact(self, horizon: float) -> int:
+        """Forget rows older than ``horizon``, keeping for every key the last row before it: the
+        state carried into the first window, the counter baseline, the power sample to interpolate
+        from, the product being made. KPIs of any span after ``horizon`` are unchanged. Returns the
+        number of rows forgotten."""
+        frozen = self.log.freeze()
+        dropped = 0
+        for stream, t_attr, key_attr, value_attr in (
+            (frozen.states, "state_t", "state_unit", "state_code"),
+            (frozen.counters, "count_t", "count_key", "count_value"),
+            (frozen.power, "power_t", "power_unit", "power_kw"),
+            (frozen.products_stream, "product_t", "product_unit", "product_code"),
+        ):
+            keep = stream.t >= horizon
+            off = stream.offsets
+            for k in range(len(off) - 1):
+                a, b = off[k], off[k + 1]
+                last_before = a + int(np.searchsorted(stream.t[a:b], horizon, side="left")) - 1
+                if last_before >= a:
+                    keep[last_before] = True
+            dropped += int((~keep).sum())
+            setattr(self.log, t_attr, stream.t[keep].tolist())
+            setattr(self.log, key_attr, stream.key[keep].tolist())
+            setattr(self.log, value_attr, stream.value[keep].tolist())
+        self.retained_from = horizon if self.retained_from is None else max(self.retained_from, horizon)
+        self.first_ts = max(self.first_ts or horizon, horizon)
+        log.info("live twin: forgot %d rows older than %s", dropped, horizon)
+        return dropped
 
     def _span(self, frozen: FrozenLog, t0: float, t1: float):
         """KPIs over [t0, t1]: states begun before t0 are carried in and clipped."""

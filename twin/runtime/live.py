@@ -559,6 +559,8 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
 
 def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: LiveOptions, t0: float, t1: float,
              *, sim: FactorySim | None = None, extra: dict | None = None) -> dict[str, Any]:
+    if twin.retained_from is not None and twin.retained_from > t0:
+        t0 = twin.retained_from  # older rows were forgotten: the summary covers what is kept
     frozen = twin.frozen(t1)
     frozen.t_start = t0
     report = compute_kpis(frozen, factory, None)

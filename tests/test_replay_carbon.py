@@ -113,3 +113,26 @@ def test_unknown_factor_id_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["replay", CONFIG, SAMPLES, "--no-store", "--carbon", str(bad), "--json"])
     assert result.exit_code == 2
     assert "cn-mee-1999-imaginary" in result.output
+
+
+def test_report_pact_validates_and_csv_carries_the_digest(tmp_path):
+    import jsonschema
+
+    from carbon.reports.pact import SCHEMA_PATH
+
+    store = tmp_path / "s.sqlite"
+    invoke_json("simulate", str(Path(__file__).resolve().parent.parent / "configs" / "demo_smt.yaml"),
+                "--hours", "24", "--store", str(store))
+    args = ["--store", str(store), "--from", "2026-01-01", "--to", "2026-01-10",
+            "--config", str(Path(__file__).resolve().parent.parent / "configs" / "demo_smt.yaml")]
+    summary = invoke_json("report", *args, "--format", "pact", "--out", str(tmp_path / "pcf.json"))
+    doc = json.loads((tmp_path / "pcf.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
+    footprints = [item["pcf"] for item in doc["data"]]
+    assert len(footprints) == 2
+    for pcf in footprints:
+        assert {"declaredUnitOfMeasurement", "referencePeriodStart", "referencePeriodEnd",
+                "pcfExcludingBiogenicUptake", "ipccCharacterizationFactors"} <= set(pcf)
+    csv_summary = invoke_json("report", *args, "--format", "csv", "--out", str(tmp_path / "r.csv"))
+    assert csv_summary["inputs_sha256"] == summary["inputs_sha256"]
+    assert summary["inputs_sha256"] in (tmp_path / "r.csv").read_text()

@@ -273,6 +273,17 @@ class Simulation(Strict):
         return v
 
 
+class KpiSettings(Strict):
+    """How counters read from the plant are interpreted.
+
+    ``counter_rollover``: the modulus of counters that wrap, by signal name, e.g. ``{produced:
+    65536}`` for a PLC's 16-bit part counter. A decrease of more than half the modulus is then a
+    rollover (counted on); any other decrease is a reset (the counter restarted at 0).
+    """
+
+    counter_rollover: dict[Literal["produced", "good", "scrap", "rework", "energy_kwh"], Annotated[int, Field(ge=2)]] = {}
+
+
 class Site(Strict):
     name: Name
     country: str = "CN"
@@ -288,6 +299,7 @@ class Factory(Strict):
     lines: Annotated[list[Line], Field(min_length=1)]
     meters: list[Meter] = []
     simulation: Simulation = Simulation()
+    kpi: KpiSettings = KpiSettings()
     #: carbon accounting settings (factors, methods, certificates); validated by ``carbon`` itself,
     #: which this floor does not import. None: the defaults for the site's country and grid region.
     carbon: dict[str, Any] | None = None

@@ -118,3 +118,20 @@ def test_forgetting_old_rows_changes_no_kpi_after_the_horizon():
     (later,) = twin.report(horizon, T1).stations
     assert later.adet_s == pytest.approx(before.adet_s + 60)
     assert twin.retained_from == horizon
+
+
+def test_a_16_bit_rollover_configured_in_the_factory_counts_on(tmp_path):
+    cfg = tmp_path / "rollover.yaml"
+    cfg.write_text((DATA / "worked_example.yaml").read_text() + "kpi:\n  counter_rollover: {produced: 65536}\n")
+    readings = [65_500, 65_530, 4, 30]  # wraps past 65535
+
+    def produced(factory) -> float:
+        twin = LiveTwin(factory, clock=lambda: T0 + 1000)
+        twin.add(Sample("line1/reflow/state", "PRODUCING", T0))
+        for i, value in enumerate(readings):
+            twin.add(Sample("line1/reflow/produced", float(value), T0 + 100 * i))
+        (st,) = twin.report(T0, T0 + 1000).stations
+        return st.produced
+
+    assert produced(load_factory(cfg)) == 30 + (65_536 - 65_530 + 4) + 26
+    assert produced(FACTORY) == 30 + 4 + 26  # without the setting the drop is a PLC restart

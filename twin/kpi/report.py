@@ -383,12 +383,13 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     order. ``edges``: optional window edges (epoch s, strictly increasing); then ``windows`` holds
     every station, line and the site per window. ``counter_modulus``: rollover modulus of the
     cumulative counters, one number for all channels or a mapping by channel (e.g.
-    ``{"produced": 65536}`` for a 16-bit PLC counter); None: every decrease is a reset.
+    ``{"produced": 65536}`` for a 16-bit PLC counter); None: the factory's ``kpi.counter_rollover``
+    (by default none: every decrease is a reset).
     """
     if isinstance(log, EventLog):
         log = log.freeze()
     _check_log(log, factory)
-    modulus = counter_modulus_array(counter_modulus)
+    modulus = counter_modulus_array(factory.kpi.counter_rollover if counter_modulus is None else counter_modulus)
     layout = _Layout(factory)
     span = np.array([log.t_start, log.t_end], dtype=np.float64)
     whole = _measure(log, span, modulus, layout.default_product, layout.ideal_cycle_s)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factory_models import Quality, Sample, TsKind, load_factory
 from twin.live import LiveTwin
@@ -135,3 +138,31 @@ def test_a_16_bit_rollover_configured_in_the_factory_counts_on(tmp_path):
 
     assert produced(load_factory(cfg)) == 30 + (65_536 - 65_530 + 4) + 26
     assert produced(FACTORY) == 30 + 4 + 26  # without the setting the drop is a PLC restart
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1), st.floats(0, 100), st.floats(0, 1e3),
+                          st.booleans()), max_size=120))
+@settings(max_examples=150, deadline=None)
+def test_an_incremental_log_freezes_to_what_one_freeze_of_everything_gives(rows):
+    """Appending in bursts and freezing between them (the live twin's tick) gives the same sorted
+    arrays, arrival order kept at equal (key, t), as appending everything and freezing once."""
+    from twin.eventlog import EventLog
+
+    def new(incremental: bool) -> EventLog:
+        return EventLog(units=["a/x", "a/y"], n_stations=2, products=["p"], t_start=0.0, t_end=100.0,
+                        incremental=incremental)
+
+    live, once = new(True), new(False)
+    for kind, unit, t, value, freeze_now in rows:
+        t = round(t, 1)  # equal timestamps happen
+        for log_ in (live, once):
+            (log_.state, lambda t, u, v: log_.count(t, u, 0, v), log_.power, log_.product)[kind](
+                t, unit, int(value) % 9 if kind in (0, 3) else value)
+        if freeze_now:
+            live.freeze()
+    a, b = live.freeze(), once.freeze()
+    for name in ("states", "counters", "power", "products_stream"):
+        sa, sb = getattr(a, name), getattr(b, name)
+        for col in ("t", "key", "value", "offsets"):
+            assert np.array_equal(getattr(sa, col), getattr(sb, col)), (name, col)
+    assert len(live) == len(once)

@@ -60,6 +60,25 @@ class Stream:
     offsets: np.ndarray
 
 
+def _merge(a: Stream, b: Stream) -> Stream:
+    """``a`` with the rows of ``b`` inserted in (key, t) order; at equal (key, t) ``a`` comes first,
+    as arrival order would have it. O(len(a) + len(b)) plus a binary search per row of ``b``."""
+    if len(b.t) == 0:
+        return a
+    pos = np.empty(len(b.t), dtype=np.int64)
+    for k in np.flatnonzero(np.diff(b.offsets)):
+        lo, hi = a.offsets[k], a.offsets[k + 1]
+        blo, bhi = b.offsets[k], b.offsets[k + 1]
+        pos[blo:bhi] = lo + np.searchsorted(a.t[lo:hi], b.t[blo:bhi], side="right")
+    return Stream(np.insert(a.t, pos, b.t), np.insert(a.key, pos, b.key), np.insert(a.value, pos, b.value),
+                  a.offsets + b.offsets)
+
+
+def _keep(a: Stream, keep: np.ndarray) -> Stream:
+    key = a.key[keep]
+    return Stream(a.t[keep], key, a.value[keep], csr_offsets(key, len(a.offsets) - 1))
+
+
 def _freeze(t: list, key: list, value: list, n_keys: int, value_dtype) -> Stream:
     t_a = np.asarray(t, dtype=np.float64)
     k_a = np.asarray(key, dtype=np.int64)
@@ -71,7 +90,12 @@ def _freeze(t: list, key: list, value: list, n_keys: int, value_dtype) -> Stream
 
 @dataclass
 class EventLog:
-    """A growing log. Append with the four methods; ``freeze()`` gives the arrays for the KPI core."""
+    """A growing log. Append with the four methods; ``freeze()`` gives the arrays for the KPI core.
+
+    An ``incremental`` log (the live twin's) moves its rows into sorted arrays at each ``freeze()``
+    and merges only the rows appended since, so a log that is frozen every tick costs linear time
+    per tick and one array element per value, not a sort and a Python object per value.
+    """
 
     units: list[str]  # "line/station" for stations, then "site/meter" for meters
     n_stations: int
@@ -90,6 +114,8 @@ class EventLog:
     product_t: list[float] = field(default_factory=list)
     product_unit: list[int] = field(default_factory=list)
     product_code: list[int] = field(default_factory=list)
+    incremental: bool = False
+    _base: "FrozenLog | None" = field(default=None, repr=False)
 
     def state(self, t: float, unit: int, code: int) -> None:
         self.state_t.append(t)
@@ -116,9 +142,46 @@ class EventLog:
         return len(self.units)
 
     def __len__(self) -> int:
-        return len(self.state_t) + len(self.count_t) + len(self.power_t) + len(self.product_t)
+        appended = len(self.state_t) + len(self.count_t) + len(self.power_t) + len(self.product_t)
+        return appended + (0 if self._base is None else self._base.rows)
 
     def freeze(self) -> "FrozenLog":
+        frozen = self._freeze_appended()
+        if not self.incremental:
+            return frozen
+        if self._base is not None:
+            frozen = FrozenLog(**{**vars(self._base), "t_start": self.t_start, "t_end": self.t_end,
+                                  **{name: _merge(getattr(self._base, name), getattr(frozen, name))
+                                     for name in STREAMS}})
+        self._base = frozen
+        for column in _COLUMNS:
+            getattr(self, column).clear()
+        return frozen
+
+    def forget_before(self, horizon: float) -> int:
+        """Forget rows older than ``horizon`` (incremental logs), keeping for every key its last row
+        before it: the state carried into the first window, the counter baseline, the power sample
+        to interpolate from, the product being made. KPIs of any span after ``horizon`` are
+        unchanged. Returns the number of rows forgotten."""
+        if not self.incremental:
+            raise ValueError("forget_before needs an incremental log")
+        base = self.freeze()
+        dropped, kept = 0, {}
+        for name in STREAMS:
+            stream = getattr(base, name)
+            keep = stream.t >= horizon
+            off = stream.offsets
+            for k in range(len(off) - 1):
+                a, b = off[k], off[k + 1]
+                last_before = a + int(np.searchsorted(stream.t[a:b], horizon, side="left")) - 1
+                if last_before >= a:
+                    keep[last_before] = True
+            dropped += int((~keep).sum())
+            kept[name] = _keep(stream, keep)
+        self._base = FrozenLog(**{**vars(base), **kept})
+        return dropped
+
+    def _freeze_appended(self) -> "FrozenLog":
         n = self.n_units
         return FrozenLog(
             units=list(self.units),
@@ -146,3 +209,12 @@ class FrozenLog:
     counters: Stream  # key = unit * N_CHANNELS + channel
     power: Stream
     products_stream: Stream
+
+    @property
+    def rows(self) -> int:
+        return sum(len(getattr(self, name).t) for name in STREAMS)
+
+
+STREAMS = ("states", "counters", "power", "products_stream")
+_COLUMNS = ("state_t", "state_unit", "state_code", "count_t", "count_key", "count_value",
+            "power_t", "power_unit", "power_kw", "product_t", "product_unit", "product_code")

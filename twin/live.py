@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from factory_models import Factory, Sample, State
 
 from .eventlog import EventLog, FrozenLog
@@ -81,6 +79,7 @@ class LiveTwin:
         self.retain_s = retain_s
         self.retained_from: float | None = None  # set once old rows have been forgotten
         self.log: EventLog = new_log(factory, clock(), clock())
+        self.log.incremental = True
         self.router = SampleRouter(factory, self.log)
         self._units = {name: i for i, name in enumerate(factory.unit_names())}
         self._feeds: dict[str, set[int]] = {}  # source -> station units it feeds
@@ -188,29 +187,8 @@ class LiveTwin:
         return snap
 
     def compact(self, horizon: float) -> int:
-        """Forget rows older than ``horizon``, keeping for every key the last row before it: the
-        state carried into the first window, the counter baseline, the power sample to interpolate
-        from, the product being made. KPIs of any span after ``horizon`` are unchanged. Returns the
-        number of rows forgotten."""
-        frozen = self.log.freeze()
-        dropped = 0
-        for stream, t_attr, key_attr, value_attr in (
-            (frozen.states, "state_t", "state_unit", "state_code"),
-            (frozen.counters, "count_t", "count_key", "count_value"),
-            (frozen.power, "power_t", "power_unit", "power_kw"),
-            (frozen.products_stream, "product_t", "product_unit", "product_code"),
-        ):
-            keep = stream.t >= horizon
-            off = stream.offsets
-            for k in range(len(off) - 1):
-                a, b = off[k], off[k + 1]
-                last_before = a + int(np.searchsorted(stream.t[a:b], horizon, side="left")) - 1
-                if last_before >= a:
-                    keep[last_before] = True
-            dropped += int((~keep).sum())
-            setattr(self.log, t_attr, stream.t[keep].tolist())
-            setattr(self.log, key_attr, stream.key[keep].tolist())
-            setattr(self.log, value_attr, stream.value[keep].tolist())
+        """Forget rows older than ``horizon`` (see ``EventLog.forget_before``); returns how many."""
+        dropped = self.log.forget_before(horizon)
         self.retained_from = horizon if self.retained_from is None else max(self.retained_from, horizon)
         self.first_ts = max(self.first_ts or horizon, horizon)
         log.info("live twin: forgot %d rows older than %s", dropped, horizon)

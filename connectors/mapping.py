@@ -265,10 +265,28 @@ class OpcUaSecurity(Strict):
 
 
 class Subscription(Strict):
+    """How a source monitors its nodes.
+
+    Monitored items are created ``batch_size`` at a time (one CreateMonitoredItems request each),
+    and spread over as many subscriptions as needed so that none holds more than
+    ``max_items_per_subscription`` (servers and clients struggle near 1,000 items in one
+    subscription: telegraf #17874, #14568). Every subscription gets the same intervals.
+    """
+
     publishing_interval_ms: Annotated[float, Field(gt=0)] = 500
     sampling_interval_ms: Annotated[float, Field(ge=0)] = 250
     queue_size: Annotated[int, Field(ge=1, le=10_000)] = 10
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    max_items_per_subscription: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+    @model_validator(mode="after")
+    def _batch_fits(self):
+        if self.max_items_per_subscription < self.batch_size:
+            raise ValueError(
+                f"max_items_per_subscription ({self.max_items_per_subscription}) must be at least "
+                f"batch_size ({self.batch_size}): a batch goes to one subscription"
+            )
+        return self
 
 
 class OpcUaNode(Overrides):

@@ -2,6 +2,9 @@
 
 ``Mosquitto.restart()`` stops the broker with SIGTERM (mosquitto then writes its persistence file:
 sessions, subscriptions and queued QoS 1 messages) and starts it again on the same port.
+
+With ``cafile``, ``certfile`` and ``keyfile`` the listener speaks TLS only (``url`` is then
+``mqtts://``); ``require_certificate=True`` makes it demand a client certificate signed by ``cafile``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,17 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        *,
+        cafile: Path | None = None,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        require_certificate: bool = False,
+    ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -33,6 +46,11 @@ class Mosquitto:
         self.proc: subprocess.Popen | None = None
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
+        self.tls = certfile is not None
+        if self.tls and not (cafile and keyfile):
+            raise ValueError("a TLS listener needs cafile, certfile and keyfile")
+        if require_certificate and not self.tls:
+            raise ValueError("require_certificate needs a TLS listener")
         lines = [
             f"listener {self.port} 127.0.0.1",
             "user root",  # stay the test's user: dropping to 'mosquitto' could not write the temp dir
@@ -46,6 +64,10 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if self.tls:  # these belong to the listener above
+            lines += [f"cafile {cafile}", f"certfile {certfile}", f"keyfile {keyfile}"]
+            if require_certificate:
+                lines.append("require_certificate true")
         if users:
             pw = self.workdir / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
@@ -57,7 +79,7 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

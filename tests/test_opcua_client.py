@@ -330,3 +330,156 @@ def test_wrong_types_and_unknown_browsed_signals_are_counted_by_reason(tmp_path)
                                 "line1/cnc-1/state"}
     reasons = sorted(json.loads(line)["reason"] for line in dead.read_text().splitlines())
     assert reasons == ["unknown_signal", "wrong_type"]
+
+
+# --- large node counts: several subscriptions -----------------------------------------------------
+
+BULK_URI = "urn:factory-twin:test:bulk"
+
+
+async def _bulk_server(port: int, count: int, base: float, max_subscriptions: int | None = None):
+    """A plain asyncua server on loopback with ``count`` Double variables ``s=v0000`` ... in
+    namespace BULK_URI, variable i holding ``base + i``."""
+    from asyncua import Server
+
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    if max_subscriptions is not None:
+        server.iserver.max_subscriptions = max_subscriptions
+    ns = await server.register_namespace(BULK_URI)
+    folder = await server.nodes.objects.add_folder(ns, "bulk")
+    for i in range(count):
+        await folder.add_variable(ua.NodeId(f"v{i:04d}", ns, ua.NodeIdType.String), f"v{i:04d}",
+                                  ua.Variant(base + i, ua.VariantType.Double))
+    await server.start()
+    return server, ns
+
+
+def _bulk_source(port: int, count: int, **subscription):
+    from connectors.mapping import OpcUaSource
+
+    return OpcUaSource.model_validate({
+        "name": "bulk",
+        "endpoint": f"opc.tcp://127.0.0.1:{port}",
+        "subscription": {"publishing_interval_ms": 100, "sampling_interval_ms": 0, "queue_size": 1,
+                         "batch_size": 100, **subscription},
+        "nodes": [{"node": f"nsu={BULK_URI};s=v{i:04d}", "signal": f"bulk/v{i:04d}/power_kw"} for i in range(count)],
+    })
+
+
+def _server_subscriptions(server) -> list[tuple[int, float]]:
+    """(monitored items, publishing interval ms) of every subscription the server holds."""
+    subs = server.iserver.subscription_service.subscriptions.values()
+    return sorted(((len(s.monitored_item_srv._monitored_items), s.data.RevisedPublishingInterval) for s in subs),
+                  reverse=True)
+
+
+def _values_after(samples, start: int) -> dict[str, float]:
+    return {s.signal: s.value for s in samples[start:] if s.signal.startswith("bulk/")}
+
+
+def test_2500_nodes_split_over_three_subscriptions_and_all_restored_after_restart(tmp_path):
+    from opcua_server import free_port
+
+    count = 2500
+    signals = {f"bulk/v{i:04d}/power_kw" for i in range(count)}
+
+    async def main():
+        port = free_port()
+        server, _ = await _bulk_server(port, count, base=0.0)
+        cfg = _bulk_source(port, count, max_items_per_subscription=1000)
+        source = OpcUaClient(cfg, site="suzhou-smt", dead_letter=tmp_path / "dead.jsonl",
+                             reconnect_min_s=0.2, reconnect_max_s=1.0, watchdog_s=0.5)
+        queue, task = await _start(source)
+        try:
+            got = await collect(queue, lambda got: _values_after(got, 0).keys() >= signals, timeout_s=30)
+            first = _values_after(got, 0)
+            before = _server_subscriptions(server), source.stats()
+
+            await server.stop()
+            # the same port, a fresh server: every subscription of the client is gone with the old one
+            server, _ = await _bulk_server(port, count, base=10_000.0)
+            more = await collect(
+                queue,
+                lambda got: [s.value for s in _up(got, "bulk")] == ["down", "up"]
+                and {k for k, v in _values_after(got, 0).items() if v >= 10_000.0} >= signals,
+                timeout_s=30,
+            )
+            restored = _values_after(more, 0)
+            after = _server_subscriptions(server), source.stats()
+            # live values, not only the initial ones: a node in the first and one in the last subscription
+            ns = (await server.get_namespace_array()).index(BULK_URI)
+            for i in (0, count - 1):
+                await server.write_attribute_value(ua.NodeId(f"v{i:04d}", ns, ua.NodeIdType.String),
+                                                   ua.DataValue(ua.Variant(-1.0 - i, ua.VariantType.Double)))
+            live = await collect(queue, lambda got: sum(s.value < 0 for s in got) == 2)
+        finally:
+            await _stop(task)
+            await server.stop()
+        return first, before, restored, after, live
+
+    first, before, restored, after, live = run(main())
+    assert first == {f"bulk/v{i:04d}/power_kw": float(i) for i in range(count)}
+    assert restored == {f"bulk/v{i:04d}/power_kw": 10_000.0 + i for i in range(count)}
+    for server_subs, stats in (before, after):
+        # three subscriptions, none above 1000 items, each with the configured publishing interval
+        assert server_subs == [(1000, 100.0), (1000, 100.0), (500, 100.0)]
+        assert (stats["subscriptions"], stats["monitored_items"], stats["failed_nodes"]) == (3, 2500, 0)
+    assert after[1]["reconnects"] == 1 and after[1]["gaps"] == 1 and after[1]["rejected"] == 0
+    assert {(s.signal, s.value) for s in live} == {("bulk/v0000/power_kw", -1.0), ("bulk/v2499/power_kw", -2500.0)}
+
+
+def test_refused_subscription_and_bad_node_leave_the_other_nodes_flowing(tmp_path):
+    from connectors.mapping import OpcUaSource
+    from opcua_server import free_port
+
+    async def main():
+        port = free_port()
+        # the server allows two subscriptions; the source needs three for its 25 nodes (one missing)
+        server, _ = await _bulk_server(port, 24, base=0.0, max_subscriptions=2)
+        cfg = _bulk_source(port, 24, batch_size=4, max_items_per_subscription=10)
+        # a node the server does not have, in the first subscription's second batch
+        nodes = [n.model_dump(exclude_none=True) for n in cfg.nodes]
+        nodes.insert(5, {"node": f"nsu={BULK_URI};s=missing", "signal": "bulk/missing/power_kw"})
+        cfg = OpcUaSource.model_validate({**cfg.model_dump(exclude_none=True), "nodes": nodes})
+        dead = tmp_path / "dead.jsonl"
+        source = OpcUaClient(cfg, site="suzhou-smt", dead_letter=dead)
+        queue, task = await _start(source)
+        try:
+            # nodes 0..18 sit in the two subscriptions the server granted (the missing node took a place)
+            want = {f"bulk/v{i:04d}/power_kw" for i in range(19)}
+            got = await collect(queue, lambda got: _values_after(got, 0).keys() >= want)
+            ns = (await server.get_namespace_array()).index(BULK_URI)
+            await server.write_attribute_value(ua.NodeId("v0018", ns, ua.NodeIdType.String),
+                                               ua.DataValue(ua.Variant(-5.0, ua.VariantType.Double)))
+            got += await collect(queue, lambda got: any(s.value == -5.0 for s in got))
+            stats = source.stats()
+            server_subs = _server_subscriptions(server)
+        finally:
+            await _stop(task)
+            await server.stop()
+        return got, stats, server_subs, [json.loads(line) for line in dead.read_text().splitlines()]
+
+    got, stats, server_subs, records = run(main())
+    assert set(_values_after(got, 0)) == {f"bulk/v{i:04d}/power_kw" for i in range(19)}
+    assert server_subs == [(10, 100.0), (9, 100.0)]
+    assert (stats["subscriptions"], stats["monitored_items"], stats["failed_nodes"]) == (2, 19, 6)
+    assert stats["rejected_by_reason"] == {"node_failed": 1, "subscription_refused": 5}
+    # a refused subscription is not a reason to drop the connection and the nodes that work
+    assert stats["connected"] is True and stats["reconnects"] == 0
+    refused = [r for r in records if r["reason"] == "subscription_refused"]
+    assert [r["where"] for r in refused] == [f"bulk/v{i:04d}/power_kw" for i in range(19, 24)]
+    assert all("BadTooManySubscriptions" in r["detail"] for r in refused)
+    assert [r["where"] for r in records if r["reason"] == "node_failed"] == ["bulk/missing/power_kw"]
+
+
+def test_max_items_per_subscription_must_hold_a_batch():
+    from pydantic import ValidationError
+
+    from connectors.mapping import Subscription
+
+    assert Subscription().max_items_per_subscription == 1000
+    with pytest.raises(ValidationError, match="at least batch_size"):
+        Subscription(batch_size=200, max_items_per_subscription=100)

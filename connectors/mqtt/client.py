@@ -28,6 +28,7 @@ import asyncio
 import json
 import json.scanner
 import logging
+import ssl
 import tempfile
 import threading
 import time
@@ -94,7 +95,8 @@ class MqttClient:
         path = dead_letter or config.dead_letter or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl"
         self.dead_letter = DeadLetterLog(path)
         self._stats = SourceStats(self.name, self.dead_letter)
-        self._stats_extra = {"duplicates": 0, "subscribe_refused": 0, "unsent_at_stop": 0, "last_error": None}
+        self._stats_extra = {"duplicates": 0, "subscribe_refused": 0, "unsent_at_stop": 0, "connect_failures": 0,
+                             "last_error": None}
         self._patterns = [(PathPattern(t.pattern, {"site": site}), t) for t in config.topics]
         self._routes: dict[str, _Route | None] = {}
         self._deadband = Deadband()
@@ -111,6 +113,8 @@ class MqttClient:
         self._sock = None  # the socket the event loop watches
         self._gone: asyncio.Event | None = None  # set when the connection is lost
         self._messages = 0  # on_message calls, to tell a read that found a message from one that did not
+        self._attempt_failed = False  # this connection attempt's failure is already counted
+        self._socket_error: str | None = None  # paho's last socket error while connecting
         self.client: paho.Client | None = None
 
     # --- Source interface -------------------------------------------------------------------------
@@ -142,12 +146,16 @@ class MqttClient:
         try:
             while True:
                 self._gone.clear()
+                self._attempt_failed = False
+                self._socket_error = None
+                # paho's log only while connecting: it names the socket error of a connection the
+                # broker drops before CONNACK (a TLS 1.3 client-certificate refusal comes that way)
+                client.on_log = self._on_log_connecting
                 try:
                     # connecting blocks (TCP, TLS handshake): in a worker thread, while the loop runs on
                     await asyncio.to_thread(client.reconnect)
-                except OSError as exc:
-                    self._stats_extra["last_error"] = f"cannot connect: {exc}"
-                    log.warning("%s: cannot connect to %s:%s: %s; retrying", self.name, cfg.host, cfg.port, exc)
+                except OSError as exc:  # ssl.SSLError included: a refused handshake is retried too
+                    self._connect_failed(f"cannot connect: {self._explain(exc)}")
                     await backoff.sleep()
                     continue
                 await self._gone.wait()
@@ -175,6 +183,32 @@ class MqttClient:
                 log.warning("%s: %d samples not handed over at stop", self.name, self._stats_extra["unsent_at_stop"])
             self._stats.connected = False
             self.dead_letter.close()
+
+    def _connect_failed(self, message: str) -> None:
+        """Count and log a failed connection attempt (once per attempt); the source retries."""
+        if self._attempt_failed:
+            return
+        self._attempt_failed = True
+        self._stats_extra["connect_failures"] += 1
+        self._stats_extra["last_error"] = message
+        log.warning("%s: %s:%s: %s; retrying with backoff", self.name, self.config.host, self.config.port, message)
+
+    def _on_log_connecting(self, client, userdata, level, buf) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._socket_error = buf
+
+    def _explain(self, exc: OSError) -> str:
+        """The connect error, with what to check for a TLS refusal (the file of the CA in use)."""
+        tls = self.config.tls
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            ca = f"ca_file {tls.ca_file}" if tls and tls.ca_file else "the system's trusted CAs (no ca_file)"
+            return (f"TLS: the broker's certificate was not accepted ({exc.verify_message or exc.reason}; "
+                    f"certificate verify failed against {ca}); check tls.ca_file and that the "
+                    f"certificate names {self.config.host}")
+        if isinstance(exc, ssl.SSLError):
+            mine = f", client certificate {tls.cert_file}" if tls and tls.cert_file else ", no client certificate"
+            return f"TLS handshake failed ({exc.reason or exc}{mine})"
+        return str(exc)
 
     # --- paho driven by the event loop ---------------------------------------------------------------
 
@@ -304,7 +338,10 @@ class MqttClient:
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        client.on_log = None  # the per-packet debug log costs time; only connecting needs it
         if reason_code.is_failure:
+            self._attempt_failed = True
+            self._stats_extra["connect_failures"] += 1
             text = AUTH_REFUSED.get(reason_code.value, str(reason_code))
             self._stats_extra["last_error"] = f"connection refused: {text}"
             if reason_code.value in AUTH_REFUSED and not self._ever_connected:
@@ -335,6 +372,14 @@ class MqttClient:
         elif was:
             log.warning("%s: disconnected (%s); reconnecting with backoff", self.name, reason_code)
             self._emit(connection_sample(self.name, False))
+        elif not self._attempt_failed:  # dropped before CONNACK: say why, never retry silently
+            why = self._socket_error or str(reason_code)
+            hint = ""
+            if self.config.uses_tls and "certificate" in why.lower():
+                tls = self.config.tls
+                hint = (f"; the broker refused our client certificate {tls.cert_file}" if tls and tls.cert_file
+                        else "; the broker wants a client certificate: set tls.cert_file and tls.key_file")
+            self._connect_failed(f"the broker closed the connection before accepting it: {why}{hint}")
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         for (pattern, _), rc in zip(self._patterns, reason_codes):

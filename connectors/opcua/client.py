@@ -2,8 +2,9 @@
 
 One ``OpcUaClient`` per ``opcua:`` entry of the mapping (connectors/mapping.py). Its ``run``
 is a supervisor: connect, resolve every ``nsu=`` id against the server's *current* namespace array
-and expand browse patterns, create one subscription and its monitored items in batches, forward
-notifications, and on any loss tear everything down and start again with exponential backoff. So
+and expand browse patterns, create the monitored items in batches spread over as many subscriptions
+as ``max_items_per_subscription`` needs (telegraf #17874, #14568), forward notifications, and on any
+loss tear everything down and start again with exponential backoff. So
 a server restart that renumbers namespaces or drops subscriptions (telegraf #19186, opcua-asyncio
 #1034, node-red-contrib-opcua #478) costs a gap, which is reported in-band as
 ``connection/<source>`` "down" then "up" Samples, never a silent stall.
@@ -11,7 +12,9 @@ a server restart that renumbers namespaces or drops subscriptions (telegraf #191
 Quality comes from the StatusCode severity, its top two bits (OPC UA Part 4 section 7.39): 00 good,
 01 uncertain, 10 and 11 bad. A Bad value is forwarded with quality BAD so the twin counts it and
 keeps it out of KPIs; a node the server refuses (BadNodeIdUnknown ...) is counted and skipped
-without touching its siblings (telegraf #10849). Security refusals (pinned certificate mismatch,
+without touching its siblings (telegraf #10849), also when the server refuses a whole
+CreateMonitoredItems request (the batch is split until the failing node is alone) or a whole
+subscription (its nodes are counted, the other subscriptions run on). Security refusals (pinned certificate mismatch,
 rejected user) are not retried: the source stops with a clear error, failing closed.
 """
 
@@ -55,6 +58,22 @@ _AUTH_REFUSED = (
 
 _GOOD, _UNCERTAIN, _BAD = Quality.GOOD, Quality.UNCERTAIN, Quality.BAD
 _SOURCE, _SERVER, _RECEIVE = TsKind.SOURCE, TsKind.SERVER, TsKind.RECEIVE
+
+
+#: StatusCode names (prefixes) meaning the session or channel is gone: not a node's fault, so a
+#: refused request with one of them ends the connection instead of being split and retried.
+_SESSION_GONE = (
+    "BadSession", "BadSecureChannel", "BadConnection", "BadServer", "BadCommunication", "BadTimeout",
+    "BadShutdown", "BadTcp", "BadNotConnected", "BadDisconnect", "BadSubscriptionIdInvalid",
+)
+
+
+def _status_name(exc: Exception) -> str:
+    code = getattr(exc, "code", None)
+    if code is not None:
+        with contextlib.suppress(Exception):
+            return ua.StatusCode(code).name
+    return type(exc).__name__
 
 
 class OpcUaRefused(ConnectionRefusedError):
@@ -180,7 +199,8 @@ class _Item:
 
 
 class OpcUaClient:
-    """A Source (connectors/source.py) reading one OPC UA server through one subscription.
+    """A Source (connectors/source.py) reading one OPC UA server through one or more subscriptions
+    (``subscription.max_items_per_subscription`` items each at most).
 
     ``site`` fills ``{site}`` in browse patterns; ``known`` (from ``known_signals(factory)``)
     rejects browsed leaves that name no signal of the twin; ``dead_letter`` is the JSON-lines file
@@ -222,6 +242,7 @@ class OpcUaClient:
         self._extra: dict[str, Any] = {
             "bad": 0,
             "uncertain": 0,
+            "subscriptions": 0,
             "monitored_items": 0,
             "failed_nodes": 0,
             "gaps": 0,
@@ -232,7 +253,8 @@ class OpcUaClient:
     # --- Source interface -----------------------------------------------------------------------
 
     def stats(self) -> dict:
-        """The shared Source counts, plus Bad/Uncertain values, monitored and refused items, gaps."""
+        """The shared Source counts, plus Bad/Uncertain values, subscriptions, monitored and refused
+        items (of the current connection, or the last one while down), gaps."""
         return {**self._stats.as_dict(), **self._extra}
 
     def signals(self) -> set[str]:
@@ -306,17 +328,19 @@ class OpcUaClient:
             await out.put(up)
             # after a gap every value is news, even one inside the deadband of the last one seen
             self._deadband.forget()
-            sub = await self._subscribe(client, self._items)
-            pump = asyncio.create_task(self._pump(sub, out))
+            subs = await self._subscribe(client, self._items)
+            # one forwarding task per subscription: each reads its own notification queue in order
+            pumps = [asyncio.create_task(self._pump(sub, out)) for sub in subs]
             watch = asyncio.create_task(lost.wait())
             try:
-                done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-                if pump in done:
-                    pump.result()  # re-raise what stopped it
+                done, _ = await asyncio.wait({*pumps, watch}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not watch:
+                        task.result()  # re-raise what stopped it
             finally:
-                for task in (pump, watch):
+                for task in (*pumps, watch):
                     task.cancel()
-                await asyncio.gather(pump, watch, return_exceptions=True)
+                await asyncio.gather(*pumps, watch, return_exceptions=True)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), self.timeout_s)
@@ -364,7 +388,10 @@ class OpcUaClient:
             log.warning("%s: browse pattern %r matched no variable", self.name, entry.browse)
         return found
 
-    async def _subscribe(self, client: Client, items: dict[ua.NodeId, list[_Item]]):
+    async def _subscribe(self, client: Client, items: dict[ua.NodeId, list[_Item]]) -> list:
+        """Subscriptions holding every node of ``items``, at most ``max_items_per_subscription``
+        each, all with the configured intervals; monitored items created ``batch_size`` per
+        request. Refused nodes are counted and skipped; the returned subscriptions carry the rest."""
         cfg = self.config.subscription
         # a keep-alive about every 10 s when nothing changes, and a lifetime of six of them, so a
         # subscription left behind by a dead client is reclaimed within a minute (Part 4 5.13.2)
@@ -377,28 +404,70 @@ class OpcUaClient:
             PublishingEnabled=True,
             Priority=0,
         )
-        # iterator mode with an unbounded queue: asyncua never drops a notification, and one task
-        # forwards them in order (no task per notification)
-        sub = await client.create_subscription(params, None, queue_maxsize=0)
         pending = list(items.items())
+        per_sub = cfg.max_items_per_subscription
+        subs = []
         monitored = failed = 0
-        for start in range(0, len(pending), cfg.batch_size):
-            batch = pending[start : start + cfg.batch_size]
-            nodes = [client.get_node(nodeid) for nodeid, _ in batch]
+        for first in range(0, len(pending), per_sub):
+            share = pending[first : first + per_sub]
+            try:
+                # iterator mode with an unbounded queue: asyncua never drops a notification, and
+                # one task per subscription forwards them in order (no task per notification)
+                sub = await client.create_subscription(params, None, queue_maxsize=0)
+            except uaerrors.UaStatusCodeError as exc:
+                name = _status_name(exc)
+                if name.startswith(_SESSION_GONE):
+                    raise
+                # e.g. BadTooManySubscriptions: these nodes are lost until the next connection,
+                # the other subscriptions run on
+                log.error("%s: the server refused subscription %d of %d (%s); %d nodes not monitored",
+                          self.name, first // per_sub + 1, math.ceil(len(pending) / per_sub), name, len(share))
+                for _, feeds in share:
+                    for item in feeds:
+                        self._reject("subscription_refused", item.signal, f"{item.text}: {name}")
+                failed += len(share)
+                continue
+            subs.append(sub)
+            for start in range(0, len(share), cfg.batch_size):
+                ok, bad = await self._monitor(client, sub, share[start : start + cfg.batch_size])
+                monitored += ok
+                failed += bad
+        self._extra["subscriptions"] = len(subs)
+        self._extra["monitored_items"] = monitored
+        self._extra["failed_nodes"] = failed
+        log.info("%s: monitoring %d items in %d subscriptions (%d refused) on %s",
+                 self.name, monitored, len(subs), failed, self.config.endpoint)
+        return subs
+
+    async def _monitor(self, client: Client, sub, batch: list[tuple[ua.NodeId, list[_Item]]]) -> tuple[int, int]:
+        """Create the monitored items of ``batch`` in ``sub``: (monitored, refused). A node the
+        server refuses is counted alone; a request the server refuses as a whole (an operation
+        limit, one node it chokes on) is split in halves until the refusal is down to single nodes."""
+        cfg = self.config.subscription
+        nodes = [client.get_node(nodeid) for nodeid, _ in batch]
+        try:
             results = await sub.subscribe_data_change(
                 nodes, queuesize=cfg.queue_size, sampling_interval=cfg.sampling_interval_ms
             )
-            for (nodeid, feeds), result in zip(batch, results):
-                if isinstance(result, ua.StatusCode):
-                    failed += 1
-                    for item in feeds:
-                        self._reject("node_failed", item.signal, f"{item.text}: {result.name}")
-                else:
-                    monitored += 1
-        self._extra["monitored_items"] = monitored
-        self._extra["failed_nodes"] = failed
-        log.info("%s: monitoring %d items (%d refused) on %s", self.name, monitored, failed, self.config.endpoint)
-        return sub
+        except uaerrors.UaStatusCodeError as exc:
+            name = _status_name(exc)
+            if name.startswith(_SESSION_GONE):
+                raise
+            if len(batch) > 1:
+                half = len(batch) // 2
+                a = await self._monitor(client, sub, batch[:half])
+                b = await self._monitor(client, sub, batch[half:])
+                return a[0] + b[0], a[1] + b[1]
+            results = [ua.StatusCode(getattr(exc, "code", ua.StatusCodes.Bad))]
+        monitored = failed = 0
+        for (nodeid, feeds), result in zip(batch, results):
+            if isinstance(result, ua.StatusCode):
+                failed += 1
+                for item in feeds:
+                    self._reject("node_failed", item.signal, f"{item.text}: {result.name}")
+            else:
+                monitored += 1
+        return monitored, failed
 
     async def _pump(self, sub, out: asyncio.Queue) -> None:
         items = self._items
@@ -420,7 +489,12 @@ class OpcUaClient:
             dv = data.monitored_item.Value
             stats.received += 1
             for item in feeds:
-                sample = self._sample(item, dv)
+                try:
+                    sample = self._sample(item, dv)
+                except Exception as exc:  # a bug here must cost this value, counted, never its siblings
+                    log.exception("%s: unexpected error on %s", self.name, item.text)
+                    self._reject("internal_error", item.signal, f"{item.text}: {exc!r}"[:200])
+                    continue
                 if sample is not None:
                     try:
                         out.put_nowait(sample)

@@ -133,6 +133,9 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     assert by_reason["meters:not_utf8"] == 20
     assert by_reason["meters:unknown_signal"] == 20
     assert sum(v for k, v in by_reason.items() if k.startswith("meters:")) == 100
+    # and each one is kept, with its reason, in the dead-letter log next to the store
+    dead = (tmp_path / "deadletter" / "deadletter-meters.jsonl").read_text().splitlines()
+    assert len(dead) == 100
     assert doc["sinks"]["store"]["written"] > 0
 
 

@@ -484,7 +484,7 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
         await plc.flush()
         mapping = demo_mapping(factory, plc, mqtt_url)
         known = known_signals(factory)
-        dead = Path(tempfile.mkdtemp(prefix="factory-twin-"))
+        dead = _dead_letter_dir(opts)
         sources = [OpcUaClient(mapping.opcua[0], factory.site.name, known, dead / "deadletter-plc.jsonl"),
                    MqttClient(mapping.mqtt[0], factory.site.name, known, dead / "deadletter-meters.jsonl")]
         twin = LiveTwin(factory, clock=lambda: sim.now_epoch,
@@ -545,7 +545,8 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
     from connectors.opcua.client import opcua_sources
 
     known = known_signals(factory)
-    sources = [*opcua_sources(mapping, factory), *mqtt_sources(mapping, factory)]
+    dead = _dead_letter_dir(opts)
+    sources = [*opcua_sources(mapping, factory, dead), *mqtt_sources(mapping, factory, dead)]
     if not sources:
         raise ValueError("the mapping names no OPC UA or MQTT source")
     twin = LiveTwin(factory, source_signals={s.name: s.signals() for s in sources})
@@ -589,6 +590,13 @@ def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: Live
         doc["demo"] = extra
     doc["sinks"] = write_sinks(factory, opts.sinks, report, em, frozen)
     return doc
+
+
+def _dead_letter_dir(opts: LiveOptions) -> Path:
+    """Rejected messages are kept next to the store (a file appears only once something is rejected)."""
+    if opts.sinks.store is not None:
+        return Path(opts.sinks.store).resolve().parent / "deadletter"
+    return Path(tempfile.gettempdir()) / "factory-twin-deadletter"
 
 
 def _latency(twin: LiveTwin) -> dict:

@@ -40,7 +40,7 @@ from factory_models.signals import is_text, known_signals
 from connectors.source import Backoff, DeadLetterLog, SourceStats, connection_sample
 from factory_models import ConfigError, Factory, Quality, Sample, TsKind
 
-from .browse import walk
+from .address_space import walk
 from .security import CLIENT_APPLICATION_URI, CertificatePinError, check_pinned, ensure_certificate
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ import datetime as dt
 import ipaddress
 import json
 import logging
-import ssl
 from pathlib import Path
 
 import paho.mqtt.client as paho

@@ -17,7 +17,6 @@ import inspect
 import json
 import logging
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

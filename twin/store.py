@@ -96,6 +96,18 @@ class StoreError(RuntimeError):
     pass
 
 
+def _where(sql: str, conditions: list[tuple[str, object]]) -> tuple[str, list]:
+    """``sql`` with a WHERE clause of the conditions whose value is given (None: no filter); a
+    tuple value fills several placeholders of its clause."""
+    used = [(clause, value) for clause, value in conditions if value is not None]
+    if used:
+        sql += " WHERE " + " AND ".join(clause for clause, _ in used)
+    args: list = []
+    for _, value in used:
+        args.extend(value if isinstance(value, tuple) else (value,))
+    return sql, args
+
+
 class Store:
     """The embedded SQLite store. Thread-safe; several processes may read while one writes (WAL)."""
 
@@ -174,20 +186,9 @@ class Store:
 
     def product_use(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[dict]:
         """Product-use rows whose period lies within [t0, t1], oldest first."""
-        where, args = [], []
-        if t0 is not None:
-            where.append("start >= ?")
-            args.append(t0)
-        if t1 is not None:
-            where.append('"end" <= ?')
-            args.append(t1)
-        if site is not None:
-            where.append("site = ?")
-            args.append(site)
         cols = ("site", *_PRODUCT_USE_COLUMNS)
-        sql = f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM product_use"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, args = _where(f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM product_use",
+                           [("start >= ?", t0), ('"end" <= ?', t1), ("site = ?", site)])
         sql += ' ORDER BY "end", line, station, product'
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
@@ -258,25 +259,15 @@ class Store:
         ``level`` is "station", "line" or "site" to keep one kind of row; whole-run windows
         (no start or end) are returned only when neither t0 nor t1 is given.
         """
-        where, args = [], []
-        if t0 is not None:
-            where.append('"end" >= ?')
-            args.append(t0)
-        if t1 is not None:
-            where.append('"end" < ? AND "end" != ?')
-            args.extend((t1, _OPEN))
-        for col, val in (("site", site), ("line", line), ("station", station)):
-            if val is not None:
-                where.append(f"{col} = ?")
-                args.append(val)
-        if level is not None:
-            cond = {"station": "station != ''", "line": "line != '' AND station = ''", "site": "line = ''"}
-            if level not in cond:
-                raise ValueError(f"level {level!r}; expected station, line or site")
-            where.append(cond[level])
-        sql = f'SELECT site, line, station, start, "end", {", ".join(KPI_FIELDS)}, flags FROM kpi'
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        levels = {"station": "station != ''", "line": "line != '' AND station = ''", "site": "line = ''"}
+        if level is not None and level not in levels:
+            raise ValueError(f"level {level!r}; expected station, line or site")
+        sql, args = _where(f'SELECT site, line, station, start, "end", {", ".join(KPI_FIELDS)}, flags FROM kpi', [
+            ('"end" >= ?', t0),
+            ('"end" < ? AND "end" != ?', None if t1 is None else (t1, _OPEN)),
+            ("site = ?", site), ("line = ?", line), ("station = ?", station),
+            (levels.get(level, ""), None if level is None else ()),
+        ])
         sql += ' ORDER BY "end", site, line, station'
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
@@ -295,19 +286,8 @@ class Store:
 
     def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[EmissionsRecord]:
         """Emissions records whose period ends in [t0, t1), ordered by end, scope, source, method."""
-        where, args = [], []
-        if t0 is not None:
-            where.append('"end" >= ?')
-            args.append(t0)
-        if t1 is not None:
-            where.append('"end" < ?')
-            args.append(t1)
-        if site is not None:
-            where.append("site = ?")
-            args.append(site)
-        sql = f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _EMISSION_COLUMNS)} FROM emissions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, args = _where(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _EMISSION_COLUMNS)} FROM emissions",
+                           [('"end" >= ?', t0), ('"end" < ?', t1), ("site = ?", site)])
         sql += ' ORDER BY "end", scope, source, method'
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
@@ -318,17 +298,9 @@ class Store:
 
         Each row: ``site, signal, bucket, ts, value`` (or ``state``), ``quality, min, max``.
         """
-        where, args = ["signal = ?"], [signal]
-        if t0 is not None:
-            where.append("bucket >= ?")
-            args.append(t0)
-        if t1 is not None:
-            where.append("bucket < ?")
-            args.append(t1)
-        if site is not None:
-            where.append("site = ?")
-            args.append(site)
-        sql = f"SELECT site, signal, bucket, ts, value, state, quality, min, max FROM signal WHERE {' AND '.join(where)} ORDER BY bucket, site"
+        sql, args = _where("SELECT site, signal, bucket, ts, value, state, quality, min, max FROM signal",
+                           [("signal = ?", signal), ("bucket >= ?", t0), ("bucket < ?", t1), ("site = ?", site)])
+        sql += " ORDER BY bucket, site"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         keys = ("site", "signal", "bucket", "ts", "value", "state", "quality", "min", "max")

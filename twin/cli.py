@@ -222,8 +222,6 @@ def demo(
     verbose: bool = VerboseOpt,
 ) -> None:
     """The demonstration plant on loopback: simulated PLC (OPC UA) and meters (MQTT) into the live twin."""
-    import asyncio
-
     from .runtime.live import run_demo
 
     _setup_logging(verbose)
@@ -233,13 +231,7 @@ def demo(
     factory = _load(config)
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
-    try:
-        doc = asyncio.run(run_demo(factory, config, opts))
-    except KeyboardInterrupt:
-        raise typer.Exit(130)
-    except (OSError, ValueError) as exc:  # the dashboard port is taken, or no token beyond loopback
-        _fail(f"demo: {exc}")
-    _print_live(doc, json_out)
+    _run_live("demo", run_demo(factory, config, opts), json_out)
 
 
 @app.command()
@@ -261,8 +253,6 @@ def run(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Shadow a real line: the sources a mapping names, into the live twin and its sinks."""
-    import asyncio
-
     from connectors.mapping import load_mapping
 
     from .runtime.live import run_mapping
@@ -275,12 +265,19 @@ def run(
         _fail(str(exc))
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
+    _run_live("run", run_mapping(factory, config, m, opts), json_out)
+
+
+def _run_live(name: str, coro, json_out: bool) -> None:
+    """Run ``demo`` or ``run`` to its end and print the summary; start-up failures are one clear line."""
+    import asyncio
+
     try:
-        doc = asyncio.run(run_mapping(factory, config, m, opts))
+        doc = asyncio.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130)
-    except ValueError as exc:
-        _fail(str(exc))
+    except (OSError, ValueError) as exc:  # a port taken, no token beyond loopback, a refused source
+        _fail(f"{name}: {exc}")
     _print_live(doc, json_out)
 
 

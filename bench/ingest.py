@@ -233,7 +233,7 @@ def drain_raw(broker: Broker, client_id: str, subscription: str, n: int) -> tupl
 
 async def drain_twin(factory, cfg: MqttSource, n: int, tmp: Path) -> dict:
     """MqttClient -> Queue -> LiveTwin.consume until the router saw n samples, then one snapshot."""
-    from twin.live import LiveTwin
+    from twin.shadow.live_twin import LiveTwin
 
     client = MqttClient(cfg, factory.site.name, known_signals(factory), tmp / "deadletter.jsonl")
     twin = LiveTwin(factory, source_signals={client.name: client.signals()})
@@ -351,7 +351,7 @@ def publisher_main(host: str, port: int, rate: float, seconds: float, site: str,
 
 
 async def mqtt_latency(factory, broker: Broker, rate: float, seconds: float, tmp: Path) -> dict:
-    from twin.live import LiveTwin
+    from twin.shadow.live_twin import LiveTwin
 
     class TimedTwin(LiveTwin):
         """Keeps each used sample's ``ts`` (its publish time) until the snapshot that includes it."""
@@ -512,7 +512,7 @@ async def opcua_twin(factory, endpoint: str, nodes: list[str], signals: list[str
                      seconds: float, tmp: Path) -> dict:
     from connectors.mapping import OpcUaNode, OpcUaSource, Subscription
     from connectors.opcua.client import OpcUaClient
-    from twin.live import LiveTwin
+    from twin.shadow.live_twin import LiveTwin
 
     cfg = OpcUaSource(name="plc", endpoint=endpoint,
                       subscription=Subscription(publishing_interval_ms=100, sampling_interval_ms=0, queue_size=1000),
@@ -589,7 +589,7 @@ def opcua_bench(factory, rate: float, seconds: float, rounds: int, tmp: Path) ->
 def _warm_up(factory) -> None:
     """One snapshot of a small twin, so no timed phase pays for compiling the KPI kernels."""
     from factory_models import Sample
-    from twin.live import LiveTwin
+    from twin.shadow.live_twin import LiveTwin
 
     t = time.perf_counter()
     twin = LiveTwin(factory)

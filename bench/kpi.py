@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from factory_models.states import N_STATES, State
-from twin.eventlog import CONTINUOUS, N_CHANNELS, Channel, csr_offsets
+from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, csr_offsets
 from twin.kpi import kernels, reference
 
 T0 = 1_772_409_600.0  # 2026-03-02T00:00:00Z

@@ -11,8 +11,8 @@ import typer
 
 from factory_models import ConfigError, load_factory
 
-from . import runtime
-from .summary import dump_json, print_tables
+from twin import runtime
+from twin.runtime.summary import dump_json, print_tables
 
 app = typer.Typer(
     name="factory-twin",
@@ -150,9 +150,9 @@ def report(
 ) -> None:
     """Write the emissions report of a period from the embedded store (inventory, products, CBAM)."""
     _setup_logging(verbose)
-    from . import reporting
-    from .emissions import carbon_setup
-    from .replay import parse_period_bound
+    from twin.emissions import report as reporting
+    from twin.emissions.account import carbon_setup
+    from twin.shadow.replay import parse_period_bound
 
     if not store.is_file():
         _fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
@@ -186,8 +186,8 @@ def report(
 
 def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
                   influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file):
-    from .dashboard import DashboardAuthError, load_token
-    from .runtime.live import DashboardOptions, LiveOptions
+    from twin.dashboard import DashboardAuthError, load_token
+    from twin.runtime.live import DashboardOptions, LiveOptions
 
     board = None
     if dashboard:
@@ -222,7 +222,7 @@ def demo(
     verbose: bool = VerboseOpt,
 ) -> None:
     """The demonstration plant on loopback: simulated PLC (OPC UA) and meters (MQTT) into the live twin."""
-    from .runtime.live import run_demo
+    from twin.runtime.live import run_demo
 
     _setup_logging(verbose)
     if not config.is_file():
@@ -255,7 +255,7 @@ def run(
     """Shadow a real line: the sources a mapping names, into the live twin and its sinks."""
     from connectors.mapping import load_mapping
 
-    from .runtime.live import run_mapping
+    from twin.runtime.live import run_mapping
 
     _setup_logging(verbose)
     factory = _load(config)
@@ -287,8 +287,8 @@ def _print_live(doc: dict, json_out: bool) -> None:
         return
     from factory_models import KpiWindow
 
-    from .summary import console as make_console
-    from .summary import kpi_table
+    from twin.runtime.summary import console as make_console
+    from twin.runtime.summary import kpi_table
 
     def back(item: dict) -> KpiWindow:
         fields = {k: v for k, v in item.items() if k in KpiWindow.__dataclass_fields__ and k not in ("start", "end")}

@@ -177,7 +177,7 @@ class Store:
         return self._upsert("emissions", f"INSERT OR REPLACE INTO emissions ({cols}) VALUES ({marks})", rows)
 
     def write_product_use(self, rows: Iterable, site: str) -> int:
-        """Upsert per-station, per-product machine time and output (``twin.products.ProductUse``)."""
+        """Upsert per-station, per-product machine time and output (``twin.emissions.products.ProductUse``)."""
         data = [(site, *(float(getattr(r, c)) if c not in ("line", "station", "product") else getattr(r, c)
                          for c in _PRODUCT_USE_COLUMNS)) for r in rows]
         cols = ", ".join(f'"{c}"' for c in ("site", *_PRODUCT_USE_COLUMNS))

@@ -25,9 +25,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .auth import COOKIE_NAME, AccessPolicy
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import render_metrics
+from twin.dashboard.auth import COOKIE_NAME, AccessPolicy
+from twin.dashboard.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from twin.dashboard.metrics import render_metrics
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,6 @@
 the same definitions in plain Python (for tests and the benchmark's baseline).
 """
 
-from .report import KpiReport, compute_kpis, counter_modulus_array
+from twin.kpi.compute import KpiReport, compute_kpis, counter_modulus_array
 
 __all__ = ["KpiReport", "compute_kpis", "counter_modulus_array"]

@@ -1,13 +1,13 @@
 """Numba kernels of the KPI core: one pass over one frozen event-log stream per call.
 
-Each kernel walks a stream sorted by (key, t) with CSR offsets (``twin.eventlog``), one unit (or
+Each kernel walks a stream sorted by (key, t) with CSR offsets (``twin.kpi.eventlog``), one unit (or
 one unit and channel) per ``prange`` iteration, and books what it reads into windows given by an
 edge array ``edges`` (float64, ascending, ``n_windows + 1`` entries; window ``i`` is
 ``[edges[i], edges[i+1])``). Because times are sorted within a key, the window a sample falls in
 is found by moving a pointer forward, never by a binary search per sample.
 
 The rules (what a state, a reading or a power sample means) are the contract of
-``twin.kpi.report``; ``twin.kpi.reference`` states the same rules as plain Python and the property
+``twin.kpi.compute``; ``twin.kpi.reference`` states the same rules as plain Python and the property
 tests hold the two together.
 
 Two booking conventions:
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 from factory_models.states import N_STATES, State  # noqa: E402
-from twin.eventlog import N_CHANNELS, Channel  # noqa: E402
+from twin.kpi.eventlog import N_CHANNELS, Channel  # noqa: E402
 
 UNKNOWN = int(State.UNKNOWN)
 DOWN = int(State.DOWN)

@@ -30,7 +30,7 @@ import math
 from bisect import bisect_right
 
 from factory_models.states import N_STATES, State
-from twin.eventlog import N_CHANNELS, Channel
+from twin.kpi.eventlog import N_CHANNELS, Channel
 
 
 def _grouped(t, key, value, n_keys):

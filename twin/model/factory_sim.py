@@ -12,13 +12,13 @@ import simpy
 
 from factory_models.schema import Factory
 from factory_models.states import State
-from twin.eventlog import EventLog
+from twin.kpi.eventlog import EventLog
 
-from .calendar import ON, PAUSE_STATE, ShiftCalendar
-from .line import LineModel
-from .meters import SiteMeters
-from .recorder import CallbackRecorder, OnEvent, Recorder
-from .station import Machine
+from twin.model.calendar import ON, PAUSE_STATE, ShiftCalendar
+from twin.model.line import LineModel
+from twin.model.meters import SiteMeters
+from twin.model.recorder import CallbackRecorder, OnEvent, Recorder
+from twin.model.station import Machine
 
 
 class FactorySim:

@@ -16,11 +16,11 @@ import simpy
 
 from factory_models.schema import Factory, Line
 
-from .buffer import Buffer
-from .calendar import ShiftCalendar
-from .distributions import stream
-from .recorder import Recorder
-from .station import Flow, Machine
+from twin.model.buffer import Buffer
+from twin.model.calendar import ShiftCalendar
+from twin.model.distributions import stream
+from twin.model.recorder import Recorder
+from twin.model.station import Flow, Machine
 
 
 class Release:

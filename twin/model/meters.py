@@ -18,11 +18,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from factory_models.schema import AirMeter, Factory, GasMeter, GridMeter, PvMeter
-from twin.eventlog import Channel
+from twin.kpi.eventlog import Channel
 
-from .calendar import OFF, ON, BREAK, ShiftCalendar
-from .distributions import stream
-from .recorder import Recorder
+from twin.model.calendar import OFF, ON, BREAK, ShiftCalendar
+from twin.model.distributions import stream
+from twin.model.recorder import Recorder
 
 ENERGY, VOLUME = int(Channel.ENERGY_KWH), int(Channel.VOLUME)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twin.eventlog import Channel, EventLog
+from twin.kpi.eventlog import Channel, EventLog
 
 OnEvent = Callable[[str, int, float, float], None]
 CHANNEL_KIND = [c.name.lower() for c in Channel]

@@ -32,12 +32,12 @@ import simpy
 
 from factory_models.schema import Station
 from factory_models.states import State
-from twin.eventlog import Channel
+from twin.kpi.eventlog import Channel
 
-from .buffer import Buffer
-from .calendar import ON, PAUSE_STATE, ShiftCalendar
-from .distributions import sampler_s
-from .recorder import Recorder
+from twin.model.buffer import Buffer
+from twin.model.calendar import ON, PAUSE_STATE, ShiftCalendar
+from twin.model.distributions import sampler_s
+from twin.model.recorder import Recorder
 
 PRODUCING, SETUP, DOWN = int(State.PRODUCING), int(State.SETUP), int(State.DOWN)
 STARVED, BLOCKED = int(State.STARVED), int(State.BLOCKED)

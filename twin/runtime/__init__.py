@@ -17,15 +17,15 @@ from factory_models.records import iso_utc
 
 from connectors.influxdb import InfluxConfig, InfluxWriter
 
-from ..emissions import account_log, carbon_setup
-from ..products import product_use
-from ..store import Store
-from ..kpi import compute_kpis
-from ..model import simulate
-from ..replay import read_samples_csv
-from ..summary import console as make_console
-from ..summary import kpi_json
-from ..windows import parse_window_s, window_edges
+from twin.emissions.account import account_log, carbon_setup
+from twin.emissions.products import product_use
+from twin.store import Store
+from twin.kpi import compute_kpis
+from twin.model import simulate
+from twin.shadow.replay import read_samples_csv
+from twin.runtime.summary import console as make_console
+from twin.runtime.summary import kpi_json
+from twin.kpi.windows import parse_window_s, window_edges
 
 
 @dataclass(frozen=True)

@@ -38,14 +38,14 @@ from factory_models.signals import known_signals
 from factory_models import Factory, Sample, State
 from factory_models.records import iso_utc
 
-from ..dashboard import Dashboard
-from ..forecast import forecast_shift_end
-from ..kpi import compute_kpis
-from ..live import LiveTwin
-from ..live_state import build_state
-from ..model import FactorySim
-from ..summary import kpi_json
-from . import Sinks, write_sinks
+from twin.dashboard import Dashboard
+from twin.shadow.forecast import forecast_shift_end
+from twin.kpi import compute_kpis
+from twin.shadow.live_twin import LiveTwin
+from twin.dashboard.state import build_state
+from twin.model import FactorySim
+from twin.runtime.summary import kpi_json
+from twin.runtime import Sinks, write_sinks
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class Board:
 
     def __init__(self, factory: Factory, twin: LiveTwin, sources, opts: LiveOptions, config: Path | None, *,
                  buffers=None, actions=None, forecast_seed: int = 0):
-        from ..emissions import carbon_setup
+        from twin.emissions.account import carbon_setup
 
         self.factory, self.twin, self.sources, self.opts = factory, twin, sources, opts
         self.sinks = LiveSinks(factory, twin, opts.sinks, config)
@@ -231,8 +231,8 @@ class LiveSinks:
     REWRITE_WINDOWS = 5
 
     def __init__(self, factory: Factory, twin: LiveTwin, sinks: Sinks, config: Path | None):
-        from ..emissions import carbon_setup
-        from ..store import Store
+        from twin.emissions.account import carbon_setup
+        from twin.store import Store
 
         self.factory, self.twin, self.config = factory, twin, config
         self.store = Store(sinks.store) if sinks.store is not None else None
@@ -266,7 +266,7 @@ class LiveSinks:
             self._minute = closed
         hour = frozen.t_end - frozen.t_end % 3600.0
         if self._hour is not None and hour > self._hour and self._hour >= frozen.t_start:
-            from ..emissions import account_log
+            from twin.emissions.account import account_log
 
             span = dataclasses.replace(frozen, t_start=self._hour, t_end=hour)
             report = compute_kpis(span, self.factory)
@@ -319,7 +319,7 @@ def _sim_buffers(sim: FactorySim, factory: Factory):
 
 
 def _first_shift_start_s(sim: FactorySim) -> float:
-    from ..model.calendar import ON
+    from twin.model.calendar import ON
 
     mode, change = sim.calendar.at(0.0)
     return 0.0 if mode == ON else change
@@ -565,7 +565,7 @@ def _summary(factory: Factory, config: Path, twin: LiveTwin, sources, opts: Live
     frozen = twin.frozen(t1)
     frozen.t_start = t0
     report = compute_kpis(frozen, factory, None)
-    from ..emissions import account_log, carbon_setup
+    from twin.emissions.account import account_log, carbon_setup
 
     cfg, registry = carbon_setup(factory, config)
     em = account_log(factory, frozen, report, cfg, registry)  # fills co2e_kg of stations, lines, site

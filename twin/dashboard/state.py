@@ -1,0 +1,106 @@
+"""The live state document: what the operators' dashboard shows, built from a live-twin snapshot.
+
+One JSON-ready dict per tick (shape documented in twin/dashboard/README.md): per station its state,
+shift-so-far KPIs, power and buffer level; the bottleneck; output against plan and the end-of-shift
+forecast; power, energy and CO2e (location- and market-based); alarms; sample and connection counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from factory_models import Factory
+from factory_models.records import iso_utc
+
+from twin.shadow.live_twin import LiveTwin, Snapshot, shift_bounds
+
+
+def plan_good(factory: Factory, line_name: str, pbt_s: float) -> float | None:
+    """Planned good output of a line over ``pbt_s`` of planned busy time: the line's slowest station
+    at its ideal cycle time (ISO 22400 PRU), weighted by the product shares, per parallel machine."""
+    line = next(ln for ln in factory.lines if ln.name == line_name)
+    shares = {p.name: p.share for p in factory.products}
+    total = sum(shares.values()) or 1.0
+    slowest = 0.0
+    for st in line.stations:
+        cycle = sum(st.cycle_time_s[p] * w / total for p, w in shares.items()) / st.machines
+        slowest = max(slowest, cycle)
+    return pbt_s / slowest if slowest > 0 else None
+
+
+def bottleneck(stations: list[dict]) -> str | None:
+    """The station busiest relative to its planned busy time (APT + setup + delays over PBT): the
+    one that starves least and is blocked least (a utilisation-based bottleneck rule)."""
+    best, best_u = None, -1.0
+    for st in stations:
+        k = st["kpi"]
+        if k["pbt_s"] > 0:
+            u = (k["apt_s"] + k["asut_s"] + k["adet_s"]) / k["pbt_s"]
+            if u > best_u:
+                best, best_u = st["station"], u
+    return best
+
+
+def build_state(factory: Factory, twin: LiveTwin, snap: Snapshot, *, factors_kg_per_kwh: dict[str, float],
+                buffers: Callable[[str], tuple[int, int] | None] | None = None,
+                forecast: dict | None = None, rejected_alarm_after: int = 1) -> dict:
+    """The dashboard's state document for ``snap``; ``buffers(unit)`` gives (level, capacity) when known."""
+    shift = snap.shift
+    by_unit = {f"{w.line}/{w.station}": w for w in shift.stations}
+    lines = []
+    power_total = 0.0
+    alarms: list[dict] = []
+    for line_kpi in shift.lines:
+        stations = []
+        for unit, w in by_unit.items():
+            if w.line != line_kpi.line:
+                continue
+            state = snap.states.get(unit, "UNKNOWN")
+            kw = twin.latest_kw.get(f"{unit}/power_kw")
+            if kw is not None:
+                power_total += kw[1]
+            level = buffers(unit) if buffers else None
+            stations.append({
+                "station": w.station, "state": state, "power_kw": None if kw is None else kw[1],
+                "buffer_after": None if level is None else level[0],
+                "buffer_capacity": None if level is None else level[1],
+                "kpi": w.to_json(),
+            })
+            if state == "DOWN":
+                alarms.append({"level": "error", "kind": "station_down", "text": f"{unit} is down",
+                               "since": iso_utc(snap.now)})
+        lines.append({"line": line_kpi.line, "bottleneck": bottleneck(stations), "stations": stations,
+                      "kpi": line_kpi.to_json(),
+                      "plan_good": plan_good(factory, line_kpi.line, line_kpi.pbt_s / max(len(stations), 1))})
+    for meter in factory.meters:
+        kw = twin.latest_kw.get(f"site/{meter.name}/power_kw")
+        if kw is not None and meter.kind == "grid_import":
+            power_total = kw[1]  # the site boundary meter, when there is one, is the truth
+    for source, state in snap.connections.items():
+        if state != "up":
+            gap = next((g for g in reversed(snap.gaps) if g["source"] == source and g["end"] is None), None)
+            alarms.append({"level": "error", "kind": "connection_lost", "text": f"source {source} is disconnected",
+                           "since": iso_utc(gap["start"]) if gap else iso_utc(snap.now)})
+    if snap.samples["rejected"] >= rejected_alarm_after:
+        alarms.append({"level": "warning", "kind": "rejected_samples",
+                       "text": f"{snap.samples['rejected']} samples rejected: {snap.samples['rejected_by_reason']}",
+                       "since": iso_utc(snap.now)})
+    site = shift.site
+    shift_kwh = site.energy_kwh or 0.0
+    loc, mkt = factors_kg_per_kwh.get("location", 0.0), factors_kg_per_kwh.get("market", 0.0)
+    return {
+        "now": iso_utc(snap.now),
+        "site": factory.site.name,
+        "timezone": factory.calendar.timezone,
+        "shift": {"name": snap.shift_name, "start": iso_utc(shift_bounds(factory, snap.now)[0]),
+                  "end": iso_utc(snap.shift_end),
+                  "plan_good": sum(ln["plan_good"] or 0 for ln in lines), "forecast": forecast},
+        "lines": lines,
+        "site_kpi": site.to_json(),
+        "energy": {"power_kw": power_total, "shift_kwh": shift_kwh,
+                   "co2e_rate_kg_per_h": {"location": power_total * loc, "market": power_total * mkt},
+                   "shift_co2e_kg": {"location": shift_kwh * loc, "market": shift_kwh * mkt}},
+        "alarms": alarms,
+        "samples": snap.samples,
+        "connections": snap.connections,
+    }

@@ -1,0 +1,413 @@
+"""ISO 22400-2 KPIs of every station, line and the site, from a frozen event log.
+
+``compute_kpis(log, factory, edges=None, *, counter_modulus=None) -> KpiReport`` runs the kernels of
+``twin.kpi.kernels`` once over the whole span ``[log.t_start, log.t_end]`` and, when ``edges`` are
+given, once over those windows, and turns the summed time elements and counts into KPIs.
+
+Definitions (ISO 22400-2:2014 names, read from the public encodings cited in
+``/work/shared/reference/kpis.md``; state mapping of DESIGN.md section 4). These rules are the
+contract:
+
+- Time elements per station: APT = PRODUCING, ASUT = SETUP, ADET = DOWN, ADOT = STARVED + BLOCKED
+  + IDLE; ``unknown_s`` = UNKNOWN (before a unit's first state sample, after the end of data,
+  invalid codes, connection gaps). POT = window time - NO_SHIFT - UNKNOWN (time without data is
+  neither planned nor lost, so it is left out of every denominator and reported instead);
+  PBT = POT - PLANNED_STOP; AUPT = APT + ASUT.
+- availability = APT / PBT. effectiveness ("performance") = sum over products of PRU x PQ / APT,
+  never capped: above 1 + 1e-9 it carries the flag ``performance_above_1`` (the ideal cycle time is
+  probably too long). An increase of PRODUCED is booked with the product in effect strictly before
+  the reading's timestamp: a product change logged at the same instant as the reading (the machine
+  finished the last part of one product and switched) takes effect after it, so the finished part
+  keeps the old product's ideal cycle time. Without any earlier product sample the station's default
+  product applies (the only product when there is one, else unknown). Units produced while the product is unknown add no ideal time and set the
+  flag ``unknown_product`` (performance is then understated). quality = GQ / PQ.
+  OEE = availability x performance x quality; NEE = AUPT / PBT x performance x quality (setup is
+  not a loss in NEE).
+- A ratio whose denominator is zero is None, never 0 or 1. With nothing produced in a window the
+  production ratios (performance, quality, OEE, NEE) are None; availability stays APT / PBT.
+- failures = entries into DOWN (see the kernels). MTBF = AUPT / failures and MTTR = ADET /
+  failures, None without failures. ISO 22400-2 defines MTBF as the mean busy time between
+  consecutive failures and MTTR as the mean time to restore; dividing the window's totals by the
+  failure count is the usual simplification, exact when each DOWN period is one failure.
+- Counts come from cumulative counters (resets and rollovers handled, never negative). When a
+  unit has no valid GOOD reading at all, good = produced - scrap - rework (flag ``good_derived``).
+- energy_kwh of a unit: its ENERGY_KWH counter when it has at least two valid readings; else the
+  trapezoid of its power gauge when it has any valid power sample (flag ``energy_from_power``);
+  else None. kwh_per_good = energy_kwh / good.
+- Line: time elements, failures, ideal time and energy are sums over its machines. good = good of
+  its output station (``line.output``; for a parallel station the sum of its machines); scrap and
+  rework = sums over its stations; produced = good + scrap (parts that left the line or were
+  scrapped on it). Every ratio is recomputed from these sums, never averaged.
+- Site: sums over lines. Its energy = sum of station energy, unless a ``grid_import`` meter has
+  energy, in which case site energy = grid import + PV generation (PV is taken as self-consumed).
+  An energy sum with some members unknown adds the known ones and flags ``energy_partial``.
+- ``co2e_kg`` stays None: the carbon accounting fills it.
+- Readings rejected by the kernels (NaN, infinite or negative counters, non-finite power, invalid
+  state codes) and resets, rollovers and unknown-product units are counted per unit in
+  ``KpiReport.diagnostics`` and logged as one warning.
+- The span ``[log.t_start, log.t_end]`` must be finite with ``t_end >= t_start``. A zero-length
+  span (``t_end == t_start``, e.g. the live twin's first tick or a minute that has just begun) is
+  legal and holds nothing: every time element, count, failure and ideal time is 0, so every ratio
+  is None (energy is 0, or None without an energy source); a reading exactly at that instant is
+  not counted in it. Rejected readings, resets and rollovers are still counted in ``diagnostics``.
+- Windows are half-open ``[edges[i], edges[i+1])``; a counter reading exactly at the last edge
+  belongs to the last window, so the end-of-run snapshot counts in the whole span. Two calls over
+  adjacent spans would therefore both count a reading exactly at their shared edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from factory_models.records import KpiWindow
+from factory_models.schema import Factory
+from factory_models.states import N_STATES, State
+from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog, FrozenLog
+
+from twin.kpi import kernels
+
+log_ = logging.getLogger(__name__)
+
+_ADOT = (State.STARVED, State.BLOCKED, State.IDLE)
+
+
+@dataclass
+class KpiReport:
+    """KPIs over the whole span (``stations``, ``lines``, ``site``) and, if edges were given, per window.
+
+    ``windows`` holds, for each window in order, every station, then every line, then the site.
+    """
+
+    stations: list[KpiWindow]
+    lines: list[KpiWindow]
+    site: KpiWindow
+    windows: list[KpiWindow] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Totals:
+    """Summable inputs of one KpiWindow."""
+
+    seconds: np.ndarray  # [N_STATES]
+    produced: float = 0.0
+    good: float = 0.0
+    scrap: float = 0.0
+    rework: float = 0.0
+    failures: int = 0
+    ideal_s: float = 0.0
+    unknown_product: float = 0.0
+    energy_kwh: float | None = None
+    flags: set = field(default_factory=set)
+
+
+@dataclass
+class _Measured:
+    """Kernel outputs for one edge array."""
+
+    seconds: np.ndarray  # [units, windows, states]
+    failures: np.ndarray  # [units, windows]
+    invalid_states: np.ndarray  # [units]
+    delta: np.ndarray  # [units, channels, windows]
+    resets: np.ndarray  # [units, channels]
+    rollovers: np.ndarray
+    bad_counts: np.ndarray
+    readings: np.ndarray
+    power_kwh: np.ndarray  # [units, windows]
+    power_bad: np.ndarray  # [units]
+    power_valid: np.ndarray  # [units]
+    ideal_s: np.ndarray  # [stations, windows]
+    unknown_units: np.ndarray  # [stations, windows]
+
+
+def counter_modulus_array(counter_modulus: float | Mapping | None) -> np.ndarray:
+    """Per-channel rollover modulus (0: none) from None, one number for all channels, or a mapping.
+
+    The mapping's keys are ``Channel`` members, channel codes or names ("produced", "energy_kwh").
+    """
+    out = np.zeros(N_CHANNELS)
+    if counter_modulus is None:
+        return out
+    if isinstance(counter_modulus, Mapping):
+        for key, m in counter_modulus.items():
+            if isinstance(key, str):
+                if key.upper() not in Channel.__members__:
+                    raise ValueError(f"counter_modulus: unknown channel {key!r}; expected one of "
+                                     f"{', '.join(c.name.lower() for c in Channel)}")
+                ch = Channel[key.upper()]
+            else:
+                ch = Channel(int(key))
+            out[ch] = _check_modulus(m)
+        return out
+    out[:] = _check_modulus(counter_modulus)
+    return out
+
+
+def _check_modulus(m) -> float:
+    m = float(m)
+    if not (math.isfinite(m) and m >= 0):
+        raise ValueError(f"counter_modulus must be a finite number >= 0 (0: no rollover), got {m!r}")
+    return m
+
+
+def _check_edges(edges) -> np.ndarray:
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.shape[0] < 2:
+        raise ValueError(f"edges must be a 1-D array of at least 2 window edges, got shape {e.shape}")
+    if not np.all(np.isfinite(e)):
+        raise ValueError("edges must be finite epoch seconds")
+    if not np.all(np.diff(e) > 0):
+        raise ValueError("edges must be strictly increasing (windows are [edges[i], edges[i+1]))")
+    return e
+
+
+def _check_log(log: FrozenLog, factory: Factory) -> None:
+    expected = factory.unit_names()
+    if list(log.units) != expected:
+        raise ValueError(f"the event log's units {log.units[:5]}... do not match the factory's unit "
+                         f"names {expected[:5]}... ({len(log.units)} vs {len(expected)} units)")
+    if log.n_stations != len(factory.station_units()):
+        raise ValueError(f"log.n_stations = {log.n_stations}, the factory has {len(factory.station_units())} machines")
+    if not (math.isfinite(log.t_start) and math.isfinite(log.t_end) and log.t_end >= log.t_start):
+        raise ValueError(f"log span must be finite with t_end >= t_start, got [{log.t_start}, {log.t_end}]")
+    for name in ("states", "counters", "power", "products_stream"):
+        t = getattr(log, name).t
+        n_bad = int(np.count_nonzero(~np.isfinite(t)))
+        if n_bad:
+            raise ValueError(f"log.{name}: {n_bad} samples have a non-finite timestamp")
+
+
+def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_product: np.ndarray,
+             ideal_cycle_s: np.ndarray) -> _Measured:
+    n_units = len(log.units)
+    st, ct, pw, pr = log.states, log.counters, log.power, log.products_stream
+    seconds, failures, invalid = kernels.state_durations(st.offsets, st.t, st.value, edges, float(log.t_end))
+    delta, resets, rollovers, bad, readings = kernels.counter_deltas(ct.offsets, ct.t, ct.value, edges, modulus,
+                                                                     CONTINUOUS)
+    kwh, _covered, pbad = kernels.trapezoid_energy(pw.offsets, pw.t, pw.value, edges)
+    ideal, unknown = kernels.ideal_time(ct.offsets, ct.t, ct.value, pr.offsets, pr.t, pr.value, default_product,
+                                        ideal_cycle_s, edges, float(modulus[Channel.PRODUCED]))
+    n_w = edges.shape[0] - 1
+    shape = (n_units, N_CHANNELS)
+    return _Measured(
+        seconds=seconds, failures=failures, invalid_states=invalid,
+        delta=delta.reshape(n_units, N_CHANNELS, n_w), resets=resets.reshape(shape),
+        rollovers=rollovers.reshape(shape), bad_counts=bad.reshape(shape), readings=readings.reshape(shape),
+        power_kwh=kwh, power_bad=pbad, power_valid=np.diff(pw.offsets) - pbad,
+        ideal_s=ideal, unknown_units=unknown,
+    )
+
+
+def _nothing_booked(m: _Measured) -> _Measured:
+    """The measurement of a zero-length span: no time and no event in it; stream diagnostics kept."""
+    for name in ("seconds", "failures", "delta", "power_kwh", "ideal_s", "unknown_units"):
+        getattr(m, name)[...] = 0
+    return m
+
+
+def _unit_energy(m: _Measured, u: int, w: int) -> tuple[float | None, bool]:
+    """(energy kWh or None, whether it came from the power gauge)."""
+    if m.readings[u, Channel.ENERGY_KWH] >= 2:
+        return float(m.delta[u, Channel.ENERGY_KWH, w]), False
+    if m.power_valid[u] > 0:
+        return float(m.power_kwh[u, w]), True
+    return None, False
+
+
+def _station_totals(m: _Measured, u: int, w: int) -> _Totals:
+    d = m.delta[u, :, w]
+    tot = _Totals(seconds=m.seconds[u, w].copy(), produced=float(d[Channel.PRODUCED]),
+                  scrap=float(d[Channel.SCRAP]), rework=float(d[Channel.REWORK]),
+                  failures=int(m.failures[u, w]), ideal_s=float(m.ideal_s[u, w]),
+                  unknown_product=float(m.unknown_units[u, w]))
+    if m.readings[u, Channel.GOOD] > 0:
+        tot.good = float(d[Channel.GOOD])
+    else:
+        tot.good = tot.produced - tot.scrap - tot.rework
+        tot.flags.add("good_derived")
+    tot.energy_kwh, from_power = _unit_energy(m, u, w)
+    if from_power:
+        tot.flags.add("energy_from_power")
+    return tot
+
+
+def _sum_energy(values: list[float | None], flags: set) -> float | None:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    if len(known) < len(values):
+        flags.add("energy_partial")
+    return float(math.fsum(known))
+
+
+def _sum_totals(parts: list[_Totals]) -> _Totals:
+    """Time elements, failures, ideal time, counts and energy summed; flags merged (not energy_partial logic)."""
+    tot = _Totals(seconds=np.sum([p.seconds for p in parts], axis=0) if parts else np.zeros(N_STATES))
+    tot.failures = sum(p.failures for p in parts)
+    tot.ideal_s = math.fsum(p.ideal_s for p in parts)
+    tot.unknown_product = math.fsum(p.unknown_product for p in parts)
+    tot.scrap = math.fsum(p.scrap for p in parts)
+    tot.rework = math.fsum(p.rework for p in parts)
+    tot.energy_kwh = _sum_energy([p.energy_kwh for p in parts], tot.flags)
+    for p in parts:
+        tot.flags |= p.flags & {"good_derived", "energy_partial", "energy_from_power"}
+    return tot
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _finish(tot: _Totals, site: str, line: str | None, station: str | None, start, end) -> KpiWindow:
+    s = tot.seconds
+    apt, asut, adet = float(s[State.PRODUCING]), float(s[State.SETUP]), float(s[State.DOWN])
+    adot = float(sum(s[x] for x in _ADOT))
+    unknown = float(s[State.UNKNOWN])
+    pot = float(s.sum()) - float(s[State.NO_SHIFT]) - unknown
+    pbt = pot - float(s[State.PLANNED_STOP])
+    aupt = apt + asut
+    flags = set(tot.flags)
+    availability = _ratio(apt, pbt)
+    performance = quality = oee = nee = None
+    if tot.produced > 0:
+        performance = _ratio(tot.ideal_s, apt)
+        quality = tot.good / tot.produced
+    if tot.unknown_product > 0:
+        flags.add("unknown_product")
+    if performance is not None and performance > 1 + 1e-9:
+        flags.add("performance_above_1")
+    if availability is not None and performance is not None and quality is not None:
+        oee = availability * performance * quality
+    if pbt > 0 and performance is not None and quality is not None:
+        nee = aupt / pbt * performance * quality
+    if tot.good < 0:
+        flags.add("good_negative")
+    energy = tot.energy_kwh
+    return KpiWindow(
+        site=site, line=line, station=station, start=start, end=end,
+        pot_s=pot, pbt_s=pbt, apt_s=apt, asut_s=asut, adet_s=adet, adot_s=adot, unknown_s=unknown,
+        produced=tot.produced, good=tot.good, scrap=tot.scrap, rework=tot.rework, failures=tot.failures,
+        availability=availability, performance=performance, quality=quality, oee=oee, nee=nee,
+        mtbf_s=aupt / tot.failures if tot.failures else None,
+        mttr_s=adet / tot.failures if tot.failures else None,
+        energy_kwh=energy, kwh_per_good=energy / tot.good if energy is not None and tot.good > 0 else None,
+        flags=sorted(flags),
+    )
+
+
+class _Layout:
+    """Which units belong to which line and station, and which meters are grid or PV."""
+
+    def __init__(self, factory: Factory):
+        self.factory = factory
+        self.site = factory.site.name
+        self.units = factory.station_units()
+        self.n_stations = len(self.units)
+        self.line_units: dict[str, list[int]] = {}
+        self.output_units: dict[str, list[int]] = {}
+        for u, (line, spec, _name) in enumerate(self.units):
+            self.line_units.setdefault(line.name, []).append(u)
+            if spec.name == line.output:
+                self.output_units.setdefault(line.name, []).append(u)
+        self.lines = [ln.name for ln in factory.lines]
+        self.meters = [(self.n_stations + j, m) for j, m in enumerate(factory.meters)]
+        products = factory.product_names()
+        self.ideal_cycle_s = np.array([[spec.cycle_time_s[p] for p in products] for _, spec, _ in self.units],
+                                      dtype=np.float64).reshape(self.n_stations, len(products))
+        self.default_product = np.full(self.n_stations, 0 if len(products) == 1 else -1, dtype=np.int64)
+
+    def windows(self, m: _Measured, w: int, start, end) -> tuple[list[KpiWindow], list[KpiWindow], KpiWindow]:
+        stations = [_station_totals(m, u, w) for u in range(self.n_stations)]
+        st_out = [_finish(tot, self.site, line.name, name, start, end)
+                  for tot, (line, _spec, name) in zip(stations, self.units)]
+        lines = []
+        for ln in self.lines:
+            members = [stations[u] for u in self.line_units.get(ln, [])]
+            tot = _sum_totals(members)
+            tot.good = math.fsum(stations[u].good for u in self.output_units.get(ln, []))
+            tot.produced = tot.good + tot.scrap
+            lines.append(tot)
+        ln_out = [_finish(tot, self.site, name, None, start, end) for tot, name in zip(lines, self.lines)]
+        site = _sum_totals(lines)
+        site.good = math.fsum(t.good for t in lines)
+        site.produced = math.fsum(t.produced for t in lines)
+        grid = [self.meter_energy(m, u, w) for u, meter in self.meters if meter.kind == "grid_import"]
+        if any(e is not None for e in grid):
+            site.flags = (site.flags - {"energy_partial"}) | {"energy_from_grid_meter"}
+            pv = [self.meter_energy(m, u, w) for u, meter in self.meters if meter.kind == "pv"]
+            site.energy_kwh = math.fsum(e for e in grid + pv if e is not None)
+        return st_out, ln_out, _finish(site, self.site, None, None, start, end)
+
+    @staticmethod
+    def meter_energy(m: _Measured, u: int, w: int) -> float | None:
+        return _unit_energy(m, u, w)[0]
+
+
+def _diagnostics(m: _Measured, log: FrozenLog, layout: _Layout, modulus: np.ndarray) -> dict:
+    def per_key(arr: np.ndarray) -> dict:
+        return {f"{log.units[u]}/{Channel(c).name.lower()}": int(arr[u, c])
+                for u, c in zip(*np.nonzero(arr))}
+
+    def per_unit(arr: np.ndarray) -> dict:
+        return {log.units[u]: int(arr[u]) for u in np.nonzero(arr)[0]}
+
+    unknown_units = m.unknown_units.sum(axis=1)
+    meters = {}
+    for u, meter in layout.meters:
+        vol = float(m.delta[u, Channel.VOLUME, 0]) if m.readings[u, Channel.VOLUME] >= 2 else None
+        meters[meter.name] = {"kind": meter.kind, "energy_kwh": layout.meter_energy(m, u, 0), "volume": vol}
+    return {
+        "span": [float(log.t_start), float(log.t_end)],
+        "counter_modulus": {Channel(c).name.lower(): float(modulus[c]) for c in range(N_CHANNELS) if modulus[c] > 0},
+        "counter_resets": per_key(m.resets),
+        "counter_rollovers": per_key(m.rollovers),
+        "bad_counter_readings": per_key(m.bad_counts),
+        "bad_power_samples": per_unit(m.power_bad),
+        "invalid_state_codes": per_unit(m.invalid_states),
+        "unknown_product_units": {log.units[u]: float(unknown_units[u]) for u in np.nonzero(unknown_units)[0]},
+        "units_with_unknown_product": [log.units[u] for u in np.nonzero(unknown_units)[0]],
+        "meters": meters,
+    }
+
+
+def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
+                 counter_modulus: float | Mapping | None = None) -> KpiReport:
+    """ISO 22400-2 KPIs of each station, line and the site; see the module docstring for the rules.
+
+    ``log``: the event log (an ``EventLog`` is frozen first), its units in ``factory.unit_names()``
+    order. ``edges``: optional window edges (epoch s, strictly increasing); then ``windows`` holds
+    every station, line and the site per window. ``counter_modulus``: rollover modulus of the
+    cumulative counters, one number for all channels or a mapping by channel (e.g.
+    ``{"produced": 65536}`` for a 16-bit PLC counter); None: the factory's ``kpi.counter_rollover``
+    (by default none: every decrease is a reset).
+    """
+    if isinstance(log, EventLog):
+        log = log.freeze()
+    _check_log(log, factory)
+    modulus = counter_modulus_array(factory.kpi.counter_rollover if counter_modulus is None else counter_modulus)
+    layout = _Layout(factory)
+    span = np.array([log.t_start, log.t_end], dtype=np.float64)
+    whole = _measure(log, span, modulus, layout.default_product, layout.ideal_cycle_s)
+    if log.t_end == log.t_start:
+        whole = _nothing_booked(whole)
+    stations, lines, site = layout.windows(whole, 0, None, None)
+    windows: list[KpiWindow] = []
+    if edges is not None:
+        e = _check_edges(edges)
+        m = _measure(log, e, modulus, layout.default_product, layout.ideal_cycle_s)
+        for w in range(e.shape[0] - 1):
+            st, ln, si = layout.windows(m, w, float(e[w]), float(e[w + 1]))
+            windows.extend(st)
+            windows.extend(ln)
+            windows.append(si)
+    diagnostics = _diagnostics(whole, log, layout, modulus)
+    rejected = {k: diagnostics[k] for k in ("bad_counter_readings", "bad_power_samples", "invalid_state_codes")
+                if diagnostics[k]}
+    if rejected:
+        log_.warning("KPI core rejected readings (counted per unit): %s", rejected)
+    return KpiReport(stations=stations, lines=lines, site=site, windows=windows, diagnostics=diagnostics)

@@ -1,0 +1,207 @@
+"""The live twin: a shadow of the line, driven by Samples from an asyncio queue.
+
+It appends every sample to the same event log that ``simulate`` and ``replay`` fill and recomputes
+the KPIs from the whole log on a tick, so a late or out-of-order sample lands in the window it
+belongs to (its window is recomputed, not dropped). Counter resets and rollovers are the KPI core's
+business; duplicates and bad values are the router's. A lost connection is written into the log as
+the UNKNOWN state for every station that source feeds, so the gap is never read as "unchanged".
+
+Rolling windows reported on each tick: the current minute, the current hour and the shift so far
+(or the day so far when the calendar has no shifts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from factory_models import Factory, Sample, State
+
+from twin.kpi.eventlog import EventLog, FrozenLog
+from twin.shadow.router import SampleRouter, new_log
+from twin.kpi import compute_kpis
+
+log = logging.getLogger(__name__)
+
+CONNECTION_PREFIX = "connection/"
+
+
+def shift_bounds(factory: Factory, t: float) -> tuple[float, float, str]:
+    """(start, end, name) of the shift that holds ``t``, or of the calendar day when none does."""
+    tz = ZoneInfo(factory.calendar.timezone)
+    local = datetime.fromtimestamp(t, tz)
+    for day_offset in (0, -1):  # a night shift may have started yesterday
+        day = (local + timedelta(days=day_offset)).date()
+        for sh in factory.calendar.shifts:
+            start = datetime.combine(day, sh.start, tz)
+            end = start + timedelta(seconds=sh.length_s)
+            if start.timestamp() <= t < end.timestamp():
+                return start.timestamp(), end.timestamp(), sh.name
+    midnight = datetime.combine(local.date(), datetime.min.time(), tz)
+    return midnight.timestamp(), (midnight + timedelta(days=1)).timestamp(), "day"
+
+
+@dataclass
+class Snapshot:
+    """What the twin knows at one instant: rolling-window KPIs and the current station states."""
+
+    now: float
+    minute: object
+    hour: object
+    shift: object
+    shift_name: str
+    shift_end: float
+    states: dict[str, str]
+    samples: dict
+    connections: dict[str, str]
+    gaps: list[dict] = field(default_factory=list)
+
+
+#: how much history the live twin keeps in memory (twin time): a day and a shift, enough for every
+#: rolling window; older rows are forgotten (the sinks hold them as one-minute windows)
+RETAIN_S = 26 * 3600.0
+
+
+class LiveTwin:
+    """Consumes Samples, keeps the event log, and recomputes KPIs on demand or on a tick."""
+
+    def __init__(self, factory: Factory, *, clock: Callable[[], float] = time.time,
+                 source_signals: dict[str, Iterable[str]] | None = None, retain_s: float | None = RETAIN_S):
+        self.factory = factory
+        self.clock = clock
+        self.retain_s = retain_s
+        self.retained_from: float | None = None  # set once old rows have been forgotten
+        self.log: EventLog = new_log(factory, clock(), clock())
+        self.log.incremental = True
+        self.router = SampleRouter(factory, self.log)
+        self._units = {name: i for i, name in enumerate(factory.unit_names())}
+        self._feeds: dict[str, set[int]] = {}  # source -> station units it feeds
+        for source, signals in (source_signals or {}).items():
+            self.register_source(source, signals)
+        self.connections: dict[str, str] = {}
+        self.gaps: list[dict] = []  # {"source", "start", "end"}
+        self.first_ts: float | None = None
+        self.latency_s: deque[float] = deque(maxlen=1_000_000)  # receive-to-KPI latency, s
+        self._pending_receive: list[float] = []
+        self.last_snapshot: Snapshot | None = None
+        self.latest_kw: dict[str, tuple[float, float]] = {}  # power gauge -> (ts, kW), for "now" figures
+        self.outbox: list[Sample] | None = None  # used samples kept for the sinks, when they want them
+        self.last_frozen: FrozenLog | None = None
+
+    def register_source(self, source: str, signals: Iterable[str]) -> None:
+        units = set()
+        for sig in signals:
+            parts = sig.split("/")
+            if len(parts) == 3 and parts[0] != "site":
+                unit = self._units.get(f"{parts[0]}/{parts[1]}")
+                if unit is not None:
+                    units.add(unit)
+        self._feeds[source] = units
+
+    # --- input ------------------------------------------------------------------------------------
+
+    def add(self, sample: Sample) -> bool:
+        if sample.signal.startswith(CONNECTION_PREFIX):
+            self._connection(sample)
+            return True
+        used = self.router.add(sample)
+        if used:
+            if self.first_ts is None or sample.ts < self.first_ts:
+                self.first_ts = sample.ts
+            if self.outbox is not None:
+                self.outbox.append(sample)
+            if sample.signal.endswith("/power_kw"):
+                prev = self.latest_kw.get(sample.signal)
+                if prev is None or sample.ts >= prev[0]:
+                    self.latest_kw[sample.signal] = (sample.ts, float(sample.value))
+        return used
+
+    def _connection(self, s: Sample) -> None:
+        source = s.signal[len(CONNECTION_PREFIX):]
+        up = str(s.value) == "up"
+        before = self.connections.get(source)
+        self.connections[source] = "up" if up else "down"
+        if not up and before != "down":
+            self.gaps.append({"source": source, "start": s.ts, "end": None})
+            # every station this source feeds is UNKNOWN from now until its next state sample
+            for unit in self._feeds.get(source, ()):
+                self.log.state(s.ts, unit, int(State.UNKNOWN))
+        elif up and before == "down":
+            for gap in reversed(self.gaps):
+                if gap["source"] == source and gap["end"] is None:
+                    gap["end"] = s.ts
+                    break
+
+    async def consume(self, queue: asyncio.Queue) -> None:
+        """Take samples off ``queue`` until cancelled."""
+        while True:
+            sample = await queue.get()
+            self.add(sample)
+            self._pending_receive.append(time.monotonic())
+            # drain what is already there without yielding to the loop for each sample
+            while not queue.empty():
+                self.add(queue.get_nowait())
+                self._pending_receive.append(time.monotonic())
+
+    # --- output -----------------------------------------------------------------------------------
+
+    def frozen(self, now: float) -> FrozenLog:
+        self.log.t_start = self.first_ts if self.first_ts is not None else now
+        self.log.t_end = max(now, self.log.t_start)
+        return self.log.freeze()
+
+    def current_states(self, frozen: FrozenLog) -> dict[str, str]:
+        states = {}
+        st = frozen.states
+        for unit in range(frozen.n_stations):
+            a, b = st.offsets[unit], st.offsets[unit + 1]
+            code = int(st.value[b - 1]) if b > a else int(State.UNKNOWN)
+            states[frozen.units[unit]] = State(code).name
+        return states
+
+    def snapshot(self, now: float | None = None) -> Snapshot:
+        """KPIs of the current minute, hour and shift so far, from everything received until now."""
+        now = self.clock() if now is None else now
+        if self.retain_s is not None and self.first_ts is not None and now - self.first_ts > self.retain_s * 1.05:
+            self.compact(now - self.retain_s)
+        frozen = self.frozen(now)
+        self.last_frozen = frozen
+        s0, s1, name = shift_bounds(self.factory, now)
+        minute, hour, shift = (self._span(frozen, t0, now) for t0 in (now - now % 60, now - now % 3600, s0))
+        done = time.monotonic()
+        self.latency_s.extend(done - t for t in self._pending_receive)
+        self._pending_receive = []
+        snap = Snapshot(
+            now=now, minute=minute, hour=hour, shift=shift, shift_name=name, shift_end=s1,
+            states=self.current_states(frozen), samples=self.router.counts(),
+            connections=dict(self.connections), gaps=[dict(g) for g in self.gaps],
+        )
+        self.last_snapshot = snap
+        return snap
+
+    def compact(self, horizon: float) -> int:
+        """Forget rows older than ``horizon`` (see ``EventLog.forget_before``); returns how many."""
+        dropped = self.log.forget_before(horizon)
+        self.retained_from = horizon if self.retained_from is None else max(self.retained_from, horizon)
+        self.first_ts = max(self.first_ts or horizon, horizon)
+        log.info("live twin: forgot %d rows older than %s", dropped, horizon)
+        return dropped
+
+    def _span(self, frozen: FrozenLog, t0: float, t1: float):
+        """KPIs over [t0, t1]: states begun before t0 are carried in and clipped."""
+        return compute_kpis(dataclasses.replace(frozen, t_start=t0, t_end=max(t1, t0)), self.factory)
+
+    def report(self, t0: float | None = None, t1: float | None = None, edges=None):
+        """KPIs over [t0, t1] (default: everything received) with the same core as everything else."""
+        now = self.clock() if t1 is None else t1
+        frozen = self.frozen(now)
+        if t0 is not None:
+            frozen.t_start = t0
+        return compute_kpis(frozen, self.factory, edges)

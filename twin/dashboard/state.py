@@ -2,12 +2,14 @@
 
 One JSON-ready dict per tick (shape documented in twin/dashboard/README.md): per station its state,
 shift-so-far KPIs, power and buffer level; the bottleneck; output against plan and the end-of-shift
-forecast; power, energy and CO2e (location- and market-based); alarms; sample and connection counts.
+forecast; power, energy and CO2e (location- and market-based); alarms; sample and connection counts;
+and the recent history (site OEE, power, good parts) that the page's chart draws as soon as it opens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 from factory_models import Factory
 from factory_models.records import iso_utc
@@ -41,10 +43,95 @@ def bottleneck(stations: list[dict]) -> str | None:
     return best
 
 
+#: Readable names of the router's rejection reasons (twin/shadow/router.py), singular and plural.
+REASON_WORDS = {
+    "duplicate": ("duplicate", "duplicates"),
+    "unknown_signal": ("unknown signal", "unknown signals"),
+    "bad_value": ("bad value", "bad values"),
+    "nan": ("NaN or infinite value", "NaN or infinite values"),
+    "unknown_state": ("unknown state", "unknown states"),
+    "unknown_product": ("unknown product", "unknown products"),
+    "bad_quality": ("marked bad by its source", "marked bad by their source"),
+}
+
+
+def rejected_text(total: int, by_reason: dict[str, int]) -> str:
+    """``"14 samples rejected: 10 unknown signals, 4 duplicates"``: the most frequent reason first."""
+    parts = []
+    for reason, n in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        one, many = REASON_WORDS.get(reason, (reason.replace("_", " "),) * 2)
+        parts.append(f"{n} {one if n == 1 else many}")
+    head = f"{total} sample{'' if total == 1 else 's'} rejected"
+    return f"{head}: {', '.join(parts)}" if parts else head
+
+
+class History:
+    """The recent past of the site for the page's chart: plant time, site OEE, power and good parts
+    (shift so far), one point per tick, bounded in memory and on the wire.
+
+    Points older than ``span_s`` (plant time) are dropped, and time is cut into steps of
+    ``span_s / (max_points - 1)``: a point in the same step as the one before replaces it, so a fast
+    tick (a real-time run ticks twice a second) keeps at most ``max_points`` (the last of each
+    step), while the slow ticks of the demo (30 s of plant time) each keep their own point. The
+    newest point is always the current figures.
+    """
+
+    def __init__(self, span_s: float = 3600.0, max_points: int = 360):
+        if not span_s > 0 or max_points < 2:
+            raise ValueError(f"History needs span_s > 0 and max_points >= 2, got {span_s!r}, {max_points!r}")
+        self.span_s, self.max_points = float(span_s), int(max_points)
+        self.step_s = self.span_s / (self.max_points - 1)
+        self.t: list[float] = []
+        self.oee: list[float | None] = []
+        self.power_kw: list[float | None] = []
+        self.good: list[float | None] = []
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def add(self, t: float, *, oee: float | None, power_kw: float | None, good: float | None) -> None:
+        cols = (self.t, self.oee, self.power_kw, self.good)
+        if self.t and t < self.t[-1]:  # the clock went back (a new run on the same twin): start again
+            for c in cols:
+                c.clear()
+        if self.t and t // self.step_s == self.t[-1] // self.step_s:
+            for c in cols:
+                c.pop()
+        for c, v in zip(cols, (t, oee, power_kw, good), strict=True):
+            c.append(v)
+        cut = 0
+        while t - self.t[cut] > self.span_s:
+            cut += 1
+        if cut or len(self.t) > self.max_points:
+            cut = max(cut, len(self.t) - self.max_points)
+            for c in cols:
+                del c[:cut]
+
+    def to_json(self) -> dict:
+        """Columns, ready for a chart: ``t`` in Unix seconds (UTC), then the figures at each ``t``."""
+        return {"span_s": self.span_s, "t": list(self.t), "oee": list(self.oee),
+                "power_kw": list(self.power_kw), "good": list(self.good)}
+
+
+#: One history per live twin for callers that do not keep their own: every caller of build_state
+#: then serves the chart's history without wiring, and it goes away with the twin.
+_HISTORIES: WeakKeyDictionary[LiveTwin, History] = WeakKeyDictionary()
+
+
+def history_of(twin: LiveTwin) -> History:
+    hist = _HISTORIES.get(twin)
+    if hist is None:
+        hist = _HISTORIES[twin] = History()
+    return hist
+
+
 def build_state(factory: Factory, twin: LiveTwin, snap: Snapshot, *, factors_kg_per_kwh: dict[str, float],
                 buffers: Callable[[str], tuple[int, int] | None] | None = None,
-                forecast: dict | None = None, rejected_alarm_after: int = 1) -> dict:
-    """The dashboard's state document for ``snap``; ``buffers(unit)`` gives (level, capacity) when known."""
+                forecast: dict | None = None, rejected_alarm_after: int = 1,
+                history: History | None = None) -> dict:
+    """The dashboard's state document for ``snap``; ``buffers(unit)`` gives (level, capacity) when known.
+
+    Each call adds the snapshot's point to ``history`` (by default the one kept for ``twin``)."""
     shift = snap.shift
     by_unit = {f"{w.line}/{w.station}": w for w in shift.stations}
     lines = []
@@ -83,11 +170,13 @@ def build_state(factory: Factory, twin: LiveTwin, snap: Snapshot, *, factors_kg_
                            "since": iso_utc(gap["start"]) if gap else iso_utc(snap.now)})
     if snap.samples["rejected"] >= rejected_alarm_after:
         alarms.append({"level": "warning", "kind": "rejected_samples",
-                       "text": f"{snap.samples['rejected']} samples rejected: {snap.samples['rejected_by_reason']}",
+                       "text": rejected_text(snap.samples["rejected"], snap.samples["rejected_by_reason"]),
                        "since": iso_utc(snap.now)})
     site = shift.site
     shift_kwh = site.energy_kwh or 0.0
     loc, mkt = factors_kg_per_kwh.get("location", 0.0), factors_kg_per_kwh.get("market", 0.0)
+    history = history_of(twin) if history is None else history
+    history.add(snap.now, oee=site.oee, power_kw=power_total, good=site.good)
     return {
         "now": iso_utc(snap.now),
         "site": factory.site.name,
@@ -103,4 +192,5 @@ def build_state(factory: Factory, twin: LiveTwin, snap: Snapshot, *, factors_kg_
         "alarms": alarms,
         "samples": snap.samples,
         "connections": snap.connections,
+        "history": history.to_json(),
     }

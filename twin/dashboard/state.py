@@ -13,7 +13,6 @@ from weakref import WeakKeyDictionary
 
 from factory_models import Factory
 from factory_models.records import iso_utc
-
 from twin.shadow.live_twin import LiveTwin, Snapshot, shift_bounds
 
 

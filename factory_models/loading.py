@@ -19,7 +19,34 @@ class ConfigError(ValueError):
     def __init__(self, path: str | Path, problems: list[str]):
         self.path = str(path)
         self.problems = problems
-        super().__init__(f"{self.path}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1 and "\n" not in problems[0]:
+            # one problem fits the CLI's one-line form: "<path>: <problem>"
+            super().__init__(f"{self.path}: {problems[0]}")
+        else:
+            super().__init__(f"{self.path}: invalid configuration\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def read_text_file(path: str | Path, what: str = "a YAML file") -> str:
+    """The UTF-8 text of ``path``; a missing file, a directory, a binary file or another encoding is a
+    one-line ConfigError saying which, so that no command shows a traceback for a wrong file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(path, [f"is a directory; expected {what}"])
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, ["no such file"]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    if b"\0" in raw[:65536]:
+        raise ConfigError(path, [f"a binary file; expected {what}"])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(path, [f"line {line}, column {column}: byte 0x{raw[exc.start]:02x} is not UTF-8 "
+                                 f"(save the file as UTF-8; Latin-1 and other encodings are not read)"]) from None
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -51,10 +78,7 @@ def field_path(loc: tuple[Any, ...]) -> str:
 def load_model(path: str | Path, model: type[M]) -> M:
     """Parse and validate one YAML file into ``model``; every failure is a ConfigError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    text = read_text_file(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

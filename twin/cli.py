@@ -4,23 +4,62 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from factory_models import ConfigError, load_factory
+from factory_models.loading import read_text_file
 
 from twin import runtime
 from twin.runtime.summary import dump_json, print_tables
+from twin.store import Store, StoreError
+
+
+class _FlagsWithoutValue:
+    """typer's help prints ``<bool>`` after a flag as if it took a value; a flag takes none."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for p in params:
+            if getattr(p, "is_flag", False) and p.metavar is None:
+                p.metavar = ""
+        return params
+
+
+class _Command(_FlagsWithoutValue, TyperCommand):
+    pass
+
+
+class _Group(_FlagsWithoutValue, TyperGroup):
+    pass
+
 
 app = typer.Typer(
     name="factory-twin",
+    cls=_Group,
     help="Digital twin of a shop floor: ISO 22400 KPIs, energy and CO2, from a SimPy model or live data.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"factory-twin {dist_version('factory-twin')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
 
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout instead of tables.")
 WindowOpt = typer.Option(None, "--window", "-w", help="Also report aligned windows of this length: 15m, 1h, 8h, 1d.")
@@ -51,7 +90,27 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _check_store(store: Path) -> None:
+    """Refuse a --store that is a directory or not SQLite before any work is done, not after it."""
+    if store.is_dir() or store.is_file():
+        try:
+            Store(store).close()
+        except StoreError as exc:
+            _fail(str(exc))
+
+
+def _check_yaml(path: Path | None) -> None:
+    """A YAML file read by code that would not say clearly why it cannot read it (--carbon)."""
+    if path is not None:
+        try:
+            read_text_file(path)
+        except ConfigError as exc:
+            _fail(str(exc))
+
+
 def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, influx_spool):
+    if not no_store:
+        _check_store(store)
     influx = None
     if influx_url:
         if not influx_bucket:
@@ -70,7 +129,7 @@ def _load(config: Path):
         _fail(str(exc))
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     config: Path = typer.Argument(..., help="Factory model (YAML), e.g. configs/demo_smt.yaml."),
     hours: float = typer.Option(24.0, "--hours", "-H", min=0.001, help="Simulated hours from simulation.start."),
@@ -89,11 +148,12 @@ def simulate(
     """Run the SimPy twin faster than real time and report KPIs, energy and emissions."""
     _setup_logging(verbose)
     factory = _load(config)
+    _check_yaml(carbon_file)
     try:
         doc, report = runtime.simulate_summary(
             factory, config, hours=hours, seed=seed, window=window, carbon_file=carbon_file,
             sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         _fail(str(exc))
     if json_out:
         dump_json(doc)
@@ -102,7 +162,7 @@ def simulate(
                      runtime.text_footer(doc))
 
 
-@app.command()
+@app.command(cls=_Command)
 def replay(
     config: Path = typer.Argument(..., help="Factory model (YAML) the samples belong to."),
     samples: Path = typer.Argument(..., help="CSV with a header ts,signal,value[,quality]."),
@@ -120,13 +180,16 @@ def replay(
     """Recompute KPIs, energy and emissions from recorded samples, with the live twin's KPI core."""
     _setup_logging(verbose)
     factory = _load(config)
+    if samples.is_dir():
+        _fail(f"{samples}: is a directory; expected a CSV file")
     if not samples.is_file():
         _fail(f"{samples}: no such file")
+    _check_yaml(carbon_file)
     try:
         doc, report = runtime.replay_summary(
             factory, config, samples, window=window, carbon_file=carbon_file,
             sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         _fail(str(exc))
     if json_out:
         dump_json(doc)
@@ -135,7 +198,7 @@ def replay(
                      runtime.text_footer(doc))
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     date_from: str = typer.Option(..., "--from", help="Period start: RFC 3339 or a date (UTC), e.g. 2026-01-05."),
     date_to: str = typer.Option(..., "--to", help="Period end (exclusive): RFC 3339 or a date (UTC)."),
@@ -154,8 +217,12 @@ def report(
     from twin.emissions.account import carbon_setup
     from twin.shadow.replay import parse_period_bound
 
+    if store.is_dir():
+        _fail(f"{store}: is a directory; expected an SQLite store file")
     if not store.is_file():
         _fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
+    _check_store(store)
+    _check_yaml(carbon_file)
     try:
         t0, t1 = parse_period_bound(date_from), parse_period_bound(date_to)
     except ValueError as exc:
@@ -174,7 +241,7 @@ def report(
                                             registry=registry, site=site)
     except ConfigError as exc:
         _fail(str(exc))
-    except ValueError as exc:
+    except (ValueError, StoreError) as exc:
         _fail(str(exc))
     summary = {"out": str(out), "format": fmt, "inputs_sha256": inv.get("inputs_sha256"),
                "totals": inv.get("totals"), "notes": inv.get("notes", [])}
@@ -201,7 +268,7 @@ def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, 
                        progress=not json_out, dashboard=board)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     config: Path = typer.Option(Path("configs/demo_smt.yaml"), "--config", "-c", help="Factory model to run."),
     speed: float = typer.Option(60.0, "--speed", min=0.1, max=10_000, help="Simulated seconds per wall second."),
@@ -234,7 +301,7 @@ def demo(
     _run_live("demo", run_demo(factory, config, opts), json_out)
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     config: Path = typer.Argument(..., help="Factory model (YAML) of the plant."),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="Connection mapping (YAML): OPC UA nodes, MQTT topics."),
@@ -276,6 +343,8 @@ def _run_live(name: str, coro, json_out: bool) -> None:
         doc = asyncio.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    except StoreError as exc:
+        _fail(str(exc))
     except (OSError, ValueError) as exc:  # a port taken, no token beyond loopback, a refused source
         _fail(f"{name}: {exc}")
     _print_live(doc, json_out)
@@ -307,7 +376,7 @@ def _print_live(doc: dict, json_out: bool) -> None:
                       f"{f['expected_good']:.0f} good, OEE {oee}, {f.get('energy_kwh') or 0:.0f} kWh")
 
 
-@app.command()
+@app.command(cls=_Command)
 def browse(
     url: str = typer.Argument(..., help="OPC UA endpoint, e.g. opc.tcp://127.0.0.1:4840."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the draft mapping here (default: stdout)."),
@@ -328,7 +397,7 @@ def browse(
         typer.echo(f"wrote {out}", err=True)
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(
     config: Path = typer.Argument(..., help="Factory model (YAML) to validate."),
     json_out: bool = JsonOpt,

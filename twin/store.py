@@ -118,8 +118,14 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.bucket_s = float(bucket_s)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory; expected an SQLite store file")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # the first statement is where SQLite finds out that the file is not one of its own
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not an SQLite store ({exc})") from None
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe against a process crash
         self._db.execute("PRAGMA busy_timeout=10000")
         self._migrate()

@@ -117,3 +117,40 @@ def test_broken_config_names_file_field_and_line(tmp_path):
     assert str(cfg) in result.output
     assert "lines[0].stations[0].cycle_time_s.pcb-a" in result.output
     assert "line 19:" in result.output
+
+
+def _replay_csv(tmp_path, lines: list[str], raw_tail: bytes = b"") -> dict:
+    csv_path = tmp_path / "samples.csv"
+    csv_path.write_bytes(("\n".join(lines) + "\n").encode() + raw_tail)
+    return run_json("replay", str(DATA / "worked_example.yaml"), str(csv_path), "--no-store")
+
+
+def test_stray_quote_loses_only_its_own_row(tmp_path):
+    src = (DATA / "worked_example.csv").read_text().splitlines()
+    header, first, rest = src[0], src[1], src[2:12]
+    assert len(rest) == 10
+    stray = '2026-03-02T06:00:00Z,"line1/reflow/state,SETUP,good'  # the quote never closes
+    doc = _replay_csv(tmp_path, [header, first, stray, *rest])
+    s = doc["samples"]
+    assert s["rows"] == 12 and s["bad_rows"] == 1
+    assert s["used"] == 11  # line 2 and all 10 rows after the stray quote
+    (err,) = s["errors"]
+    assert err["line"] == 3 and "quote" in err["reason"]
+
+
+def test_stray_quote_in_the_worked_example_changes_nothing_else(tmp_path):
+    src = (DATA / "worked_example.csv").read_text().splitlines()
+    doc = _replay_csv(tmp_path, [*src[:3], '2026-03-02T06:00:00Z,line1/reflow/state,"DOWN" ,good', *src[3:]])
+    assert doc["samples"]["bad_rows"] == 1 and doc["samples"]["errors"][0]["line"] == 4
+    assert doc["samples"]["used"] == len(src) - 1
+    assert doc["stations"][0]["oee"] == pytest.approx(0.738889, abs=1e-6)
+
+
+def test_a_line_that_is_not_utf8_is_a_bad_row(tmp_path):
+    src = (DATA / "worked_example.csv").read_text().splitlines()
+    latin1 = "2026-03-02T06:00:00Z,line1/reflow/product,pcb-\u00e9,good\n".encode("latin-1")
+    doc = _replay_csv(tmp_path, src, raw_tail=latin1)
+    s = doc["samples"]
+    assert s["bad_rows"] == 1 and s["used"] == len(src) - 1
+    assert s["errors"][0] == {"line": len(src) + 1, "reason": "byte 0xe9 at column 47 is not UTF-8"}
+    assert doc["stations"][0]["oee"] == pytest.approx(0.738889, abs=1e-6)

@@ -48,6 +48,40 @@ def parse_period_bound(text: str) -> float:
     return parse_ts(text)
 
 
+def _csv_lines(path: Path):
+    """(line number, text) of every physical line. One CSV record per line, always: with the csv
+    module reading the whole file, a stray quote opens a field that swallows every following line
+    (and the rows in it) without a word. A quoted field spanning lines is not valid in this format."""
+    with path.open("rb") as fh:
+        if b"\0" in fh.read(65536):
+            raise ValueError(f"{path}: a binary file; expected a CSV file with a header ts,signal,value[,quality]")
+        fh.seek(0)
+        for number, chunk in enumerate(fh, start=1):
+            if number == 1:
+                chunk = chunk.removeprefix(b"\xef\xbb\xbf")  # the byte order mark spreadsheets write
+            chunk = chunk.rstrip(b"\r\n")
+            try:
+                yield number, chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # the row cannot be read, the file can: the line is reported as a bad row
+                yield number, _Undecodable(f"byte 0x{chunk[exc.start]:02x} at column {exc.start + 1} is not UTF-8")
+
+
+class _Undecodable(str):
+    """A line that is not UTF-8; its text is the reason."""
+
+
+def _fields(text: str) -> list[str]:
+    if isinstance(text, _Undecodable):
+        raise ValueError(str(text))
+    try:
+        return next(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise ValueError("a quote opens a field that does not end on this line (stray quote?)") from None
+        raise ValueError(f"malformed quoting: {exc}") from None
+
+
 def parse_value(text: str) -> float | str:
     try:
         return float(text)
@@ -93,38 +127,45 @@ def read_samples_csv(path: str | Path, factory: Factory) -> ReplayInput:
         if len(result.errors) < MAX_LISTED_ERRORS:
             result.errors.append({"line": line, "reason": reason})
 
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
+    lines = _csv_lines(path)
+    header_line = next(lines, None)
+    if header_line is None:
+        raise ValueError(f"{path}: empty file; expected a header ts,signal,value[,quality]")
+    _, header_text = header_line
+    try:
+        header = [h.strip().lower() for h in _fields(header_text)]
+    except (ValueError, csv.Error) as exc:
+        raise ValueError(f"{path}: line 1: {exc}; expected a header ts,signal,value[,quality]") from None
+    for need in ("ts", "signal", "value"):
+        if need not in header:
+            raise ValueError(f"{path}: line 1: header lacks column {need!r}; expected ts,signal,value[,quality]")
+    i_ts, i_sig, i_val = header.index("ts"), header.index("signal"), header.index("value")
+    i_q = header.index("quality") if "quality" in header else None
+    for line, text in lines:
+        if not text.strip():
+            continue
+        result.rows += 1
         try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{path}: empty file; expected a header ts,signal,value[,quality]") from None
-        for need in ("ts", "signal", "value"):
-            if need not in header:
-                raise ValueError(f"{path}: line 1: header lacks column {need!r}; expected ts,signal,value[,quality]")
-        i_ts, i_sig, i_val = header.index("ts"), header.index("signal"), header.index("value")
-        i_q = header.index("quality") if "quality" in header else None
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
+            row = _fields(text)
+        except (ValueError, csv.Error) as exc:
+            bad(line, str(exc))
+            continue
+        if len(row) < len(header):
+            bad(line, f"expected {len(header)} fields, got {len(row)}")
+            continue
+        try:
+            ts = parse_ts(row[i_ts])
+        except ValueError as exc:
+            bad(line, str(exc))
+            continue
+        quality = Quality.GOOD
+        if i_q is not None and row[i_q].strip():
+            quality = quality_names.get(row[i_q].strip().lower())
+            if quality is None:
+                bad(line, f"quality {row[i_q]!r} is not one of good, uncertain, bad")
                 continue
-            result.rows += 1
-            if len(row) < len(header):
-                bad(line, f"expected {len(header)} fields, got {len(row)}")
-                continue
-            try:
-                ts = parse_ts(row[i_ts])
-            except ValueError as exc:
-                bad(line, str(exc))
-                continue
-            quality = Quality.GOOD
-            if i_q is not None and row[i_q].strip():
-                quality = quality_names.get(row[i_q].strip().lower())
-                if quality is None:
-                    bad(line, f"quality {row[i_q]!r} is not one of good, uncertain, bad")
-                    continue
-            current_line[0] = line
-            router.add(Sample(row[i_sig].strip(), parse_value(row[i_val]), ts, quality))
+        current_line[0] = line
+        router.add(Sample(row[i_sig].strip(), parse_value(row[i_val]), ts, quality))
     if router.used:
         log_.t_start, log_.t_end = router.t_min, router.t_max
     return result

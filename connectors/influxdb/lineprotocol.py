@@ -16,7 +16,7 @@ rejects later points of another type): every numeric field is a float, always (c
 ``KpiWindow`` holds them as floats and line totals may be fractional); text fields are strings.
 Integers (``i`` suffix) are never written. A value that is None, NaN or infinite is omitted, never
 written as 0. Lines are built with f-strings, not ``influxdb_client.Point`` (about 8 us a point
-here, against about 1 us; reference/connectors.md).
+here, against about 1 us; docs/connectors.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MQTT source: subscribes to the topics of a mapping and puts Samples on the twin's queue.
 
 paho-mqtt 2.x with callback API version 2, MQTT 3.1.1 (mosquitto, amqtt and most plant brokers
-speak it). Reliability rules (reference/connectors.md):
+speak it). Reliability rules (docs/connectors.md):
 - QoS 1, a fixed client id and ``clean_session=False``: the broker keeps our subscriptions and
   queues QoS 1 messages while we are away, so a restart of either side loses nothing.
 - Subscriptions are (re)made in ``on_connect`` (paho #375, telegraf #16038): a broker that lost

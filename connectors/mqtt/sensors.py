@@ -7,7 +7,7 @@ them from the SimPy model through ``publish(signal, value, ts)``; this module kn
 twin.
 
 QoS 1 with a fixed client id and a kept session, so messages published while the broker is down are
-delivered after it returns. The window is bounded (reference/connectors.md: QoS 1 message ids are
+delivered after it returns. The window is bounded (docs/connectors.md: QoS 1 message ids are
 16-bit and an unbounded paho queue slows down under the garbage collector): at most ``window``
 messages in flight and ``backlog`` queued in all; beyond that a publish is refused, counted and
 logged, never silently lost. ``publish`` itself never blocks, so a real-time simulation does not

@@ -1,4 +1,4 @@
-"""compute_kpis against the ISO 22400-2 worked example of shared/reference/kpis.md, and its rules."""
+"""compute_kpis against the ISO 22400-2 worked example of docs/kpis.md, and its rules."""
 
 from __future__ import annotations
 

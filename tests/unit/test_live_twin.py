@@ -1,5 +1,5 @@
 """The live twin's bookkeeping: late and out-of-order samples, duplicates, counter resets and
-connection gaps, checked against the ISO 22400 worked example (shared/reference/kpis.md)."""
+connection gaps, checked against the ISO 22400 worked example (docs/kpis.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``factory-twin replay``: the ISO 22400-2 worked example of shared/reference/kpis.md, and bad CSV rows."""
+"""``factory-twin replay``: the ISO 22400-2 worked example of docs/kpis.md, and bad CSV rows."""
 
 from __future__ import annotations
 

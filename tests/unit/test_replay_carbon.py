@@ -1,4 +1,4 @@
-"""The carbon worked example of shared/reference/carbon.md, through ``replay`` and ``report``."""
+"""The carbon worked example of docs/carbon.md, through ``replay`` and ``report``."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 given, once over those windows, and turns the summed time elements and counts into KPIs.
 
 Definitions (ISO 22400-2:2014 names, read from the public encodings cited in
-``/work/shared/reference/kpis.md``; state mapping of DESIGN.md section 4). These rules are the
+``docs/kpis.md``, which also gives the state mapping). These rules are the
 contract:
 
 - Time elements per station: APT = PRODUCING, ASUT = SETUP, ADET = DOWN, ADOT = STARVED + BLOCKED

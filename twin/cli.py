@@ -15,7 +15,7 @@ from factory_models import ConfigError, load_factory
 from factory_models.loading import read_text_file
 
 from twin import runtime
-from twin.runtime.summary import dump_json, print_tables
+from twin.runtime.summary import dump_json, print_live, print_tables, site_time
 from twin.store import Store, StoreError
 
 
@@ -158,8 +158,9 @@ def simulate(
     if json_out:
         dump_json(doc)
     else:
-        print_tables(report, f"{factory.site.name}: {hours:g} h simulated from {doc['start']} (seed {seed})",
-                     runtime.text_footer(doc))
+        tz = factory.calendar.timezone
+        print_tables(report, f"{factory.site.name}: {hours:g} h simulated from {site_time(doc['start'], tz)} "
+                             f"(seed {seed})", runtime.text_footer(doc), tz=tz)
 
 
 @app.command(cls=_Command)
@@ -194,8 +195,10 @@ def replay(
     if json_out:
         dump_json(doc)
     else:
-        print_tables(report, f"{factory.site.name}: replay of {samples} ({doc['start']} to {doc['end']})",
-                     runtime.text_footer(doc))
+        tz = factory.calendar.timezone
+        print_tables(report, f"{factory.site.name}: replay of {samples} "
+                             f"({site_time(doc['start'], tz)} to {site_time(doc['end'], tz)})",
+                     runtime.text_footer(doc), tz=tz)
 
 
 @app.command(cls=_Command)
@@ -298,7 +301,7 @@ def demo(
     factory = _load(config)
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
-    _run_live("demo", run_demo(factory, config, opts), json_out)
+    _run_live("demo", run_demo(factory, config, opts), json_out, factory.calendar.timezone)
 
 
 @app.command(cls=_Command)
@@ -332,48 +335,33 @@ def run(
         _fail(str(exc))
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
-    _run_live("run", run_mapping(factory, config, m, opts), json_out)
+    _run_live("run", run_mapping(factory, config, m, opts), json_out, factory.calendar.timezone)
 
 
-def _run_live(name: str, coro, json_out: bool) -> None:
+def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
     """Run ``demo`` or ``run`` to its end and print the summary; start-up failures are one clear line."""
     import asyncio
+
+    from twin.runtime.live import SourcesUnreachable
 
     try:
         doc = asyncio.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    except SourcesUnreachable as exc:  # DESIGN.md: exit 3 = no source could be reached
+        _fail(f"{name}: {exc}", 3)
     except StoreError as exc:
         _fail(str(exc))
     except (OSError, ValueError) as exc:  # a port taken, no token beyond loopback, a refused source
         _fail(f"{name}: {exc}")
-    _print_live(doc, json_out)
+    _print_live(doc, json_out, tz)
 
 
-def _print_live(doc: dict, json_out: bool) -> None:
+def _print_live(doc: dict, json_out: bool, tz: str | None = None) -> None:
     if json_out:
         dump_json(doc)
-        return
-    from factory_models import KpiWindow
-
-    from twin.runtime.summary import console as make_console
-    from twin.runtime.summary import kpi_table
-
-    def back(item: dict) -> KpiWindow:
-        fields = {k: v for k, v in item.items() if k in KpiWindow.__dataclass_fields__ and k not in ("start", "end")}
-        return KpiWindow(start=None, end=None, **{"line": None, "station": None, **fields})
-
-    console = make_console()
-    console.print(kpi_table(f"{doc['command']}: {doc['start']} to {doc['end']}",
-                            [back(x) for x in [*doc["stations"], *doc["lines"], doc["site"]]]))
-    s = doc["samples"]
-    console.print(f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected "
-                  f"{s['rejected_by_reason'] or ''}")
-    f = doc.get("forecast")
-    if f:
-        oee = "-" if f.get("oee") is None else f"{100 * f['oee']:.1f} %"
-        console.print(f"forecast for the end of shift {f['shift']} ({f['shift_end']}): "
-                      f"{f['expected_good']:.0f} good, OEE {oee}, {f.get('energy_kwh') or 0:.0f} kWh")
+    else:
+        print_live(doc, tz)
 
 
 @app.command(cls=_Command)

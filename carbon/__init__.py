@@ -1,6 +1,6 @@
 """Carbon accounting: emission factors with provenance, Scope 1 and 2, allocation, reports.
 
-Stands on ``factory_models`` alone (DESIGN.md section 1). Typical use::
+Stands on ``factory_models`` alone (docs/architecture.md). Typical use::
 
     cfg, reg = load_carbon_config("configs/carbon.yaml")    # or CarbonConfig.for_site(site), Registry.default()
     records = account(meter_series, cfg, reg, t0, t1, windows=3600, site="smt1")

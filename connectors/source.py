@@ -3,7 +3,7 @@
 A source (Telegraf's input plugin, in spirit) puts ``Sample``s on an asyncio queue until it is
 cancelled and reconnects by itself. Connection changes travel in-band as
 ``Sample("connection/<source>", "up"|"down", ts, ts_kind=RECEIVE)`` so the twin marks the stations
-that source feeds UNKNOWN for the gap (DESIGN.md section 6: "no data" is never "unchanged").
+that source feeds UNKNOWN for the gap (docs/architecture.md, Contracts: "no data" is never "unchanged").
 
 Every message that arrives is either turned into Samples or rejected with a reason that is counted
 in ``stats()`` and written to a dead-letter log (JSON lines), never silently lost.

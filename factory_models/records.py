@@ -1,7 +1,7 @@
 """Record types shared by every package: what a source observed, and what the twin computed.
 
 Keeping them here (the bottom floor) lets connectors produce and the twin consume them without
-either importing the other (DESIGN.md section 1).
+either importing the other (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Quality(str, Enum):
 
 
 class TsKind(str, Enum):
-    """Where a sample's timestamp came from (DESIGN.md: source device, server or receiver)."""
+    """Where a sample's timestamp came from (docs/architecture.md: source device, server or receiver)."""
 
     SOURCE = "source"
     SERVER = "server"

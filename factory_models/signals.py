@@ -2,7 +2,7 @@
 
 A signal is ``<line>/<station>/<name>`` for a machine (station names are the unit names of
 ``Factory.station_units()``, so parallel machines are ``cnc-1`` .. ``cnc-n``) or
-``site/<meter>/<name>`` for a site meter (DESIGN.md section 3). Connection changes travel in-band as
+``site/<meter>/<name>`` for a site meter (docs/architecture.md, Contracts). Connection changes travel in-band as
 ``connection/<source>`` with the value ``"up"`` or ``"down"``.
 """
 

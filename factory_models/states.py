@@ -1,6 +1,6 @@
 """Station states and the ISO 22400-2 time element each one books into.
 
-A station is in exactly one state at any instant (DESIGN.md section 4). The integer codes are the
+A station is in exactly one state at any instant (docs/kpis.md). The integer codes are the
 representation the event logs and the Numba KPI core use; keep them stable, they are stored.
 """
 

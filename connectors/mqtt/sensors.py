@@ -2,7 +2,7 @@
 
 Per-station power and energy meters and the site meters (grid import, PV, gas, compressed air),
 published as ``factory/<site>/<line>/<station>/<signal>`` with the JSON payload
-``{"value": v, "ts": <epoch ms>, "quality": "good"}`` (DESIGN.md section 5). The runtime drives
+``{"value": v, "ts": <epoch ms>, "quality": "good"}`` (docs/architecture.md, Contracts). The runtime drives
 them from the SimPy model through ``publish(signal, value, ts)``; this module knows nothing of the
 twin.
 

@@ -78,7 +78,7 @@ def test_panels_are_well_formed():
             assert name in variables, (name, q)
     types = {p["type"] for p in dash["panels"]}
     assert {"state-timeline", "timeseries", "barchart", "stat", "bargauge"} <= types
-    # the state colours are the dashboard's: every state of DESIGN.md section 4 is mapped
+    # the state colours are the dashboard's: every state of docs/kpis.md is mapped
     timeline = [p for p in dash["panels"] if p["type"] == "state-timeline"][0]
     mapped = set(timeline["fieldConfig"]["defaults"]["mappings"][0]["options"])
     from factory_models import State

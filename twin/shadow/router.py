@@ -1,12 +1,12 @@
 """Samples into the event log: one router for ``replay`` and the live twin, so both feed the same KPI core.
 
-Every sample is either used or rejected with a counted reason (DESIGN.md section 6). The reasons are
+Every sample is either used or rejected with a counted reason (docs/architecture.md, Contracts). The reasons are
 stable names that show up in JSON summaries and on ``/health``:
 
 ``unknown_signal``  no such station, meter or signal name in the factory model
 ``bad_value``       a counter or gauge that is not a number, or a negative one
 ``nan``             NaN or infinity
-``unknown_state``   a ``state`` value that is not a state name of DESIGN.md section 4
+``unknown_state``   a ``state`` value that is not a state name of docs/kpis.md
 ``unknown_product`` a ``product`` value that the factory does not make
 ``bad_quality``     the source marked it Bad: kept out of the KPIs, but counted
 ``duplicate``       the same signal at the same timestamp again (the first one is kept)

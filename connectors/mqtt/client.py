@@ -9,7 +9,8 @@ speak it). Reliability rules (docs/connectors.md):
 - Reconnects with exponential backoff between ``reconnect_min_s`` (1 s) and ``reconnect_max_s``
   (30 s).
 - Every message is either a Sample or a counted rejection in the dead-letter log; none crashes the
-  client.
+  client. Value, timestamp and deadband rules are connectors/transform.py's, shared with every
+  source; this module only reads topics and payloads.
 
 Threading: none of its own. paho runs inside the asyncio event loop (``add_reader``/``add_writer``
 on its socket, ``loop_read``/``loop_write``, ``loop_misc`` each second for keep-alive); only the
@@ -25,8 +26,6 @@ event loop for the GIL at every socket call (bench/ingest.py).
 from __future__ import annotations
 
 import asyncio
-import json
-import json.scanner
 import logging
 import ssl
 import tempfile
@@ -38,12 +37,13 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from factory_models import Factory, Quality, Sample
+from factory_models import Factory, Sample
+from factory_models.signals import BadValue, known_signals
 
-from ..mapping import Deadband, Mapping, MqttSource, PathPattern, Transform, template_regex, pick_timestamp, render
-from factory_models.signals import BadValue, coerce, is_text, known_signals, signal_name
 from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
-from .payload import TS_MAX_S, TS_MIN_S, PayloadReader
+from ..transform import DEADBAND, DUPLICATE, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
+from .config import MqttSource
+from .payload import PayloadReader, read_fast
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +56,17 @@ class MqttAuthError(ConnectionRefusedError):
 
 
 class _Route:
-    """A resolved topic: the signal it feeds and how to read and convert its payloads."""
+    """A resolved topic: the signal it feeds, how to read its payloads, the rules for its values."""
 
-    __slots__ = ("signal", "transform", "reader", "text", "scale", "offset", "deadband", "policy", "fast")
+    __slots__ = ("signal", "reader", "rules", "fast")
 
     def __init__(self, signal: str, transform: Transform, reader: PayloadReader, fields: tuple[str, str, str] | None = None):
         self.signal = signal
-        self.transform = transform
         self.reader = reader
-        self.text = is_text(signal)
+        self.rules = Rules(signal, transform)
         # (value, ts, quality) keys when all three are top-level JSON fields of a numeric signal:
         # such payloads take the fast path of ``MqttClient.to_sample``
-        self.fast = fields if fields and not self.text and not any("." in f for f in fields) else None
-        # copied out of the pydantic model: attribute reads on it cost more in the per-message path
-        self.scale = transform.scale
-        self.offset = transform.offset
-        self.deadband = transform.deadband
-        self.policy = transform.timestamp
+        self.fast = fields if fields and not self.rules.text and not any("." in f for f in fields) else None
 
 
 class MqttClient:
@@ -100,7 +94,9 @@ class MqttClient:
         self._patterns = [(PathPattern(t.pattern, {"site": site}), t) for t in config.topics]
         self._routes: dict[str, _Route | None] = {}
         self._deadband = Deadband()
-        self._last: dict[str, tuple[float, object]] = {}
+        # last (ts, value) per signal, to tell a QoS 1 redelivery from a new reading; kept across
+        # reconnects, which is when redeliveries come
+        self._seen: dict[str, tuple] = {}
         self._stopping = False
         self._ever_connected = False
         self._fatal: BaseException | None = None
@@ -122,8 +118,7 @@ class MqttClient:
     def signals(self) -> set[str]:
         out: set[str] = set()
         for _, topic in self._patterns:
-            rx = template_regex(topic.signal.replace("{site}", self.site))
-            out.update(s for s in self.known if rx.match(s))
+            out |= template_signals(topic.signal, self.site, self.known)
         return out
 
     def stats(self) -> dict:
@@ -435,23 +430,22 @@ class MqttClient:
             st.reject("unknown_signal", f"topic maps to {signal!r}, which the factory does not have", topic, payload)
             return None
         try:
-            read = _read_fast(route.fast, payload) if route.fast is not None else None
+            read = read_fast(route.fast, payload) if route.fast is not None else None
             raw, source_ts, quality = read if read is not None else route.reader.read(payload)
-            value = _convert(signal, raw, quality, route)
         except BadValue as exc:
             st.reject(exc.reason, str(exc), topic, payload)
             return None
-        ts, kind = pick_timestamp(route.policy, source_ts, None, receive_ts)
-        if dup:
-            if self._last.get(signal) == (ts, value):
-                self._stats_extra["duplicates"] += 1  # QoS 1 is at-least-once: same message again
-                return None
-        self._last[signal] = (ts, value)
-        if route.deadband and quality != Quality.BAD and not self._deadband.passes(signal, value, route.deadband):
+        out = to_sample(route.rules, raw, quality, source_ts, None, receive_ts, self._deadband, self._seen, dup)
+        if type(out) is Sample:
+            st.samples += 1
+            return out
+        if out is DEADBAND:
             st.suppressed += 1
-            return None
-        st.samples += 1
-        return Sample(signal, value, ts, quality, kind)
+        elif out is DUPLICATE:
+            self._stats_extra["duplicates"] += 1  # QoS 1 is at-least-once: same message again
+        else:
+            st.reject(out.reason, out.detail, topic, payload)
+        return None
 
     def _fail(self, exc: BaseException) -> None:
         self._fatal = exc
@@ -461,72 +455,8 @@ class MqttClient:
             self._gone.set()
 
 
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads
-_MISSING = object()
-_TS_MIN_MS, _TS_MAX_MS = TS_MIN_S * 1000.0, TS_MAX_S * 1000.0
-
-
-def _read_fast(fields: tuple[str, str, str], payload: bytes) -> tuple[float | int, float | None, Quality] | None:
-    """``PayloadReader.read`` for the common payload, a JSON object with a number, epoch-ms ``ts``
-    (or none) and quality good (or none), about twice as fast. None for anything else, which the
-    full reader then reads (and rejects with the exact reason): same results, only sooner."""
-    try:
-        doc, end = _scan_json(payload.decode("utf-8"), 0)
-    except Exception:  # not UTF-8, leading space, not JSON ...: the full reader says which
-        return None
-    if type(doc) is not dict or end != len(payload):  # trailing text (or multi-byte UTF-8): full reader
-        return None
-    field, ts_field, quality_field = fields
-    value = doc.get(field, _MISSING)
-    if type(value) is not float and type(value) is not int:
-        return None
-    quality = doc.get(quality_field, "good")
-    if quality != "good" or type(quality) is not str:
-        return None
-    ts = doc.get(ts_field)
-    if ts is not None:
-        if type(ts) is not int and type(ts) is not float:
-            return None
-        if not _TS_MIN_MS <= ts < _TS_MAX_MS:  # also false for NaN
-            return None
-        ts = ts / 1000.0
-        if not TS_MIN_S <= ts < TS_MAX_S:
-            return None
-    return value, ts, Quality.GOOD
-
-
-def _convert(signal: str, raw: object, quality: Quality, route: _Route) -> float | str:
-    """Typed, scaled value. A Bad reading whose value is unusable still becomes a Sample (the twin
-    counts it and keeps it out of KPIs): NaN for numbers, "UNKNOWN" for a state, "" for text."""
-    if not route.text and type(raw) in (float, int):
-        # the common case, a JSON number for a gauge or counter: skip the general coercion
-        try:
-            value = float(raw) * route.scale + route.offset
-        except OverflowError:  # an integer beyond float range
-            value = float("inf")
-        if value - value == 0.0:  # false for NaN and infinities
-            return value
-        if quality == Quality.BAD:
-            return float("nan")
-        raise BadValue("not_finite", f"{signal}: {raw!r} (x {route.scale} + {route.offset}) is not a finite number"[:200])
-    try:
-        value = coerce(signal, raw)
-    except BadValue:
-        if quality != Quality.BAD:
-            raise
-        if not route.text:
-            return float("nan")
-        return "UNKNOWN" if signal_name(signal) == "state" else ""
-    if route.text:
-        return value
-    scaled = value * route.scale + route.offset
-    if scaled - scaled != 0.0:
-        raise BadValue("not_finite", f"{signal}: {value!r} x {route.scale} + {route.offset} is not a finite number")
-    return scaled
-
-
-def mqtt_sources(mapping: Mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[MqttClient]:
-    """One MqttClient per ``mqtt`` entry of the mapping. Dead-letter logs go to each entry's
+def mqtt_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[MqttClient]:
+    """One MqttClient per ``mqtt`` entry of ``mapping`` (a loaded connectors.mapping.Mapping). Dead-letter logs go to each entry's
     ``dead_letter`` path, else ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the temp dir."""
     known = known_signals(factory)
     out = []

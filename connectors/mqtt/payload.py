@@ -8,6 +8,7 @@ Every way a payload can be unusable raises ``BadValue`` with the reason that get
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,3 +142,36 @@ def parse_payload(
 ) -> Reading:
     """The reading in one payload (see PayloadReader for the rules and the rejection reasons)."""
     return Reading(*PayloadReader(field, ts_field, quality_field).read(payload))
+
+
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads
+_TS_MIN_MS, _TS_MAX_MS = TS_MIN_S * 1000.0, TS_MAX_S * 1000.0
+
+
+def read_fast(fields: tuple[str, str, str], payload: bytes) -> tuple[float | int, float | None, Quality] | None:
+    """``PayloadReader.read`` for the common payload, a JSON object with a number, epoch-ms ``ts``
+    (or none) and quality good (or none), about twice as fast. None for anything else, which the
+    full reader then reads (and rejects with the exact reason): same results, only sooner."""
+    try:
+        doc, end = _scan_json(payload.decode("utf-8"), 0)
+    except Exception:  # not UTF-8, leading space, not JSON ...: the full reader says which
+        return None
+    if type(doc) is not dict or end != len(payload):  # trailing text (or multi-byte UTF-8): full reader
+        return None
+    field, ts_field, quality_field = fields
+    value = doc.get(field, _MISSING)
+    if type(value) is not float and type(value) is not int:
+        return None
+    quality = doc.get(quality_field, "good")
+    if quality != "good" or type(quality) is not str:
+        return None
+    ts = doc.get(ts_field)
+    if ts is not None:
+        if type(ts) is not int and type(ts) is not float:
+            return None
+        if not _TS_MIN_MS <= ts < _TS_MAX_MS:  # also false for NaN
+            return None
+        ts = ts / 1000.0
+        if not TS_MIN_S <= ts < TS_MAX_S:
+            return None
+    return value, ts, Quality.GOOD

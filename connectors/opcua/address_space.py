@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from asyncua import Client, ua
 
-from connectors.mapping import PathPattern
+from connectors.transform import PathPattern
 
 #: Browse results asked per request; servers cap the size of one response.
 BATCH = 200

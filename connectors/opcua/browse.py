@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import yaml
 
-from connectors.mapping import OpcUaSecurity
+from .config import OpcUaSecurity
 
 from .address_space import OBJECTS, all_variables, expanded_id
 from .client import open_client

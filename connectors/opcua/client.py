@@ -1,6 +1,6 @@
 """OPC UA source: subscriptions on a server's nodes, turned into Samples, kept alive across restarts.
 
-One ``OpcUaClient`` per ``opcua:`` entry of the mapping (connectors/mapping.py). Its ``run``
+One ``OpcUaClient`` per ``opcua:`` entry of the mapping (connectors/opcua/config.py). Its ``run``
 is a supervisor: connect, resolve every ``nsu=`` id against the server's *current* namespace array
 and expand browse patterns, create the monitored items in batches spread over as many subscriptions
 as ``max_items_per_subscription`` needs (telegraf #17874, #14568), forward notifications, and on any
@@ -10,7 +10,8 @@ a server restart that renumbers namespaces or drops subscriptions (telegraf #191
 ``connection/<source>`` "down" then "up" Samples, never a silent stall.
 
 Quality comes from the StatusCode severity, its top two bits (OPC UA Part 4 section 7.39): 00 good,
-01 uncertain, 10 and 11 bad. A Bad value is forwarded with quality BAD so the twin counts it and
+01 uncertain, 10 and 11 bad. Value, timestamp and deadband rules are connectors/transform.py's,
+shared with every source. A Bad value is forwarded with quality BAD so the twin counts it and
 keeps it out of KPIs; a node the server refuses (BadNodeIdUnknown ...) is counted and skipped
 without touching its siblings (telegraf #10849), also when the server refuses a whole
 CreateMonitoredItems request (the batch is split until the failing node is alone) or a whole
@@ -24,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -35,10 +35,12 @@ from asyncua import Client, ua
 from asyncua.crypto import security_policies
 from asyncua.ua import uaerrors
 
-from connectors.mapping import Deadband, Mapping, OpcUaNode, OpcUaSecurity, OpcUaSource, PathPattern, Transform, render
-from factory_models.signals import is_text, known_signals
-from connectors.source import Backoff, DeadLetterLog, SourceStats, connection_sample
-from factory_models import ConfigError, Factory, Quality, Sample, TsKind
+from factory_models import ConfigError, Factory, Quality, Sample
+from factory_models.signals import known_signals
+
+from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
+from ..transform import DEADBAND, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
+from .config import OpcUaNode, OpcUaSecurity, OpcUaSource
 
 from .address_space import walk
 from .security import CLIENT_APPLICATION_URI, CertificatePinError, check_pinned, ensure_certificate
@@ -55,9 +57,7 @@ _AUTH_REFUSED = (
     uaerrors.BadSecurityChecksFailed,
 )
 
-
-_GOOD, _UNCERTAIN, _BAD = Quality.GOOD, Quality.UNCERTAIN, Quality.BAD
-_SOURCE, _SERVER, _RECEIVE = TsKind.SOURCE, TsKind.SERVER, TsKind.RECEIVE
+_GOOD, _BAD = Quality.GOOD, Quality.BAD
 
 
 #: StatusCode names (prefixes) meaning the session or channel is gone: not a node's fault, so a
@@ -183,19 +183,14 @@ def _first_certificate(der: bytes | None) -> bytes:
 
 
 class _Item:
-    """What a monitored item feeds: the signal, its transform unpacked for the hot path, and the
-    node id text for messages."""
+    """What a monitored item feeds: the signal and its rules, and the node id text for messages."""
 
-    __slots__ = ("signal", "text", "is_text", "scale", "offset", "deadband", "policy")
+    __slots__ = ("signal", "text", "rules")
 
     def __init__(self, signal: str, transform: Transform, text: str):
         self.signal = signal
         self.text = text
-        self.is_text = is_text(signal)
-        self.scale = transform.scale
-        self.offset = transform.offset
-        self.deadband = transform.deadband
-        self.policy = transform.timestamp
+        self.rules = Rules(signal, transform)
 
 
 class OpcUaClient:
@@ -238,7 +233,8 @@ class OpcUaClient:
         if self.known:
             for entry in config.nodes:
                 if entry.browse is not None:
-                    self._signals |= _template_matches(entry.signal_template, site, self.known)
+                    # a PLC's stations are not the site's meters: a gap here must not blank them
+                    self._signals |= template_signals(entry.signal_template, site, self.known, meters=False)
         self._extra: dict[str, Any] = {
             "bad": 0,
             "uncertain": 0,
@@ -512,54 +508,25 @@ class OpcUaClient:
         status = dv.StatusCode
         quality = _GOOD if status is None or status.value == 0 else quality_of(status)
         raw = dv.Value.Value if dv.Value is not None else None
-        if item.is_text:
-            if raw is None and quality is not _BAD:
-                self._reject("wrong_type", item.signal, f"{item.text}: no value")
-                return None
-            value: float | str = "" if raw is None else str(raw)
-        elif type(raw) is float or (type(raw) is int):
-            value = raw * item.scale + item.offset
-            if not math.isfinite(value) and quality is not _BAD:
-                self._reject("not_finite", item.signal, f"{item.text}: {raw!r}")
-                return None
-        elif raw is None and quality is _BAD:
-            value = math.nan
-        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):  # numpy or int subclasses
-            value = float(raw) * item.scale + item.offset
-        else:
-            self._reject("wrong_type", item.signal, f"{item.text}: expected a number, got {raw!r}")
-            return None
-        if quality is not _GOOD:
-            self._extra["bad" if quality is _BAD else "uncertain"] += 1
-        elif item.deadband > 0 and not self._deadband.passes(item.signal, value, item.deadband):
+        out = to_sample(item.rules, raw, quality, epoch_s(dv.SourceTimestamp), epoch_s(dv.ServerTimestamp),
+                        time.time(), self._deadband)
+        if type(out) is Sample:
+            if quality is not _GOOD:
+                self._extra["bad" if quality is _BAD else "uncertain"] += 1
+            return out
+        if out is DEADBAND:
             self._stats.suppressed += 1
-            return None
-        policy = item.policy
-        if policy == "source" and dv.SourceTimestamp is not None and (ts := epoch_s(dv.SourceTimestamp)) is not None:
-            return Sample(item.signal, value, ts, quality, _SOURCE)
-        if policy != "receive" and dv.ServerTimestamp is not None and (ts := epoch_s(dv.ServerTimestamp)) is not None:
-            return Sample(item.signal, value, ts, quality, _SERVER)
-        return Sample(item.signal, value, time.time(), quality, _RECEIVE)
+        else:
+            self._reject(out.reason, item.signal, f"{item.text}: {out.detail}")
+        return None
 
     def _reject(self, reason: str, signal: str | None, detail: str) -> None:
         self._stats.reject(reason, detail, where=signal)
 
 
-def _template_matches(template: str, site: str, known: set[str]) -> set[str]:
-    """Known signals a browse template could produce (for gap marking before the first browse).
-
-    Site meters are left out unless the template names them literally: a PLC's stations are not
-    the site's meters, and a gap on this source must not blank them.
-    """
-    parts = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template.replace("{site}", site))
-    rx = re.compile("".join("[^/]+" if p.startswith("{") and p.endswith("}") else re.escape(p) for p in parts) + "$")
-    site_meters = template.startswith("site/")
-    return {s for s in known if rx.match(s) and (site_meters or not s.startswith("site/"))}
-
-
-def opcua_sources(mapping: Mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[OpcUaClient]:
-    """One OpcUaClient per ``opcua`` entry of the mapping, checking browsed signals against
-    ``factory``. Dead-letter logs go to ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the
+def opcua_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[OpcUaClient]:
+    """One OpcUaClient per ``opcua`` entry of ``mapping`` (a loaded connectors.mapping.Mapping),
+    checking browsed signals against ``factory``. Dead-letter logs go to ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the
     temp dir."""
     known = known_signals(factory)
     out = []

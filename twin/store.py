@@ -109,7 +109,11 @@ def _where(sql: str, conditions: list[tuple[str, object]]) -> tuple[str, list]:
 
 
 class Store:
-    """The embedded SQLite store. Thread-safe; several processes may read while one writes (WAL)."""
+    """The embedded SQLite store. Thread-safe; several processes may read while one writes (WAL).
+
+    A ``factory_models.sink.Sink``: ``close()`` returns its block of the ``sinks`` document."""
+
+    sink_name = "store"
 
     def __init__(self, path: str | Path, *, bucket_s: float = 60.0) -> None:
         if not bucket_s > 0:
@@ -131,6 +135,7 @@ class Store:
         self._migrate()
         self._written = {"kpi": 0, "emissions": 0, "signal": 0, "product_use": 0}
         self._rejected = 0
+        self._closed: dict | None = None
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -158,7 +163,7 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write_kpis(self, windows: Iterable[KpiWindow]) -> int:
+    def write_windows(self, windows: Iterable[KpiWindow]) -> int:
         """Upsert KPI windows (station, line and site rows); returns the rows written."""
         rows = []
         for w in windows:
@@ -174,6 +179,8 @@ class Store:
         cols = ", ".join(KPI_FIELDS)
         marks = ", ".join("?" * (len(KPI_FIELDS) + 6))
         return self._upsert("kpi", f'INSERT OR REPLACE INTO kpi (site, line, station, start, "end", {cols}, flags) VALUES ({marks})', rows)
+
+    write_kpis = write_windows  # the name before the Sink protocol, kept for existing callers
 
     def write_emissions(self, records: Iterable[EmissionsRecord]) -> int:
         """Upsert emissions records with their factor ids; returns the rows written."""
@@ -332,9 +339,28 @@ class Store:
             "rows_product_use": held["product_use"],
         }
 
-    def close(self) -> None:
+    def health(self) -> dict:
+        return self.block()
+
+    def block(self) -> dict:
+        """What this process wrote, by kind: the store's block of the ``sinks`` document."""
         with self._lock:
-            self._db.close()
+            return self._block()
+
+    def _block(self) -> dict:
+        if self._closed is not None:
+            return dict(self._closed)
+        w = self._written
+        return {"path": str(self.path), "written": sum(w.values()), "samples": w["signal"], "windows": w["kpi"],
+                "emissions": w["emissions"], "product_use": w["product_use"], "rejected": self._rejected}
+
+    def close(self) -> dict:
+        """Close the file; returns ``block()`` (the same block again on a second call)."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = self._block()
+                self._db.close()
+            return dict(self._closed)
 
     def __enter__(self) -> "Store":
         return self

@@ -238,10 +238,11 @@ class InfluxWriter:
                 self._idle.wait(timeout=0.5 if left is None else min(0.5, left))
         return True
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Flush for up to ``timeout_s``, stop the thread, close the spool (unsent points stay in it)."""
+    def close(self, timeout_s: float = 10.0) -> dict:
+        """Flush for up to ``timeout_s``, stop the thread, close the spool (unsent points stay in it);
+        returns ``block()``."""
         if self._stop.is_set():
-            return
+            return dict(getattr(self, "_final_block", None) or self.block())
         if not self.flush(timeout_s):
             log.warning("closing with %d points still spooled in %s; they are sent on the next start",
                         self._spool.depth, self.config.spool_path)
@@ -251,7 +252,9 @@ class InfluxWriter:
             self._thread.join(timeout=self.config.timeout_s + 5)
         if self._conn is not None:
             self._conn.close()
+        self._final_block = self.block()
         self._spool.close()
+        return dict(self._final_block)
 
     def __enter__(self) -> "InfluxWriter":
         return self
@@ -384,6 +387,22 @@ class InfluxWriter:
                         self.config.url, message, self._spool.depth)
 
     # -- reporting -------------------------------------------------------------------------
+
+    # -- the Sink protocol (factory_models.sink) -------------------------------------------
+
+    sink_name = "influxdb"
+
+    def write_windows(self, windows: Iterable[KpiWindow]) -> int:
+        """The Sink protocol's name for ``write_kpis``."""
+        return self.write_kpis(windows)
+
+    def health(self) -> dict:
+        return self.stats()
+
+    def block(self) -> dict:
+        """This writer's block of the ``sinks`` document: the counts of ``stats()`` and the spool depth."""
+        st = self.stats()
+        return {k: st[k] for k in ("written", "spooled", "retried", "rejected", "dropped", "spool_depth")}
 
     def stats(self) -> dict:
         """Counters since this writer started, and the spool's state now (JSON-ready).

@@ -7,7 +7,9 @@ business; duplicates and bad values are the router's. A lost connection is writt
 the UNKNOWN state for every station that source feeds, so the gap is never read as "unchanged".
 
 Rolling windows reported on each tick: the current minute, the current hour and the shift so far
-(or the day so far when the calendar has no shifts).
+(or the day so far when the calendar has no shifts). Each ``snapshot()`` is an immutable
+``Snapshot`` handed to every subscriber (the sinks, the dashboard feed): nobody reads the twin's
+insides, and the used samples since the previous snapshot travel in it, so none is lost or sent twice.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def shift_bounds(factory: Factory, t: float) -> tuple[float, float, str]:
     return midnight.timestamp(), (midnight + timedelta(days=1)).timestamp(), "day"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Snapshot:
-    """What the twin knows at one instant: rolling-window KPIs and the current station states."""
+    """What the twin knows at one instant: rolling-window KPIs, the current station states and
+    counters, the samples used since the previous snapshot (``new_samples``) and the frozen event
+    log the windows were computed from (``log``: the sinks compute their closed minutes from it)."""
 
     now: float
     minute: object
@@ -62,6 +66,8 @@ class Snapshot:
     samples: dict
     connections: dict[str, str]
     gaps: list[dict] = field(default_factory=list)
+    new_samples: tuple[Sample, ...] = ()
+    log: FrozenLog | None = None
 
 
 #: how much history the live twin keeps in memory (twin time): a day and a shift, enough for every
@@ -92,8 +98,12 @@ class LiveTwin:
         self._pending_receive: list[float] = []
         self.last_snapshot: Snapshot | None = None
         self.latest_kw: dict[str, tuple[float, float]] = {}  # power gauge -> (ts, kW), for "now" figures
-        self.outbox: list[Sample] | None = None  # used samples kept for the sinks, when they want them
-        self.last_frozen: FrozenLog | None = None
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._new: list[Sample] = []  # used samples not yet in a snapshot (kept only for subscribers)
+
+    def subscribe(self, callback: Callable[[Snapshot], None]) -> None:
+        """Hand ``callback`` every snapshot from now on (in the order they were subscribed)."""
+        self._subscribers.append(callback)
 
     def register_source(self, source: str, signals: Iterable[str]) -> None:
         units = set()
@@ -115,8 +125,8 @@ class LiveTwin:
         if used:
             if self.first_ts is None or sample.ts < self.first_ts:
                 self.first_ts = sample.ts
-            if self.outbox is not None:
-                self.outbox.append(sample)
+            if self._subscribers:
+                self._new.append(sample)
             if sample.signal.endswith("/power_kw"):
                 prev = self.latest_kw.get(sample.signal)
                 if prev is None or sample.ts >= prev[0]:
@@ -167,23 +177,27 @@ class LiveTwin:
         return states
 
     def snapshot(self, now: float | None = None) -> Snapshot:
-        """KPIs of the current minute, hour and shift so far, from everything received until now."""
+        """KPIs of the current minute, hour and shift so far, from everything received until now;
+        handed to every subscriber before it is returned."""
         now = self.clock() if now is None else now
         if self.retain_s is not None and self.first_ts is not None and now - self.first_ts > self.retain_s * 1.05:
             self.compact(now - self.retain_s)
         frozen = self.frozen(now)
-        self.last_frozen = frozen
         s0, s1, name = shift_bounds(self.factory, now)
         minute, hour, shift = (self._span(frozen, t0, now) for t0 in (now - now % 60, now - now % 3600, s0))
         done = time.monotonic()
         self.latency_s.extend(done - t for t in self._pending_receive)
         self._pending_receive = []
+        new, self._new = tuple(self._new), []
         snap = Snapshot(
             now=now, minute=minute, hour=hour, shift=shift, shift_name=name, shift_end=s1,
             states=self.current_states(frozen), samples=self.router.counts(),
             connections=dict(self.connections), gaps=[dict(g) for g in self.gaps],
+            new_samples=new, log=frozen,
         )
         self.last_snapshot = snap
+        for callback in self._subscribers:
+            callback(snap)
         return snap
 
     def compact(self, horizon: float) -> int:

@@ -1,0 +1,211 @@
+"""The demo's plant on loopback: the SimPy model run in step with the wall clock (times ``speed``),
+a simulated PLC (OPC UA server: states, counters, products) and simulated energy meters (MQTT
+publisher: power, energy, site meters) through a broker (embedded amqtt, or ``mqtt_url``). The
+twin reads them back over the wire exactly as it would read a real line, through the same mapping,
+clients, router and KPI core; the model's own log is the ground truth to compare with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
+from connectors.mqtt.broker import EmbeddedBroker
+from connectors.mqtt.sensors import MqttSensors
+from connectors.opcua.plc import SimulatedPlc
+from factory_models import Factory, State
+
+from twin.model import FactorySim
+
+METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
+
+#: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
+PLC_SIGNALS = ("state", "product", "produced", "good", "scrap", "rework")
+
+
+def demo_mapping(factory: Factory, plc: SimulatedPlc, mqtt_url: str) -> Mapping:
+    """The mapping a plant engineer would write for the demo plant (``browse`` drafts the PLC part):
+    the PLC's state, product and counter nodes by namespace URI, the meters by the default topic
+    convention."""
+    nodes = [OpcUaNode(node=plc.node_id(sig), signal=sig)
+             for sig in plc.signals() if sig.rsplit("/", 1)[-1] in PLC_SIGNALS]
+    return Mapping(
+        site=factory.site.name,
+        opcua=[OpcUaSource(
+            name="plc", endpoint=plc.endpoint,
+            subscription=Subscription(publishing_interval_ms=100, sampling_interval_ms=0, queue_size=100),
+            nodes=nodes,
+        )],
+        mqtt=[MqttSource(
+            name="meters", url=mqtt_url, client_id=f"factory-twin-{factory.site.name}",
+            topics=[MqttTopic(pattern="factory/{site}/{line}/{station}/{signal}", signal="{line}/{station}/{signal}",
+                              field="value")],
+        )],
+    )
+
+
+class PlantFeed:
+    """Turns the model's readings into PLC values and meter messages (the demo's field wiring)."""
+
+    def __init__(self, factory: Factory, plc: SimulatedPlc, sensors: MqttSensors):
+        self.plc, self.sensors = plc, sensors
+        units = factory.station_units()
+        self.n_stations = len(units)
+        self.station = [f"{ln.name}/{name}" for ln, _, name in units]
+        self.power = [st.power_kw for _, st, _ in units]
+        self.products = factory.product_names()
+        volume = {"natural_gas": "volume_nm3", "compressed_air": "volume_m3"}
+        self.meter = [(f"site/{m.name}", volume.get(m.kind)) for m in factory.meters]
+        self.live: set[str] = set()  # "plc", "mqtt": the outputs that publish
+        self.published = 0
+        self.last: dict[tuple[str, str], tuple[str, float | str, float]] = {}
+
+    def __call__(self, kind: str, unit: int, t: float, value: float) -> None:
+        if unit < self.n_stations:
+            base = self.station[unit]
+            if kind == "state":
+                state = State(int(value))
+                self._send("plc", f"{base}/state", state.name, t)
+                self._send("mqtt", f"{base}/power_kw", self.power[unit].kw(state), t)
+            elif kind == "product":
+                self._send("plc", f"{base}/product", self.products[int(value)], t)
+            elif kind == "energy_kwh":
+                self._send("mqtt", f"{base}/energy_kwh", value, t)
+            elif kind in ("produced", "good", "scrap", "rework"):
+                self._send("plc", f"{base}/{kind}", value, t)
+        else:
+            base, volume_name = self.meter[unit - self.n_stations]
+            if kind == "energy_kwh":
+                self._send("mqtt", f"{base}/energy_kwh", value, t)
+            elif kind == "volume" and volume_name:
+                self._send("mqtt", f"{base}/{volume_name}", value, t)
+            elif kind == "power_kw":
+                self._send("mqtt", f"{base}/power_kw", value, t)
+
+    def _send(self, where: str, signal: str, value, t: float) -> None:
+        key = (where, signal)
+        if self.last.get(key) == (where, value, t):
+            return  # the same reading again (a meter read and a state change in one instant)
+        self.last[key] = (where, value, t)
+        if where not in self.live:
+            return
+        self.published += 1
+        if where == "plc":
+            self.plc.publish(signal, value, t)
+        else:
+            self.sensors.publish(signal, value, t)
+
+    def go_live(self, where: str) -> None:
+        """Publish the current value of every signal of ``where``, then every reading as it happens."""
+        self.live.add(where)
+        for (w, signal), (_, value, t) in list(self.last.items()):
+            if w == where:
+                self.published += 1
+                (self.plc.publish if w == "plc" else self.sensors.publish)(signal, value, t)
+
+
+def sim_buffers(sim: FactorySim, factory: Factory):
+    """unit -> (parts in the buffer after its station, capacity); the last station ships to a sink."""
+    where = {}
+    for lm in sim.lines:
+        for i, st in enumerate(lm.line.stations[:-1]):
+            for ln, spec, name in factory.station_units():
+                if ln is lm.line and spec is st:
+                    where[f"{ln.name}/{name}"] = (lm.buffers[i + 1], st.buffer_after)
+
+    def level(unit: str):
+        b = where.get(unit)
+        return None if b is None else (len(b[0]), b[1])
+
+    return level
+
+
+def _first_shift_start_s(sim: FactorySim) -> float:
+    from twin.model.calendar import ON
+
+    mode, change = sim.calendar.at(0.0)
+    return 0.0 if mode == ON else change
+
+
+class DemoPlant:
+    """The simulated PLC, meters and broker around one SimPy model. ``start()`` brings them up with
+    the model at the start of the first shift; ``drive()`` runs the model with the wall clock once
+    the twin's sources are subscribed; ``settle()`` lets what it published reach the twin."""
+
+    def __init__(self, factory: Factory, *, seed: int, speed: float, mqtt_url: str | None = None):
+        self.factory, self.seed, self.speed = factory, seed, speed
+        self.mqtt_url = mqtt_url
+        self.plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
+        self.broker: EmbeddedBroker | None = None
+        self.sensors: MqttSensors | None = None
+        self.sim: FactorySim | None = None
+        self.feed: PlantFeed | None = None
+
+    async def start(self) -> None:
+        await self.plc.start()
+        if self.mqtt_url is None:
+            self.broker = EmbeddedBroker()
+            await self.broker.start()
+            self.mqtt_url = self.broker.url
+        u = urlsplit(self.mqtt_url)
+        self.sensors = MqttSensors(self.factory, host=u.hostname or "127.0.0.1", port=u.port or 1883,
+                                   client_id=f"factory-twin-sensors-{self.factory.site.name}")
+        await self.sensors.start()
+        self.feed = PlantFeed(self.factory, self.plc, self.sensors)
+        self.sim = FactorySim(self.factory, self.seed, meter_interval_s=METER_INTERVAL_S, on_event=self.feed)
+        # up to the start of the first shift at full speed: the twin then sees the whole shift
+        self.sim.env.run(until=_first_shift_start_s(self.sim))
+        # the PLC holds its values before anyone connects, as a running PLC does
+        self.feed.go_live("plc")
+        await self.plc.flush()
+
+    def mapping(self) -> Mapping:
+        return demo_mapping(self.factory, self.plc, self.mqtt_url)
+
+    async def drive(self, stop: asyncio.Event, subscribed) -> None:
+        """Run the model in step with the wall clock until ``stop``; the meters go live once the
+        awaitable ``subscribed`` is done, and their first readings are the baselines."""
+        await subscribed
+        self.feed.go_live("mqtt")
+        sim = self.sim
+        loop = asyncio.get_running_loop()
+        wall0, sim0 = loop.time(), sim.env.now
+        read_at = sim0
+        while not stop.is_set():
+            sim.env.run(until=sim0 + (loop.time() - wall0) * self.speed)
+            if sim.env.now - read_at >= METER_INTERVAL_S:
+                # energy meters report on their own clock too, not only when a state changes
+                sim.flush()
+                read_at = sim.env.now
+            await asyncio.sleep(0.05)
+
+    async def settle(self) -> None:
+        """What the model published reaches the wire before the books close."""
+        await self.plc.flush()
+        await self.sensors.drain(timeout_s=5.0)
+        await asyncio.sleep(0.3)  # a few OPC UA publishing intervals
+
+    def force_down(self, unit: str, seconds: float = 600.0) -> dict:
+        """An operator-injected stop: the station goes DOWN now for ``seconds`` of working time."""
+        sim = self.sim
+        sim.force_down(unit, float(seconds))
+        env = sim.env
+        while env.peek() <= env.now:  # let the interrupt land now, not at the next step of the driver
+            env.step()
+        return {"unit": unit, "state": sim.station_state(unit).name}
+
+    async def finish(self) -> None:
+        """Stop the meters; the ground truth closes its energy readings at the end of the run."""
+        await self.sensors.stop(drain_s=5.0)
+        self.feed.live.clear()
+        self.sim.flush()
+
+    def extra(self) -> dict:
+        return {"speed": self.speed, "mqtt": self.mqtt_url, "opcua": self.plc.endpoint,
+                "published": self.feed.published, "sensors": self.sensors.stats()}
+
+    async def stop(self) -> None:
+        await self.plc.stop()
+        if self.broker is not None:
+            await self.broker.stop()

@@ -1,0 +1,160 @@
+"""The run's sinks: which are configured, what each is handed, and the ``sinks`` block they return.
+
+Every sink implements ``factory_models.sink.Sink``. The runtime holds one list of them and hands
+each the same records: while a live run runs, ``LiveWriter`` (a subscriber of the twin's
+snapshots) writes the used samples, the closed one-minute windows (with their CO2e) and the closed
+hours of emissions; at the end ``write_final`` writes the whole run, and ``close_sinks`` collects
+each sink's own block, so the counts include everything written during the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from connectors.influxdb import InfluxConfig, InfluxWriter
+from factory_models import Factory
+from factory_models.sink import Sink
+
+from twin.emissions.account import account_log
+from twin.emissions.products import product_use
+from twin.kpi import compute_kpis
+from twin.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """Where a run's records go: the embedded store (default) and, if configured, InfluxDB."""
+
+    store: Path | None = Path("factory-twin.sqlite")
+    influx: InfluxConfig | None = None
+
+
+def open_sinks(config: Sinks) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.store is not None:
+        sinks.append(Store(config.store))
+    if config.influx is not None:
+        try:
+            sinks.append(InfluxWriter(config.influx))
+        except BaseException:
+            close_sinks(sinks)
+            raise
+    return sinks
+
+
+def close_sinks(sinks: list[Sink]) -> dict[str, Any]:
+    """Close every sink (each flushes what it still holds); the ``sinks`` block, by sink name."""
+    out: dict[str, Any] = {}
+    for sink in sinks:
+        out[sink.sink_name] = sink.close()
+    return out
+
+
+def _records_for_sinks(report, frozen) -> list:
+    """Window rows when windows were asked for, else the whole run with its real bounds (so that two
+    runs over different periods keep separate rows)."""
+    if report.windows:
+        return list(report.windows)
+    return [dataclasses.replace(w, start=frozen.t_start, end=frozen.t_end)
+            for w in [*report.stations, *report.lines, report.site]]
+
+
+def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples=None) -> None:
+    """The whole run's KPI windows, emissions, product use (store only) and samples, to every sink."""
+    windows = _records_for_sinks(report, frozen)
+    site = factory.site.name
+    for sink in sinks:
+        sink.write_windows(windows)
+        sink.write_emissions(em.records)
+        if isinstance(sink, Store):
+            sink.write_product_use(product_use(factory, frozen), site)
+        if samples:
+            sink.write_samples(samples, site)
+
+
+def write_sinks(factory: Factory, config: Sinks, report, em, frozen, samples=None) -> dict:
+    """``simulate`` and ``replay``: open the configured sinks, write the run, return their block."""
+    sinks = open_sinks(config)
+    try:
+        write_final(sinks, factory, report, em, frozen, samples)
+    finally:
+        blocks = close_sinks(sinks)
+    return blocks
+
+
+class LiveWriter:
+    """Subscriber of the live twin: each snapshot's new samples, the closed one-minute KPI windows
+    and the closed hours of emissions, to every sink. The last ``REWRITE_WINDOWS`` minutes are
+    written again at every minute, so a late sample still lands (writes are idempotent upserts).
+
+    ``carbon`` is the run's (config, registry), set up once by the caller."""
+
+    REWRITE_WINDOWS = 5
+
+    def __init__(self, factory: Factory, sinks: list[Sink], carbon) -> None:
+        self.factory, self.sinks, self.carbon = factory, sinks, carbon
+        self._minute: float | None = None  # end of the newest closed minute written
+        self._hour: float | None = None
+
+    def on_snapshot(self, snap) -> None:
+        if not self.sinks:
+            return
+        if snap.new_samples:
+            for sink in self.sinks:
+                sink.write_samples(snap.new_samples, self.factory.site.name)
+        frozen = snap.log
+        if frozen is None or frozen.t_end <= frozen.t_start:
+            return
+        closed = frozen.t_end - frozen.t_end % 60.0
+        if self._minute is None or closed > self._minute:
+            first = max(closed - 60.0 * self.REWRITE_WINDOWS, frozen.t_start - frozen.t_start % 60.0)
+            if closed > first:
+                self._write("write_windows", self.minute_windows(frozen, first, closed))
+            self._minute = closed
+        hour = frozen.t_end - frozen.t_end % 3600.0
+        if self._hour is not None and hour > self._hour and self._hour >= frozen.t_start:
+            span = dataclasses.replace(frozen, t_start=self._hour, t_end=hour)
+            em = account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon)
+            self._write("write_emissions", em.records)
+        self._hour = hour
+
+    def minute_windows(self, frozen, first: float, closed: float) -> list:
+        """One-minute windows over [first, closed] with ``co2e_kg`` filled the way a whole run's
+        windows are (``account_log`` with edges: location-based, from each station's energy)."""
+        edges = np.arange(first, closed + 1.0, 60.0)
+        span = dataclasses.replace(frozen, t_start=max(first, frozen.t_start), t_end=closed)
+        report = compute_kpis(span, self.factory, edges)
+        try:
+            account_log(self.factory, span, report, *self.carbon, edges)
+        except ValueError as exc:  # meter data that cannot be accounted yet (e.g. one reading so far)
+            log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
+        factor = self._grid_factor()
+        for w in report.windows:
+            # the first minutes of a run: the site meters have a baseline but no activity yet, so
+            # there is no measured intensity; the configured grid factor stands in, as account_log
+            # does for a run without meter data
+            if w.co2e_kg is None and w.energy_kwh is not None and factor is not None:
+                w.co2e_kg = w.energy_kwh * factor
+        return list(report.windows)
+
+    def _grid_factor(self) -> float | None:
+        """kg CO2e per kWh of the configured location-based grid factor (None for an hourly series)."""
+        from carbon import station_co2e
+
+        cfg, registry = self.carbon
+        factor = registry.get(cfg.grid_factor)
+        return station_co2e(1.0, factor) if factor.kind == "grid_electricity" else None
+
+    def _write(self, method: str, records) -> None:
+        if records:
+            for sink in self.sinks:
+                getattr(sink, method)(records)
+

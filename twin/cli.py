@@ -9,38 +9,18 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup
 
 from factory_models import ConfigError, load_factory
-from factory_models.loading import read_text_file
 
 from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
-from twin.store import Store, StoreError
-
-
-class _FlagsWithoutValue:
-    """typer's help prints ``<bool>`` after a flag as if it took a value; a flag takes none."""
-
-    def get_params(self, ctx):
-        params = super().get_params(ctx)
-        for p in params:
-            if getattr(p, "is_flag", False) and p.metavar is None:
-                p.metavar = ""
-        return params
-
-
-class _Command(_FlagsWithoutValue, TyperCommand):
-    pass
-
-
-class _Group(_FlagsWithoutValue, TyperGroup):
-    pass
+from twin.cli_support import Command, Group, check_store, check_yaml
+from twin.store import StoreError
 
 
 app = typer.Typer(
     name="factory-twin",
-    cls=_Group,
+    cls=Group,
     help="Digital twin of a shop floor: ISO 22400 KPIs, energy and CO2, from a SimPy model or live data.",
     no_args_is_help=True,
     add_completion=False,
@@ -91,21 +71,17 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _check_store(store: Path) -> None:
-    """Refuse a --store that is a directory or not SQLite before any work is done, not after it."""
-    if store.is_dir() or store.is_file():
-        try:
-            Store(store).close()
-        except StoreError as exc:
-            _fail(str(exc))
+    try:
+        check_store(store)
+    except StoreError as exc:
+        _fail(str(exc))
 
 
 def _check_yaml(path: Path | None) -> None:
-    """A YAML file read by code that would not say clearly why it cannot read it (--carbon)."""
-    if path is not None:
-        try:
-            read_text_file(path)
-        except ConfigError as exc:
-            _fail(str(exc))
+    try:
+        check_yaml(path)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, influx_spool):
@@ -129,7 +105,7 @@ def _load(config: Path):
         _fail(str(exc))
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def simulate(
     config: Path = typer.Argument(..., help="Factory model (YAML), e.g. configs/demo_smt.yaml."),
     hours: float = typer.Option(24.0, "--hours", "-H", min=0.001, help="Simulated hours from simulation.start."),
@@ -163,7 +139,7 @@ def simulate(
                              f"(seed {seed})", runtime.text_footer(doc), tz=tz)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def replay(
     config: Path = typer.Argument(..., help="Factory model (YAML) the samples belong to."),
     samples: Path = typer.Argument(..., help="CSV with a header ts,signal,value[,quality]."),
@@ -201,7 +177,7 @@ def replay(
                      runtime.text_footer(doc), tz=tz)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def report(
     date_from: str = typer.Option(..., "--from", help="Period start: RFC 3339 or a date (UTC), e.g. 2026-01-05."),
     date_to: str = typer.Option(..., "--to", help="Period end (exclusive): RFC 3339 or a date (UTC)."),
@@ -271,7 +247,7 @@ def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, 
                        progress=not json_out, dashboard=board)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def demo(
     config: Path = typer.Option(Path("configs/demo_smt.yaml"), "--config", "-c", help="Factory model to run."),
     speed: float = typer.Option(60.0, "--speed", min=0.1, max=10_000, help="Simulated seconds per wall second."),
@@ -304,7 +280,7 @@ def demo(
     _run_live("demo", run_demo(factory, config, opts), json_out, factory.calendar.timezone)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def run(
     config: Path = typer.Argument(..., help="Factory model (YAML) of the plant."),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="Connection mapping (YAML): OPC UA nodes, MQTT topics."),
@@ -364,7 +340,7 @@ def _print_live(doc: dict, json_out: bool, tz: str | None = None) -> None:
         print_live(doc, tz)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def browse(
     url: str = typer.Argument(..., help="OPC UA endpoint, e.g. opc.tcp://127.0.0.1:4840."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the draft mapping here (default: stdout)."),
@@ -385,18 +361,38 @@ def browse(
         typer.echo(f"wrote {out}", err=True)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def check(
-    config: Path = typer.Argument(..., help="Factory model (YAML) to validate."),
+    files: list[Path] = typer.Argument(..., help="A factory model (YAML), a connection mapping, or both.",
+                                       show_default=False),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="Also check this mapping against the factory."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Validate a factory model and print what it describes."""
-    factory = _load(config)
-    doc = runtime.describe(factory, config)
+    """Validate a factory model or a connection mapping and print what it declares; given both, check
+    every signal the mapping names against the factory."""
+    from twin.cli_check import describe_mapping, is_mapping_file, print_mapping
+    from twin.runtime.summary import console
+
+    mappings = [f for f in files if is_mapping_file(f)] + ([mapping] if mapping else [])
+    configs = [f for f in files if f not in mappings]
+    if len(configs) > 1 or len(mappings) > 1:
+        _fail("check takes one factory model and at most one mapping (the mapping also as --mapping)")
+    factory = _load(configs[0]) if configs else None
+    if not mappings:
+        doc = runtime.describe(factory, configs[0])
+        if json_out:
+            dump_json(doc)
+        else:
+            runtime.print_description(doc)
+        return
+    try:
+        doc = describe_mapping(mappings[0], configs[0] if configs else None, factory)
+    except ConfigError as exc:
+        _fail(str(exc))
     if json_out:
         dump_json(doc)
     else:
-        runtime.print_description(doc)
+        print_mapping(doc, console())
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

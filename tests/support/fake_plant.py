@@ -1,11 +1,12 @@
 """A stand-in plant for dashboard tests: a provider of the documented state document whose
-figures change on every call (so a test can tell which call a response came from)."""
+figures change on every call (so a test can tell which call a response came from). Each call is
+one tick of the plant: it adds a point to the document's history, as ``state.build_state`` does."""
 
 from __future__ import annotations
 
-import math  # noqa: F401
-
 from factory_models import KpiWindow
+from factory_models.records import iso_utc
+from twin.dashboard.state import History, rejected_text
 
 
 def _kpi(site, line, station, k: int, *, apt, asut, adet, adot, produced, good, ideal_cycle_s, kwh) -> dict:
@@ -25,8 +26,9 @@ def _kpi(site, line, station, k: int, *, apt, asut, adet, adot, produced, good, 
 class FakePlant:
     """Produces state documents of the documented shape; call ``k`` shifts every figure a little."""
 
-    STATES = ["PRODUCING", "SETUP", "DOWN", "STARVED", "BLOCKED", "UNKNOWN"]
-    STATIONS = ["printer", "spi", "placer-chip", "placer-fine", "reflow", "aoi"]
+    STATES = ("PRODUCING", "SETUP", "DOWN", "STARVED", "BLOCKED", "IDLE", "UNKNOWN")
+    #: the demo line's eight stations (configs/demo_smt.yaml): the width the page must fit
+    STATIONS = ("printer", "spi", "placer-chip", "placer-fine", "reflow", "aoi", "ict", "pack")
 
     def __init__(self):
         self.calls = 0
@@ -34,21 +36,23 @@ class FakePlant:
         self.down: set[str] = set()
         self.forced: list[tuple[str, float]] = []
         self.fail = False
+        self.history = History()
 
     def __call__(self) -> dict:
         if self.fail:
             raise RuntimeError("the twin is gone")
         self.calls += 1
         k = self.calls
-        1767225600.0 + 3600 + k
+        t = 1767225600.0 + 3600 + 30 * k  # 30 s of plant time a tick, as the demo at 60x
+        last = len(self.STATIONS) - 1
         stations = []
         for i, name in enumerate(self.STATIONS):
             state = "DOWN" if f"smt1/{name}" in self.down else self.STATES[(i + k) % len(self.STATES)]
             apt = 2000.0 + 37 * i + k
             stations.append({
                 "station": name, "state": state,
-                "buffer_after": (3 * i + k) % 11 if i < 5 else None,
-                "buffer_capacity": 10 if i < 5 else None,
+                "buffer_after": (3 * i + k) % 11 if i < last else None,
+                "buffer_capacity": 10 if i < last else None,
                 "kpi": _kpi("suzhou-smt", "smt1", name, k, apt=apt, asut=300.0 + 11 * i, adet=120.0 + 17 * i + k % 7,
                             adot=400.0 - 23 * i, produced=100.0 + i + k, good=97.0 + i + k,
                             ideal_cycle_s=15.0 + i, kwh=3.0 + 0.7 * i + 0.01 * k),
@@ -59,7 +63,7 @@ class FakePlant:
         site_kpi = _kpi("suzhou-smt", None, None, k, apt=2100.0 + k, asut=350.0, adet=180.0, adot=300.0,
                         produced=105.0 + k, good=101.0 + k, ideal_cycle_s=20.0, kwh=60.0 + 0.1 * k)
         doc = {
-            "now": f"2026-01-01T01:{(k // 60) % 60:02d}:{k % 60:02d}.000Z",
+            "now": iso_utc(t),
             "site": "suzhou-smt",
             "shift": {"name": "day", "start": "2026-01-01T00:00:00.000Z", "end": "2026-01-01T12:00:00.000Z",
                       "plan_good": 1500, "forecast": {"expected_good": 1400.0 + k, "oee": 0.61 + k / 1e4,
@@ -71,14 +75,16 @@ class FakePlant:
                        "shift_co2e_kg": {"location": 520.0 + k / 13, "market": 560.0 + k / 17}},
             "alarms": [{"level": "error", "kind": "station_down", "text": f"smt1/{u} is down", "since": "2026-01-01T00:30:00.000Z"}
                        for u in sorted(self.down)] + [
-                {"level": "warning", "kind": "rejected_samples", "text": f"{k} samples rejected (duplicate)",
-                 "since": "2026-01-01T00:10:00.000Z"},
+                {"level": "warning", "kind": "rejected_samples",
+                 "text": rejected_text(10 + k, {"duplicate": k, "unknown_signal": 10}), "since": "2026-01-01T00:10:00.000Z"},
                 {"level": "warning", "kind": "stale", "text": "meters: no message for 12 s", "since": "2026-01-01T00:20:00.000Z"},
             ],
             "samples": {"received": 1000 + 3 * k, "used": 990 + 3 * k - k, "rejected": 10 + k,
                         "rejected_by_reason": {"duplicate": k, "unknown_signal": 10}},
             "connections": {"plc": "up", "meters": "down" if k % 2 else "up"},
         }
+        self.history.add(t, oee=site_kpi["oee"], power_kw=doc["energy"]["power_kw"], good=site_kpi["good"])
+        doc["history"] = self.history.to_json()
         self.docs[doc["now"]] = doc
         return doc
 

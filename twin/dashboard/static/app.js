@@ -15,6 +15,7 @@
     ["adet_s", "delays, down (ADET)", "down"], ["adot_s", "idle, starved, blocked (ADOT)", "idle"],
     ["unknown_s", "no data", "unknown"],
   ];
+  const APQ = [["availability", "A"], ["performance", "P"], ["quality", "Q"]];
   const STALE_AFTER_MS = 3000;
   const POWER_POINTS = 600; // about five minutes of pushes at 0.5 s
 
@@ -82,25 +83,28 @@
       const flow = h("div", { class: "flow" });
       for (const st of line.stations || []) {
         const k = key(line.line, st.station);
-        flow.append(h("div", { class: "station", testid: `station-${k}` },
+        // a station and the buffer after it stay together when the row wraps on a narrow screen
+        const stage = h("div", { class: "stage" });
+        flow.append(stage);
+        stage.append(h("div", { class: "station", testid: `station-${k}` },
           h("div", { class: "bn-flag" }, "bottleneck"),
-          h("div", { class: "st-name" }, st.station),
+          h("div", { class: "st-name", title: st.station }, st.station),
           h("div", { class: "st-state", testid: `state-${k}` }, "-"),
           h("div", { class: "st-oee" }, h("span", { class: "big", testid: `oee-${k}` }, "-"), h("span", { class: "lbl" }, "OEE")),
+          // one labelled figure a row: side by side they ran together ("85.0 %92.1 %99.0 %")
           h("div", { class: "st-apq" },
-            h("span", { title: "availability" }, "A", h("b", { testid: `availability-${k}` }, "-")),
-            h("span", { title: "performance" }, "P", h("b", { testid: `performance-${k}` }, "-")),
-            h("span", { title: "quality" }, "Q", h("b", { testid: `quality-${k}` }, "-"))),
+            ...APQ.map(([name, letter]) => h("div", { class: "apq", title: name },
+              h("span", { class: "k" }, letter), " ", h("b", { testid: `${name}-${k}` }, "-")))),
           h("div", { class: "st-meta" },
             h("span", {}, h("b", { testid: `power-${k}` }, "-"), " kW"),
             h("span", {}, h("b", { testid: `good-${k}` }, "-"), " good"))));
         if (st.buffer_capacity) {
-          flow.append(h("div", { class: "buffer", title: `buffer after ${st.station}` },
+          stage.append(h("div", { class: "buffer", title: `buffer after ${st.station}` },
             h("div", { class: "tank" }, h("div", { class: "level", testid: `buffer-fill-${k}` })),
             h("div", { class: "buf-num" }, h("b", { testid: `buffer-${k}` }, "-"),
               h("span", {}, "of ", h("span", { testid: `buffer-capacity-${k}` }, "-")))));
         } else {
-          flow.append(h("div", { class: "arrow" }, "\u2192"));
+          stage.append(h("div", { class: "arrow" }, "\u2192"));
         }
         const bar = h("div", { class: "bar", testid: `loss-bar-${k}` });
         for (const [el, label, cls] of ELEMENTS) {
@@ -200,8 +204,25 @@
     bar.classList.toggle("behind", pace !== null && isNum(site.good) && site.good < pace * 0.95);
   }
 
+  // the chart: power (kW, left axis) and site OEE (%, right axis); the document's history (the
+  // twin's last hour) when it has one, so the chart is full at the first event; else the points
+  // this page has seen
   let chart = null;
-  const series = [[], []];
+  let series = [[], [], []];
+  const orNull = (v) => (isNum(v) ? v : null);
+  function chartData(doc, e) {
+    const hist = doc.history;
+    if (hist && Array.isArray(hist.t)) {
+      return [hist.t.slice(), (hist.power_kw || []).map(orNull), (hist.oee || []).map((v) => (isNum(v) ? v * 100 : null))];
+    }
+    const t = Date.parse(doc.now) / 1000;
+    if (!Number.isFinite(t) || (series[0].length && t <= series[0][series[0].length - 1])) return series;
+    const next = series.map((s) => s.slice(-(POWER_POINTS - 1)));
+    next[0].push(t);
+    next[1].push(orNull(e.power_kw));
+    next[2].push(isNum((doc.site_kpi || {}).oee) ? doc.site_kpi.oee * 100 : null);
+    return next;
+  }
   function drawEnergy(doc) {
     const e = doc.energy || {};
     const rate = e.co2e_rate_kg_per_h || {};
@@ -213,24 +234,29 @@
     show($("shift-co2e-location"), total.location, fmt1(total.location));
     show($("shift-co2e-market"), total.market, fmt1(total.market));
 
-    const t = Date.parse(doc.now) / 1000;
-    if (!Number.isFinite(t)) return;
-    if (series[0].length && t <= series[0][series[0].length - 1]) return; // same instant again
-    series[0].push(t);
-    series[1].push(isNum(e.power_kw) ? e.power_kw : null);
-    if (series[0].length > POWER_POINTS) { series[0].shift(); series[1].shift(); }
+    const span = doc.history && isNum(doc.history.span_s) ? doc.history.span_s : null;
+    show($("chart-span"), span, span ? `last ${fmtMin(span)}` : "since this page opened");
+    const data = chartData(doc, e);
+    if (data === series && chart) return; // the same instant again
+    series = data;
     const box = $("power-chart");
+    box.dataset.points = String(series[0].length);
     if (!chart && typeof uPlot === "function") {
+      const axis = { stroke: "#9aa4b2", grid: { stroke: "#2a3140" }, ticks: { stroke: "#2a3140" } };
       chart = new uPlot({
-        width: Math.max(200, box.clientWidth), height: 150, legend: { show: false },
-        cursor: { show: false }, scales: { x: { time: true } },
-        axes: [{ stroke: "#9aa4b2", grid: { stroke: "#2a3140" }, ticks: { stroke: "#2a3140" },
-                 values: (u, splits) => splits.map((t) => fmtClock(t * 1000)) },
-               { stroke: "#9aa4b2", grid: { stroke: "#2a3140" }, ticks: { stroke: "#2a3140" }, size: 50,
-                 label: "kW", labelSize: 16 }],
-        series: [{}, { label: "power", stroke: "#4fc3f7", width: 2, fill: "rgba(79,195,247,0.12)" }],
+        width: Math.max(200, box.clientWidth), height: 160, legend: { show: false },
+        cursor: { show: false }, scales: { x: { time: true }, kw: {}, pct: { range: [0, 100] } },
+        axes: [{ ...axis, values: (u, splits) => {
+                 const step = splits.length > 1 ? splits[1] - splits[0] : 60; // seconds only when ticks are that close
+                 return splits.map((t) => (step < 60 ? fmtClock(t * 1000) : fmtHm(new Date(t * 1000).toISOString())));
+               } },
+               { ...axis, scale: "kw", size: 50, label: "kW", labelSize: 16 },
+               { ...axis, scale: "pct", side: 1, size: 44, grid: { show: false }, label: "OEE %", labelSize: 16 }],
+        series: [{}, { label: "power", scale: "kw", stroke: "#4fc3f7", width: 2, fill: "rgba(79,195,247,0.12)" },
+                 { label: "site OEE", scale: "pct", stroke: "#7ee29a", width: 1.5, dash: [6, 4] }],
       }, series, box);
-      new ResizeObserver(() => chart.setSize({ width: Math.max(200, box.clientWidth), height: 150 })).observe(box);
+      window.dashboardChart = chart; // read by the browser test
+      new ResizeObserver(() => chart.setSize({ width: Math.max(200, box.clientWidth), height: 160 })).observe(box);
     } else if (chart) {
       chart.setData(series);
     }

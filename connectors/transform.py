@@ -1,11 +1,12 @@
 """The rules every source applies between a raw reading and a Sample, in one place.
 
-DESIGN.md section 7: a raw value becomes a signal value through ``scale``/``offset``, then ``unit``,
-then the type of the signal (a float, or text for state and product). A value no rule can place
-is a named rejection, never a guess. Then the timestamp policy picks the clock, and the deadband
-holds back changes too small to matter. ``to_sample`` does all of it for one reading; a client's
-own work ends at "raw value, raw timestamps, quality" (the StatusCode of OPC UA, the payload of
-MQTT) and starts again at "put the Sample on the queue, or count why not".
+A raw value becomes a signal value through ``scale``/``offset``, then ``unit``, then the type of
+the signal (a float, or text for state and product); a value no rule can place is a named
+rejection, never a guess (docs/architecture.md, Contracts, "From raw value to signal value").
+Then the timestamp policy picks the clock, and the deadband holds back changes too small to
+matter. ``to_sample`` does all of it for one reading; a client's own work ends at "raw value,
+raw timestamps, quality" (the StatusCode of OPC UA, the payload of MQTT) and starts again at "put
+the Sample on the queue, or count why not".
 
 The templates that name signals (``{line}/{station}/{signal}``) and the patterns they are filled
 from (an MQTT topic, an OPC UA browse path) are here too: ``PathPattern``, ``render``,

@@ -35,7 +35,7 @@ class MqttTopic(Overrides):
 
     ``field`` is a dotted JSON path to the value; a bare payload (a number or text that is not a
     JSON object) is taken whole. ``ts_field`` and ``quality_field`` follow the default convention
-    (DESIGN.md section 5) unless set.
+    (docs/architecture.md, Contracts) unless set.
     """
 
     pattern: str

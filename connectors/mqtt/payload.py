@@ -1,6 +1,6 @@
 """Reading one MQTT payload: a bare number or string, or JSON per the default convention.
 
-DESIGN.md section 5: ``{"value": ..., "ts": <RFC 3339 string or epoch milliseconds>,
+docs/architecture.md, Contracts: ``{"value": ..., "ts": <RFC 3339 string or epoch milliseconds>,
 "quality": "good"|"uncertain"|"bad"}``; the value may sit deeper (``field: data.power.kw``).
 Every way a payload can be unusable raises ``BadValue`` with the reason that gets counted.
 """

@@ -180,8 +180,6 @@ class Store:
         marks = ", ".join("?" * (len(KPI_FIELDS) + 6))
         return self._upsert("kpi", f'INSERT OR REPLACE INTO kpi (site, line, station, start, "end", {cols}, flags) VALUES ({marks})', rows)
 
-    write_kpis = write_windows  # the name before the Sink protocol, kept for existing callers
-
     def write_emissions(self, records: Iterable[EmissionsRecord]) -> int:
         """Upsert emissions records with their factor ids; returns the rows written."""
         rows = [tuple(getattr(r, c) for c in _EMISSION_COLUMNS) for r in records]

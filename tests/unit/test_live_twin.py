@@ -166,3 +166,38 @@ def test_an_incremental_log_freezes_to_what_one_freeze_of_everything_gives(rows)
         for col in ("t", "key", "value", "offsets"):
             assert np.array_equal(getattr(sa, col), getattr(sb, col)), (name, col)
     assert len(live) == len(once)
+
+
+def test_subscribers_get_frozen_snapshots_with_each_used_sample_once():
+    import dataclasses
+
+    samples = sorted(worked_example_samples(), key=lambda s: s.ts)
+    now = {"t": T0}
+    twin = LiveTwin(FACTORY, clock=lambda: now["t"])
+    got = []
+    twin.subscribe(got.append)
+    half = len(samples) // 2
+    for s in samples[:half]:
+        twin.add(s)
+    now["t"] = samples[half - 1].ts
+    first = twin.snapshot()
+    twin.add(samples[0])  # a duplicate: not used, so not handed on again
+    for s in samples[half:]:
+        twin.add(s)
+    now["t"] = T1
+    second = twin.snapshot()
+    assert got == [first, second]
+    assert list(first.new_samples) + list(second.new_samples) == samples
+    assert second.log is not None and second.log.t_end == T1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        second.now = 0.0
+    # the twin keeps nothing for the sinks outside the snapshots it hands out
+    assert not hasattr(twin, "outbox") and not hasattr(twin, "last_frozen")
+    assert twin.snapshot(T1).new_samples == ()
+
+
+def test_a_twin_without_subscribers_keeps_no_samples_for_them():
+    twin = LiveTwin(FACTORY, clock=lambda: T1)
+    for s in worked_example_samples():
+        twin.add(s)
+    assert twin.snapshot().new_samples == ()

@@ -24,7 +24,7 @@ def windows() -> list[KpiWindow]:
 
 def test_kpi_round_trip_and_levels(tmp_path):
     with Store(tmp_path / "t.sqlite") as st:
-        assert st.write_kpis(windows()) == 4
+        assert st.write_windows(windows()) == 4
         w = windows()
         # Ordered by end, then site, line, station (a line row sorts before its stations).
         assert st.kpis(T0, T0 + 1000) == [w[1], w[0], w[2]]
@@ -38,14 +38,14 @@ def test_kpi_round_trip_and_levels(tmp_path):
 def test_rewrites_do_not_duplicate(tmp_path):
     path = tmp_path / "t.sqlite"
     with Store(path) as st:
-        st.write_kpis(windows())
+        st.write_windows(windows())
         changed = windows()
         changed[0].good = 6.0
-        st.write_kpis(changed)
+        st.write_windows(changed)
         assert st.stats()["rows_kpi"] == 4
         assert st.kpis(T0, T0 + 61, station="reflow")[0].good == 6.0
     with Store(path) as again:  # a re-run over the same period
-        again.write_kpis(windows())
+        again.write_windows(windows())
         assert again.stats()["rows_kpi"] == 4 and again.stats()["written"] == 4
 
 
@@ -100,3 +100,17 @@ def test_schema_version_and_newer_file_refused(tmp_path):
     db.close()
     with pytest.raises(StoreError, match="schema version"):
         Store(path)
+
+
+def test_the_store_is_a_sink_whose_block_counts_what_it_wrote(tmp_path):
+    from factory_models.sink import Sink
+
+    st = Store(tmp_path / "t.sqlite")
+    assert isinstance(st, Sink) and st.sink_name == "store"
+    st.write_windows(windows())
+    st.write_samples([Sample("l1/reflow/power_kw", 1.0, T0), Sample("l1/reflow/power_kw", 2.0, T0 + 1)], "s")
+    assert st.health()["windows"] == 4
+    block = st.close()
+    assert block == {"path": str(tmp_path / "t.sqlite"), "written": 6, "samples": 2, "windows": 4, "emissions": 0,
+                     "product_use": 0, "rejected": 0}
+    assert st.close() == block  # closing twice is harmless and answers the same

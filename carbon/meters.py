@@ -166,11 +166,15 @@ def intervals(series: MeterSeries, t0: float, t1: float) -> Intervals:
     # tiny jitter between windows is absorbed: each interval runs to the next one's start
     edges = np.concatenate((all_start[:1], all_start[1:], [t1]))
     edges[0] = t0
-    if len(idx):
-        log.warning(
-            "meter %s: %d gap(s) totalling %.0f s between %s and %s gap-filled from neighbouring readings",
-            name, len(idx), float((g_end - g_start).sum()), iso_utc(t0), iso_utc(t1),
-        )
+    # before the first reading (a meter whose baseline is read when the run starts) and after the
+    # last one within the meter's own reading interval, the period merely outlasts the readings:
+    # worth a note, not a warning. Every gap still counts as gap_filled in the data-quality block.
+    cadence = float((end - start).max())
+    inner = (idx > 0) & ((idx < n) | (g_end - g_start > cadence + JITTER_S))
+    for level, part in ((logging.WARNING, inner), (logging.INFO, ~inner)):
+        if part.any():
+            log.log(level, "meter %s: %d gap(s) totalling %.0f s between %s and %s gap-filled from neighbouring readings",
+                    name, int(part.sum()), float((g_end - g_start)[part].sum()), iso_utc(t0), iso_utc(t1))
     return Intervals(name, series.kind, unit, edges, all_value, all_q)
 
 

@@ -16,10 +16,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
-from support.browser import fmt1, fmt_int, fmt_pct, headless_page, read_figures, require_browser, same_number
-from factory_models import load_factory
+from support.browser import (
+    fmt1,
+    fmt_int,
+    fmt_pct,
+    headless_page,
+    read_figures,
+    require_browser,
+    same_number,
+)
 from support.fake_plant import FakePlant
+
+from factory_models import load_factory
 from twin.dashboard import Dashboard
 from twin.runtime import Sinks
 from twin.runtime.live import DashboardOptions, LiveOptions, run_demo
@@ -189,9 +197,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+HISTORY_TICKS = 6
+# the chart's points and the document they came from, read in one go (no event can land in between)
+CHART_AT_LOAD_JS = """() => ({
+  events: Number(document.body.dataset.events || 0),
+  now: document.querySelector("[data-testid='now']").dataset.value,
+  t: window.dashboardChart ? Array.from(window.dashboardChart.data[0]) : [],
+})"""
+
+
 def test_demo_on_the_page_with_a_forced_stop():
-    """``factory-twin demo`` as operators see it: the page equals the twin's state document of the
-    moment, and a station forced down in the simulation shows as down within two seconds."""
+    """``factory-twin demo`` as operators see it: the chart holds the twin's ticks so far as soon as
+    the page opens, the page equals the twin's state document of the moment, and a station forced
+    down in the simulation shows as down within two seconds."""
     require_browser()
     factory = load_factory(ROOT / "configs" / "demo_smt.yaml")
     port = free_port()
@@ -208,6 +226,13 @@ def test_demo_on_the_page_with_a_forced_stop():
         demo = asyncio.create_task(run_demo(factory, ROOT / "configs" / "demo_smt.yaml", opts))
         try:
             async with headless_page() as page:
+                # the twin ticks a few times before anyone looks: the chart must show those ticks at once
+                deadline = time.monotonic() + 60
+                while len(docs) < HISTORY_TICKS:
+                    if demo.done():
+                        demo.result()
+                    assert time.monotonic() < deadline, f"the demo ticked {len(docs)} times in 60 s"
+                    await asyncio.sleep(0.1)
                 for _ in range(200):  # the demo starts its PLC, broker and clients first
                     if demo.done():
                         demo.result()
@@ -217,6 +242,11 @@ def test_demo_on_the_page_with_a_forced_stop():
                     except Exception:  # noqa: BLE001 - not listening yet
                         await asyncio.sleep(0.1)
                 await wait_events(page, 1)
+                at_load = await page.evaluate(CHART_AT_LOAD_JS)
+                assert at_load["events"] >= 1 and at_load["now"] in docs
+                history = docs[at_load["now"]]["history"]
+                assert at_load["t"] == history["t"], "the chart is not the twin's history"
+                assert len(at_load["t"]) >= HISTORY_TICKS, f"the chart has {len(at_load['t'])} points at load"
                 first = (await read_figures(page))["now"]["value"]
                 # live: a newer document arrives within a second of the last
                 t0 = time.monotonic()

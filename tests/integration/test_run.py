@@ -177,3 +177,49 @@ def test_browse_cli_writes_a_mapping_that_run_accepts(tmp_path):
     finally:
         done.set()
         thread.join(30)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unreachable_mapping(tmp_path) -> Path:
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING.format(endpoint=f"opc.tcp://127.0.0.1:{closed_port()}",
+                                      mqtt=f"mqtt://127.0.0.1:{closed_port()}"))
+    return mapping
+
+
+def test_run_against_sources_that_never_connect_exits_3_naming_each(tmp_path):
+    mapping = unreachable_mapping(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(SMT), "--mapping", str(mapping), "--duration", "3", "--json",
+                                      "--no-store", "--no-dashboard"])
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""  # no all-dash table, no summary
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("factory-twin:")]
+    assert "no source could be reached" in line
+    # each source by name and where, with the reason its last attempt failed
+    assert "plc (opc.tcp://127.0.0.1:" in line and "meters (mqtt://127.0.0.1:" in line
+    assert "refused" in line.lower() or "errno" in line.lower(), line
+    assert "Traceback" not in result.output
+
+
+def test_run_gives_up_after_the_connect_timeout(tmp_path):
+    from twin.runtime.live import SourcesUnreachable
+
+    factory = load_factory(SMT)
+    mapping = load_mapping(unreachable_mapping(tmp_path), factory)
+    opts = LiveOptions(progress=False, sinks=Sinks(store=None), connect_timeout_s=1.0)  # no duration: until then
+
+    async def scenario():
+        t0 = time.monotonic()
+        with pytest.raises(SourcesUnreachable, match="no source could be reached: plc"):
+            await run_mapping(factory, SMT, mapping, opts)
+        return time.monotonic() - t0
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) < 15

@@ -77,4 +77,4 @@ class TerminalView:
             self._live.update(status_table(snap, self.timezone), refresh=True)
         elif self.enabled and time.monotonic() - self._last_line >= PROGRESS_EVERY_S:
             self._last_line = time.monotonic()
-            self.console.print(progress_line(snap, self.timezone), highlight=False)
+            self.console.print(progress_line(snap, self.timezone), highlight=False, soft_wrap=True)

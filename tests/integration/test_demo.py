@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,12 @@ def test_demo_with_embedded_broker_agrees_with_ground_truth(tmp_path):
         assert len({w.start for w in minutes}) >= 5
         states = store.signals("smt1/printer/state")
         assert states and all(r["state"] in {s.name for s in State} for r in states)
+        # every live minute with energy has its CO2e (location-based, from the station's energy)
+        with_energy = [w for w in minutes if (w.energy_kwh or 0) > 0]
+        assert with_energy and all(w.co2e_kg is not None and w.co2e_kg > 0 for w in with_energy)
+    # the sinks block is the store's own, counting what it wrote during the run and at the end
+    block = doc["sinks"]["store"]
+    assert block["samples"] > 0 and block["windows"] >= len(minutes) and block["emissions"] > 0
 
 
 def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811
@@ -72,3 +79,23 @@ def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811
     assert_twin_matches_truth(doc, energy_rel=0.05)
     for key in ("received", "used", "rejected", "rejected_by_reason"):
         assert key in doc["samples"]
+
+
+def test_demo_says_where_the_dashboard_is_without_warnings(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="twin.runtime.live")
+    caplog.set_level(logging.INFO, logger="carbon.meters")
+    store = tmp_path / "demo.sqlite"
+    result = CliRunner().invoke(app, ["demo", "--config", str(SMT), "--duration", "6", "--speed", "120",
+                                      "--store", str(store), "--dashboard-port", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    # for people: one plain line on stderr; for the log: INFO, since nothing is wrong
+    urls = [ln for ln in result.stderr.splitlines() if ln.startswith("dashboard: http://127.0.0.1:")]
+    assert len(urls) == 1, result.stderr
+    assert any(r.levelno == logging.INFO and r.getMessage().startswith("dashboard on http://") for r in caplog.records)
+    # meters whose first reading is the baseline at start are noted, not warned about
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+              and r.name in ("carbon.meters", "twin.runtime.live")]
+    assert warned == []
+    doc = json.loads(result.stdout)
+    assert doc["sinks"]["store"]["samples"] > 0 and doc["sinks"]["store"]["windows"] > 0
+    assert doc["sinks"]["dashboard"]["states"] > 0

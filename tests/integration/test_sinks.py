@@ -51,3 +51,23 @@ def _epoch(text: str) -> float:
     from twin.shadow.replay import parse_ts
 
     return parse_ts(text)
+
+
+def test_demo_writes_live_minutes_with_co2e_and_samples_to_influx(victoria, tmp_path, monkeypatch):  # noqa: F811
+    """The InfluxDB writer is one of the live run's sinks: samples and closed minutes while it runs,
+    the whole run at the end, and its block counts all of them."""
+    monkeypatch.setenv("INFLUX_TOKEN", "not-checked-by-victoria")
+    result = CliRunner().invoke(app, [
+        "demo", "--config", str(ROOT / "configs" / "demo_smt.yaml"), "--duration", "6", "--speed", "120",
+        "--json", "--no-dashboard", "--store", str(tmp_path / "t.sqlite"), "--influx-url", victoria.url,
+        "--influx-org", "plant", "--influx-bucket", "twin", "--influx-spool", str(tmp_path / "spool"),
+    ])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    influx, store = doc["sinks"]["influxdb"], doc["sinks"]["store"]
+    assert influx["dropped"] == 0 and influx["rejected"] == 0 and influx["spool_depth"] == 0
+    # every sample, window and emissions record the store took went to InfluxDB as one point too
+    assert influx["written"] == influx["spooled"] >= store["samples"] + store["windows"] + store["emissions"]
+    co2e = victoria.wait_for_count(1, '{__name__="station_kpi_co2e_kg", station!=""}')
+    assert {dict(labels).get("station") for (_, labels), _, _ in co2e} >= {"printer", "reflow"}
+    assert victoria.wait_for_count(1, '{__name__=~"signal_.*"}')

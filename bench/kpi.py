@@ -277,15 +277,9 @@ def memory_bandwidth_gb_s(n_bytes: int = 800_000_000, repeat: int = 5) -> float:
 
 
 def single_thread_ns(call, n: int, repeat: int) -> float:
-    """Best-of-``repeat`` nanoseconds per sample of ``call`` with one Numba thread."""
-    import numba
-
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
+    """Best-of-``repeat`` nanoseconds per sample of ``call`` with the kernels on one thread."""
+    with kernels.threads(1):
         return best_time(call, repeat) / n * 1e9
-    finally:
-        numba.set_num_threads(threads)
 
 
 def max_rel_diff(got, want) -> float:
@@ -344,10 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.samples < 10_000 or args.python_samples < 1_000:
         parser.error("--samples must be >= 10000 and --python-samples >= 1000")
-    import numba
+    from twin.kpi.kernels.walk import default_threads
 
     result = bench(args.samples, min(args.python_samples, args.samples))
-    result["numba_threads"] = numba.get_num_threads()
+    result["numba_threads"] = default_threads()
     if args.json:
         json.dump(result, sys.stdout)
         print()

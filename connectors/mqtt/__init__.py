@@ -1,6 +1,23 @@
-"""MQTT: the subscribing source, the payload reader, simulated meters and an embedded demo broker."""
+"""MQTT: the subscribing source, the payload reader, simulated meters and an embedded demo broker.
 
-from .client import MqttAuthError, MqttClient, mqtt_sources
-from .sensors import MqttSensors, metered_signals
+The names below are imported on first use: loading a mapping reads ``mqtt/config.py`` through
+this package, and that must not load paho.
+"""
 
-__all__ = ["MqttAuthError", "MqttClient", "MqttSensors", "metered_signals", "mqtt_sources"]
+import importlib
+
+_WHERE = {
+    "MqttAuthError": ".client",
+    "MqttClient": ".client",
+    "mqtt_sources": ".client",
+    "MqttSensors": ".sensors",
+    "metered_signals": ".sensors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)

@@ -12,15 +12,11 @@ speak it). Reliability rules (docs/connectors.md):
   client. Value, timestamp and deadband rules are connectors/transform.py's, shared with every
   source; this module only reads topics and payloads.
 
-Threading: none of its own. paho runs inside the asyncio event loop (``add_reader``/``add_writer``
-on its socket, ``loop_read``/``loop_write``, ``loop_misc`` each second for keep-alive); only the
-blocking connect (TCP, TLS handshake) runs in a worker thread. ``on_message`` puts each Sample
-straight on the twin's queue, so paho acknowledges a QoS 1 message only once its Sample is queued.
-When the queue is full the socket is no longer read until the twin has made room, and the broker
-holds the rest (back-pressure, not loss). Reconnects use ``connectors.source.Backoff``
-(``reconnect_min_s`` .. ``reconnect_max_s``, with jitter). A paho network thread, as ``loop_start``
-runs it, cost 40 % of throughput here: every Sample crossed threads and paho's thread fought the
-event loop for the GIL at every socket call (bench/ingest.py).
+Threading: none of its own. paho runs inside the asyncio event loop (loop.py: ``PahoInLoop``);
+only the blocking connect (TCP, TLS handshake) runs in a worker thread. Each message's Sample goes
+straight onto the twin's queue before paho acknowledges it; a full queue stops the reading of the
+socket (back-pressure, not loss). Reconnects use ``connectors.source.Backoff``
+(``reconnect_min_s`` .. ``reconnect_max_s``, with jitter).
 """
 
 from __future__ import annotations
@@ -29,9 +25,7 @@ import asyncio
 import logging
 import ssl
 import tempfile
-import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -43,6 +37,7 @@ from factory_models.signals import BadValue, known_signals
 from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
 from ..transform import DEADBAND, DUPLICATE, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
 from .config import MqttSource
+from .loop import PahoInLoop
 from .payload import PayloadReader, read_fast
 
 log = logging.getLogger(__name__)
@@ -76,8 +71,6 @@ class MqttClient:
     matches a pattern but names another signal is rejected as ``unknown_signal``.
     """
 
-    #: Samples read from the socket per turn of the event loop at most, so other tasks keep running
-    READ_BURST = 200
     #: resolved topics kept; a flood of distinct junk topics only costs a cache reset
     MAX_ROUTES = 100_000
 
@@ -97,18 +90,9 @@ class MqttClient:
         # last (ts, value) per signal, to tell a QoS 1 redelivery from a new reading; kept across
         # reconnects, which is when redeliveries come
         self._seen: dict[str, tuple] = {}
-        self._stopping = False
         self._ever_connected = False
         self._fatal: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._out: asyncio.Queue | None = None
-        self._overflow: deque[Sample] = deque()  # Samples waiting for room on the queue (socket paused)
-        self._paused = False
-        self._resumer: asyncio.Task | None = None
-        self._sock = None  # the socket the event loop watches
-        self._gone: asyncio.Event | None = None  # set when the connection is lost
-        self._messages = 0  # on_message calls, to tell a read that found a message from one that did not
+        self._io: PahoInLoop | None = None  # while running: paho driven by the event loop
         self._attempt_failed = False  # this connection attempt's failure is already counted
         self._socket_error: str | None = None  # paho's last socket error while connecting
         self.client: paho.Client | None = None
@@ -127,20 +111,14 @@ class MqttClient:
         return d
 
     async def run(self, out: asyncio.Queue) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._out = out
-        self._gone = asyncio.Event()
-        self._stopping = False
-        self._paused = False
         client = self.client = self._make_client()
+        io = self._io = PahoInLoop(client, out)
         cfg = self.config
         backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
-        misc = loop.create_task(self._misc())
         client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         try:
             while True:
-                self._gone.clear()
+                io.gone.clear()
                 self._attempt_failed = False
                 self._socket_error = None
                 # paho's log only while connecting: it names the socket error of a connection the
@@ -153,27 +131,14 @@ class MqttClient:
                     self._connect_failed(f"cannot connect: {self._explain(exc)}")
                     await backoff.sleep()
                     continue
-                await self._gone.wait()
+                await io.gone.wait()
                 if self._fatal is not None:
                     raise self._fatal
                 if self._ever_connected and self._stats_extra["last_error"] is None:
                     backoff.reset()  # the connection worked: the next one starts at reconnect_min_s
                 await backoff.sleep()
         finally:
-            self._stopping = True
-            misc.cancel()
-            if self._resumer is not None:
-                self._resumer.cancel()
-            if client.socket() is not None:
-                client.disconnect()  # a clean DISCONNECT keeps the persistent session on the broker
-                client.loop_write()  # sends it now and closes the socket
-            self._unwatch()
-            left, self._overflow = self._overflow, deque()
-            for sample in left:
-                try:
-                    out.put_nowait(sample)
-                except asyncio.QueueFull:
-                    self._stats_extra["unsent_at_stop"] += 1
+            self._stats_extra["unsent_at_stop"] += io.stop()
             if self._stats_extra["unsent_at_stop"]:
                 log.warning("%s: %d samples not handed over at stop", self.name, self._stats_extra["unsent_at_stop"])
             self._stats.connected = False
@@ -205,104 +170,7 @@ class MqttClient:
             return f"TLS handshake failed ({exc.reason or exc}{mine})"
         return str(exc)
 
-    # --- paho driven by the event loop ---------------------------------------------------------------
-
-    async def _misc(self) -> None:
-        """paho's housekeeping: keep-alive pings, and noticing a broker that stopped answering."""
-        while True:
-            await asyncio.sleep(1.0)
-            client = self.client
-            if client is not None and client.socket() is not None:
-                client.loop_misc()
-
-    def _in_loop(self, fn, *args) -> None:
-        if threading.get_ident() == self._loop_thread:
-            fn(*args)
-        else:  # paho calls back from the worker thread that connects
-            self._loop.call_soon_threadsafe(fn, *args)
-
-    def _on_socket_open(self, client, userdata, sock) -> None:
-        self._in_loop(self._watch, sock)
-
-    def _on_socket_close(self, client, userdata, sock) -> None:
-        self._in_loop(self._unwatch, sock)
-
-    def _on_socket_register_write(self, client, userdata, sock) -> None:
-        self._in_loop(self._watch_write, sock)
-
-    def _on_socket_unregister_write(self, client, userdata, sock) -> None:
-        self._in_loop(self._unwatch_write, sock)
-
-    def _watch(self, sock) -> None:
-        if self._stopping:  # a connect that finished after run() was cancelled
-            return
-        self._sock = sock
-        if not self._paused and sock.fileno() >= 0:
-            self._loop.add_reader(sock, self._readable)
-
-    def _unwatch(self, sock=None) -> None:
-        sock = sock if sock is not None else self._sock
-        if sock is None:
-            return
-        if sock.fileno() >= 0:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-        if sock is self._sock:
-            self._sock = None
-        if self._gone is not None:
-            self._gone.set()
-
-    def _watch_write(self, sock) -> None:
-        if sock.fileno() >= 0 and self.client is not None and self.client.socket() is sock:
-            self._loop.add_writer(sock, self.client.loop_write)
-
-    def _unwatch_write(self, sock) -> None:
-        if sock.fileno() >= 0:
-            self._loop.remove_writer(sock)
-
-    def _readable(self) -> None:
-        """Read what the socket holds, up to READ_BURST messages. paho acknowledges a QoS 1
-        message when ``on_message`` returns, by which time its Sample is on the queue (or, when
-        the queue is full, held here with the socket no longer read: back-pressure)."""
-        client = self.client
-        for _ in range(self.READ_BURST):
-            before = self._messages
-            client.loop_read()
-            if self._messages == before or self._paused or client.socket() is None:
-                break
-        sock = client.socket()
-        # TLS: records already decrypted into the SSL object do not wake the selector
-        if sock is not None and not self._paused and hasattr(sock, "pending") and sock.pending():
-            self._loop.call_soon(self._readable)
-
-    def _emit(self, sample: Sample) -> None:
-        """Put a Sample on the twin's queue; when it is full, hold it and stop reading the socket
-        until the twin has taken it (the broker keeps the rest: back-pressure, not loss)."""
-        if not self._overflow:
-            try:
-                self._out.put_nowait(sample)
-                return
-            except asyncio.QueueFull:
-                pass
-        self._overflow.append(sample)
-        if not self._paused:
-            self._paused = True
-            if self._sock is not None and self._sock.fileno() >= 0:
-                self._loop.remove_reader(self._sock)
-            self._resumer = self._loop.create_task(self._resume())
-
-    async def _resume(self) -> None:
-        out = self._out
-        while self._overflow:
-            await out.put(self._overflow[0])
-            self._overflow.popleft()
-        self._paused = False
-        self._resumer = None
-        if self._sock is not None and self._sock.fileno() >= 0 and not self._stopping:
-            self._loop.add_reader(self._sock, self._readable)
-            self._loop.call_soon(self._readable)  # what arrived meanwhile is already in the socket
-
-    # --- paho setup and callbacks (paho's thread) --------------------------------------------------
+    # --- paho setup and callbacks (in the event loop, or the connecting thread) --------------------------------------------------
 
     def _make_client(self) -> paho.Client:
         cfg = self.config
@@ -322,10 +190,6 @@ class MqttClient:
                 certfile=str(tls.cert_file) if tls and tls.cert_file else None,
                 keyfile=str(tls.key_file) if tls and tls.key_file else None,
             )
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -357,16 +221,16 @@ class MqttClient:
         log.info("%s: connected to %s:%s (session present: %s)", self.name, self.config.host,
                  self.config.port, flags.session_present)
         client.subscribe([(p.subscription(), self.config.qos) for p, _ in self._patterns])
-        self._emit(connection_sample(self.name, True))
+        self._io.emit(connection_sample(self.name, True))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self._stats.connected
         self._stats.connected = False
-        if self._stopping:
+        if self._io is not None and self._io.stopping:
             log.info("%s: disconnected on stop", self.name)
         elif was:
             log.warning("%s: disconnected (%s); reconnecting with backoff", self.name, reason_code)
-            self._emit(connection_sample(self.name, False))
+            self._io.emit(connection_sample(self.name, False))
         elif not self._attempt_failed:  # dropped before CONNACK: say why, never retry silently
             why = self._socket_error or str(reason_code)
             hint = ""
@@ -383,7 +247,7 @@ class MqttClient:
                 log.error("%s: broker refused subscription %r: %s", self.name, pattern.subscription(), rc)
 
     def _on_message(self, client, userdata, msg) -> None:
-        self._messages += 1
+        self._io.messages += 1
         try:
             sample = self.to_sample(msg.topic, msg.payload, time.time(), msg.dup)
         except Exception as exc:  # a bug here must cost one message, counted, never the connection
@@ -391,7 +255,7 @@ class MqttClient:
             self._stats.reject("internal_error", repr(exc)[:200], msg.topic, msg.payload)
             return
         if sample is not None:
-            self._emit(sample)
+            self._io.emit(sample)
 
     # --- message -> Sample ------------------------------------------------------------------------
 
@@ -451,8 +315,8 @@ class MqttClient:
         self._fatal = exc
         if self.client is not None:
             self.client.disconnect()
-        if self._gone is not None:
-            self._gone.set()
+        if self._io is not None:
+            self._io.gone.set()
 
 
 def mqtt_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[MqttClient]:

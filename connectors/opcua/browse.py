@@ -14,7 +14,7 @@ import yaml
 from .config import OpcUaSecurity
 
 from .address_space import OBJECTS, all_variables, expanded_id
-from .client import open_client
+from .session import open_client
 
 #: Common PLC tag names and the twin's signal name they most likely mean (a guess to review).
 SYNONYMS = {

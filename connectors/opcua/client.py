@@ -15,8 +15,10 @@ shared with every source. A Bad value is forwarded with quality BAD so the twin 
 keeps it out of KPIs; a node the server refuses (BadNodeIdUnknown ...) is counted and skipped
 without touching its siblings (telegraf #10849), also when the server refuses a whole
 CreateMonitoredItems request (the batch is split until the failing node is alone) or a whole
-subscription (its nodes are counted, the other subscriptions run on). Security refusals (pinned certificate mismatch,
-rejected user) are not retried: the source stops with a clear error, failing closed.
+subscription (its nodes are counted, the other subscriptions run on). Security refusals (pinned
+certificate mismatch, rejected user) are not retried: the source stops with a clear error, failing
+closed. Opening one connection, and reading a notification's StatusCode and timestamps, is
+session.py's.
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ import logging
 import math
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.crypto import security_policies
 from asyncua.ua import uaerrors
 
 from factory_models import ConfigError, Factory, Quality, Sample
@@ -40,146 +40,16 @@ from factory_models.signals import known_signals
 
 from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
 from ..transform import DEADBAND, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
-from .config import OpcUaNode, OpcUaSecurity, OpcUaSource
-
 from .address_space import walk
-from .security import CLIENT_APPLICATION_URI, CertificatePinError, check_pinned, ensure_certificate
+from .config import OpcUaNode, OpcUaSource
+from .security import CertificatePinError
+from .session import SESSION_GONE, OpcUaRefused, epoch_s, open_client, quality_of, resolve_node_id, status_name
+
+__all__ = ["OpcUaClient", "OpcUaRefused", "epoch_s", "open_client", "opcua_sources", "quality_of", "resolve_node_id"]
 
 log = logging.getLogger(__name__)
 
-#: StatusCodes meaning "this user may not connect": retrying with the same credentials cannot help.
-_AUTH_REFUSED = (
-    uaerrors.BadUserAccessDenied,
-    uaerrors.BadIdentityTokenInvalid,
-    uaerrors.BadIdentityTokenRejected,
-    uaerrors.BadCertificateUntrusted,
-    uaerrors.BadCertificateInvalid,
-    uaerrors.BadSecurityChecksFailed,
-)
-
 _GOOD, _BAD = Quality.GOOD, Quality.BAD
-
-
-#: StatusCode names (prefixes) meaning the session or channel is gone: not a node's fault, so a
-#: refused request with one of them ends the connection instead of being split and retried.
-_SESSION_GONE = (
-    "BadSession", "BadSecureChannel", "BadConnection", "BadServer", "BadCommunication", "BadTimeout",
-    "BadShutdown", "BadTcp", "BadNotConnected", "BadDisconnect", "BadSubscriptionIdInvalid",
-)
-
-
-def _status_name(exc: Exception) -> str:
-    code = getattr(exc, "code", None)
-    if code is not None:
-        with contextlib.suppress(Exception):
-            return ua.StatusCode(code).name
-    return type(exc).__name__
-
-
-class OpcUaRefused(ConnectionRefusedError):
-    """The server refused us for a reason a retry cannot fix (credentials, security, certificate)."""
-
-
-def quality_of(status: ua.StatusCode | None) -> Quality:
-    """Quality from a StatusCode's severity, its top two bits (OPC UA Part 4 section 7.39)."""
-    if status is None:
-        return Quality.GOOD
-    severity = (status.value >> 30) & 0b11
-    return Quality.GOOD if severity == 0 else Quality.UNCERTAIN if severity == 1 else Quality.BAD
-
-
-def epoch_s(dt: datetime | None) -> float | None:
-    """Epoch seconds of an OPC UA DateTime (UTC); None when the server left it out."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    ts = dt.timestamp()
-    # DateTime.MinValue (1601) means "not set" in OPC UA Part 6 section 5.2.2.5
-    return None if ts <= 0 else ts
-
-
-def resolve_node_id(text: str, namespaces: list[str]) -> ua.NodeId:
-    """A NodeId from ``nsu=<uri>;<id>`` (or a plain ``i=``/``s=`` id in namespace 0) against the
-    server's current namespace array. KeyError names the URI when the server does not have it."""
-    node = ua.NodeId.from_string(text)
-    uri = getattr(node, "NamespaceUri", None)
-    if not uri:
-        return node
-    try:
-        index = namespaces.index(uri)
-    except ValueError:
-        raise KeyError(f"namespace {uri!r} is not on the server (it has {namespaces})") from None
-    return ua.NodeId(node.Identifier, index, node.NodeIdType)
-
-
-async def open_client(
-    endpoint: str,
-    security: OpcUaSecurity,
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    source_name: str = "opcua",
-    timeout_s: float = 4.0,
-    watchdog_s: float = 1.0,
-) -> Client:
-    """A connected asyncua Client with the configured security, the server certificate pinned.
-
-    With policy Basic256Sha256 the client certificate is created once at ``client_cert`` and kept;
-    the server certificate is read from the server's endpoint list over an unsecured discovery
-    channel and compared with the pinned file *before* any secure channel is opened. The pinned
-    file defaults to ``<client_cert dir>/<source_name>-server.der`` and is written on first use.
-    Raises CertificatePinError or OpcUaRefused for refusals, OSError/asyncio.TimeoutError when
-    the server cannot be reached.
-    """
-    client = Client(endpoint, timeout=timeout_s, watchdog_intervall=watchdog_s)
-    # ten minutes: what asyncua's server grants at most; a session we leave behind expires
-    client.session_timeout = 600_000
-    client.application_uri = CLIENT_APPLICATION_URI
-    client.name = client.description = f"factory-twin {source_name}"
-    if username is not None:
-        client.set_user(username)
-    if password is not None:
-        client.set_password(password)
-    if security.policy != "None":
-        cert, key = await ensure_certificate(security.client_cert, security.client_key, CLIENT_APPLICATION_URI)
-        pinned_path = security.server_cert or Path(security.client_cert).parent / f"{source_name}-server.der"
-        mode = getattr(ua.MessageSecurityMode, security.mode)
-        policy = security_policies.SecurityPolicyBasic256Sha256
-        discovery = Client(endpoint, timeout=timeout_s)
-        endpoints = await discovery.connect_and_get_server_endpoints()
-        chosen = [e for e in endpoints if e.SecurityPolicyUri == policy.URI and e.SecurityMode == mode]
-        if not chosen:
-            offered = sorted({f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name}" for e in endpoints})
-            raise OpcUaRefused(f"{endpoint}: the server offers no Basic256Sha256 {security.mode} endpoint; it offers {offered}")
-        presented = _first_certificate(chosen[0].ServerCertificate)
-        pinned = check_pinned(presented, pinned_path, endpoint)
-        await client.set_security(policy, str(cert), str(key), server_certificate=pinned, mode=mode)
-    try:
-        await client.connect()
-    except _AUTH_REFUSED as exc:
-        who = f"user {username!r}" if username is not None else "an anonymous session"
-        raise OpcUaRefused(
-            f"{endpoint}: the server refused {who}: {type(exc).__name__} ({exc}). Check the user name and "
-            "password variables (or password file) of this source, and that the server trusts our certificate."
-        ) from None
-    except ua.UaError as exc:
-        if "certificate mismatch" in str(exc).lower():
-            raise CertificatePinError(f"{endpoint}: server certificate changed during the handshake: {exc}") from None
-        raise
-    return client
-
-
-def _first_certificate(der: bytes | None) -> bytes:
-    """The leaf certificate of a DER chain (servers may send their chain concatenated)."""
-    if not der:
-        return b""
-    # a DER SEQUENCE: 0x30, then the length in short or long form
-    if der[0] == 0x30 and len(der) > 4 and der[1] & 0x80:
-        n = der[1] & 0x7F
-        length = int.from_bytes(der[2 : 2 + n], "big")
-        return der[: 2 + n + length]
-    return der
 
 
 class _Item:
@@ -411,8 +281,8 @@ class OpcUaClient:
                 # one task per subscription forwards them in order (no task per notification)
                 sub = await client.create_subscription(params, None, queue_maxsize=0)
             except uaerrors.UaStatusCodeError as exc:
-                name = _status_name(exc)
-                if name.startswith(_SESSION_GONE):
+                name = status_name(exc)
+                if name.startswith(SESSION_GONE):
                     raise
                 # e.g. BadTooManySubscriptions: these nodes are lost until the next connection,
                 # the other subscriptions run on
@@ -446,8 +316,8 @@ class OpcUaClient:
                 nodes, queuesize=cfg.queue_size, sampling_interval=cfg.sampling_interval_ms
             )
         except uaerrors.UaStatusCodeError as exc:
-            name = _status_name(exc)
-            if name.startswith(_SESSION_GONE):
+            name = status_name(exc)
+            if name.startswith(SESSION_GONE):
                 raise
             if len(batch) > 1:
                 half = len(batch) // 2

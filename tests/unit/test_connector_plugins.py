@@ -3,6 +3,7 @@ top-level keys, and a new protocol is one new folder."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -125,3 +126,11 @@ def test_a_new_protocol_is_one_new_folder(tmp_path, monkeypatch):
     finally:
         for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
+
+
+def test_loading_a_mapping_loads_no_protocol_library():
+    """The plugins' config models are pure pydantic: ``check`` and start-up errors stay fast."""
+    code = ("import sys; from connectors.mapping import load_mapping; "
+            "print(sorted(m for m in ('paho', 'asyncua', 'amqtt') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -67,9 +67,9 @@ import numpy as np
 from factory_models.records import KpiWindow
 from factory_models.schema import Factory
 from factory_models.states import N_STATES, State
-from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog, FrozenLog
-
 from twin.kpi import kernels
+from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog, FrozenLog
+from twin.kpi.inputs import check_edges, check_log, counter_modulus_array
 
 log_ = logging.getLogger(__name__)
 
@@ -123,63 +123,6 @@ class _Measured:
     power_valid: np.ndarray  # [units]
     ideal_s: np.ndarray  # [stations, windows]
     unknown_units: np.ndarray  # [stations, windows]
-
-
-def counter_modulus_array(counter_modulus: float | Mapping | None) -> np.ndarray:
-    """Per-channel rollover modulus (0: none) from None, one number for all channels, or a mapping.
-
-    The mapping's keys are ``Channel`` members, channel codes or names ("produced", "energy_kwh").
-    """
-    out = np.zeros(N_CHANNELS)
-    if counter_modulus is None:
-        return out
-    if isinstance(counter_modulus, Mapping):
-        for key, m in counter_modulus.items():
-            if isinstance(key, str):
-                if key.upper() not in Channel.__members__:
-                    raise ValueError(f"counter_modulus: unknown channel {key!r}; expected one of "
-                                     f"{', '.join(c.name.lower() for c in Channel)}")
-                ch = Channel[key.upper()]
-            else:
-                ch = Channel(int(key))
-            out[ch] = _check_modulus(m)
-        return out
-    out[:] = _check_modulus(counter_modulus)
-    return out
-
-
-def _check_modulus(m) -> float:
-    m = float(m)
-    if not (math.isfinite(m) and m >= 0):
-        raise ValueError(f"counter_modulus must be a finite number >= 0 (0: no rollover), got {m!r}")
-    return m
-
-
-def _check_edges(edges) -> np.ndarray:
-    e = np.asarray(edges, dtype=np.float64)
-    if e.ndim != 1 or e.shape[0] < 2:
-        raise ValueError(f"edges must be a 1-D array of at least 2 window edges, got shape {e.shape}")
-    if not np.all(np.isfinite(e)):
-        raise ValueError("edges must be finite epoch seconds")
-    if not np.all(np.diff(e) > 0):
-        raise ValueError("edges must be strictly increasing (windows are [edges[i], edges[i+1]))")
-    return e
-
-
-def _check_log(log: FrozenLog, factory: Factory) -> None:
-    expected = factory.unit_names()
-    if list(log.units) != expected:
-        raise ValueError(f"the event log's units {log.units[:5]}... do not match the factory's unit "
-                         f"names {expected[:5]}... ({len(log.units)} vs {len(expected)} units)")
-    if log.n_stations != len(factory.station_units()):
-        raise ValueError(f"log.n_stations = {log.n_stations}, the factory has {len(factory.station_units())} machines")
-    if not (math.isfinite(log.t_start) and math.isfinite(log.t_end) and log.t_end >= log.t_start):
-        raise ValueError(f"log span must be finite with t_end >= t_start, got [{log.t_start}, {log.t_end}]")
-    for name in ("states", "counters", "power", "products_stream"):
-        t = getattr(log, name).t
-        n_bad = int(np.count_nonzero(~np.isfinite(t)))
-        if n_bad:
-            raise ValueError(f"log.{name}: {n_bad} samples have a non-finite timestamp")
 
 
 def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_product: np.ndarray,
@@ -388,7 +331,7 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     """
     if isinstance(log, EventLog):
         log = log.freeze()
-    _check_log(log, factory)
+    check_log(log, factory)
     modulus = counter_modulus_array(factory.kpi.counter_rollover if counter_modulus is None else counter_modulus)
     layout = _Layout(factory)
     span = np.array([log.t_start, log.t_end], dtype=np.float64)
@@ -398,7 +341,7 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     stations, lines, site = layout.windows(whole, 0, None, None)
     windows: list[KpiWindow] = []
     if edges is not None:
-        e = _check_edges(edges)
+        e = check_edges(edges)
         m = _measure(log, e, modulus, layout.default_product, layout.ideal_cycle_s)
         for w in range(e.shape[0] - 1):
             st, ln, si = layout.windows(m, w, float(e[w]), float(e[w + 1]))

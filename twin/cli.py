@@ -324,7 +324,7 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
         doc = asyncio.run(coro)
     except KeyboardInterrupt:
         raise typer.Exit(130)
-    except SourcesUnreachable as exc:  # DESIGN.md: exit 3 = no source could be reached
+    except SourcesUnreachable as exc:  # exit 3: not one source could be reached
         _fail(f"{name}: {exc}", 3)
     except StoreError as exc:
         _fail(str(exc))

@@ -1,4 +1,4 @@
-"""The interface every sink implements: where the twin's records go (DESIGN.md section 5).
+"""The interface every sink implements: where the twin's records go (docs/architecture.md).
 
 A sink takes KPI windows, emissions records and samples, answers ``health()`` while it runs and,
 on ``close()``, returns its block of the ``sinks`` document a command prints (what it wrote). The

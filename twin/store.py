@@ -1,7 +1,7 @@
 """The embedded store: one SQLite file (WAL) of KPI windows, emissions records and downsampled signals.
 
 The default sink when no InfluxDB is configured, and what reports and the dashboard read
-(DESIGN.md section 5). Every table has a primary key on series and time, and writes are upserts,
+(docs/architecture.md, Contracts). Every table has a primary key on series and time, and writes are upserts,
 so a replay or a re-run of the same period rewrites its rows instead of adding new ones.
 
 Signals are downsampled to one row per signal and bucket (``bucket_s``, default one minute)

@@ -1,7 +1,7 @@
 """InfluxDB writer: records -> line protocol -> durable spool -> synchronous v2 writes, own retry loop.
 
 Why not the client's batching ``WriteApi``: it drops a batch after ``max_retry_time`` without
-raising (influxdb-client-python #144, reference/connectors.md). Here every point is first written
+raising (influxdb-client-python #144, docs/connectors.md). Here every point is first written
 to the durable on-disk spool (``spool.py``, append-only segment files); a background thread sends
 the oldest records and forgets them only once the server answered 2xx. The sender POSTs each batch
 to ``/api/v2/write`` itself, over one keep-alive ``http.client`` connection (headers and body in

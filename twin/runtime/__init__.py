@@ -1,4 +1,4 @@
-"""The composition root: wires sources to the twin and the twin to its sinks (DESIGN.md section 1).
+"""The composition root: wires sources to the twin and the twin to its sinks (docs/architecture.md).
 
 Only this package (and the CLI above it) imports every package. ``live`` runs ``demo`` and ``run``
 (with ``demo_plant``, ``terminal`` and ``live_summary``), ``batch`` runs ``simulate``, ``replay``

@@ -6,4 +6,14 @@ the same definitions in plain Python (for tests and the benchmark's baseline).
 
 from twin.kpi.compute import KpiReport, compute_kpis, counter_modulus_array
 
-__all__ = ["KpiReport", "compute_kpis", "counter_modulus_array"]
+__all__ = ["KpiReport", "compute_kpis", "counter_modulus_array", "warm_up"]
+
+
+def warm_up(background: bool = True):
+    """Compile (or load from the cache) the kernels in a background thread: see ``twin.kpi.warmup``.
+
+    Imported on call, so that ``python -m twin.kpi.warmup`` runs a module the package has not loaded.
+    """
+    from twin.kpi import warmup
+
+    return warmup.warm_up(background)

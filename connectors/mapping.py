@@ -21,16 +21,18 @@ from factory_models import ConfigError, Factory, load_model
 from factory_models.loading import field_path, line_of  # the error format of every other config
 from factory_models.signals import CONNECTION, SITE, known_signals
 
-from .config_base import Credentials, Name, SourceConfig, Strict
+from .config_base import Name, Strict
 from .registry import Plugin, plugins
-from .transform import Deadband, Overrides, PathPattern, Transform, names_in, pick_timestamp, render, template_signals
-from .opcua.config import OpcUaNode, OpcUaSecurity, OpcUaSource, Subscription
+from .transform import names_in, render, template_signals
+
+# The plugins' models under their old address: twin/runtime, twin/cli, bench and tests import
+# them from here.
 from .mqtt.config import MqttSource, MqttTls, MqttTopic
+from .opcua.config import OpcUaNode, OpcUaSecurity, OpcUaSource, Subscription
 
 __all__ = [
-    "Credentials", "Deadband", "Mapping", "MqttSource", "MqttTls", "MqttTopic", "Name", "OpcUaNode",
-    "OpcUaSecurity", "OpcUaSource", "Overrides", "PathPattern", "SourceConfig", "Strict", "Subscription",
-    "Transform", "check_signals", "load_mapping", "mapping_model", "pick_timestamp", "render",
+    "Mapping", "MappingBase", "MqttSource", "MqttTls", "MqttTopic", "OpcUaNode", "OpcUaSecurity", "OpcUaSource",
+    "Subscription", "check_signals", "load_mapping", "mapping_model",
 ]
 
 

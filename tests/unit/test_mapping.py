@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from connectors.mapping import Deadband, PathPattern, Transform, load_mapping, pick_timestamp, render
+from connectors.mapping import load_mapping
+from connectors.transform import Deadband, PathPattern, Transform, pick_timestamp, render
 from factory_models.signals import BadValue, coerce, known_signals
 from factory_models import ConfigError, TsKind
 

@@ -167,10 +167,10 @@ def intervals(series: MeterSeries, t0: float, t1: float) -> Intervals:
     edges = np.concatenate((all_start[:1], all_start[1:], [t1]))
     edges[0] = t0
     # before the first reading (a meter whose baseline is read when the run starts) and after the
-    # last one within the meter's own reading interval, the period merely outlasts the readings:
-    # worth a note, not a warning. Every gap still counts as gap_filled in the data-quality block.
-    cadence = float((end - start).max())
-    inner = (idx > 0) & ((idx < n) | (g_end - g_start > cadence + JITTER_S))
+    # last one within two of the meter's own reading intervals, the period merely outlasts the
+    # readings: worth a note, not a warning. Every gap still counts as gap_filled in the data-quality block.
+    silent_after_s = 2.0 * float((end - start).max())
+    inner = (idx > 0) & ((idx < n) | (g_end - g_start > silent_after_s + JITTER_S))
     for level, part in ((logging.WARNING, inner), (logging.INFO, ~inner)):
         if part.any():
             log.log(level, "meter %s: %d gap(s) totalling %.0f s between %s and %s gap-filled from neighbouring readings",

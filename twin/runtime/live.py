@@ -91,23 +91,23 @@ class LiveRun:
                  buffers=None, actions=None, forecast_seed: int = 0):
         self.factory, self.config, self.twin, self.sources, self.opts = factory, config, twin, sources, opts
         self.carbon = carbon_setup(factory, config)
-        self.sinks = open_sinks(opts.sinks)
-        self._closed: dict | None = None
         self.feed = None
         if opts.dashboard is not None or opts.on_state is not None:
             self.feed = DashboardFeed(factory, twin, factors_kg_per_kwh=page_factors(*self.carbon), health=self.health,
                                       buffers=buffers, forecast_every_s=opts.forecast_every_s,
                                       forecast_seed=forecast_seed, on_state=opts.on_state)
-            self.sinks.append(self.feed)
-        self.writer = LiveWriter(factory, self.sinks, self.carbon)
-        twin.subscribe(self.writer.on_snapshot)
-        if self.feed is not None:
-            twin.subscribe(self.feed.on_snapshot)
         self.server = None
         if opts.dashboard is not None:
             d = opts.dashboard
             self.server = Dashboard(host=d.host, port=d.port, token=d.token, state=self.feed.state,
                                     health=self.feed.health, actions=actions, push_interval_s=d.push_interval_s)
+        # opened last: nothing after this can fail and leave a sink open
+        self.sinks = open_sinks(opts.sinks) + ([self.feed] if self.feed is not None else [])
+        self._closed: dict | None = None
+        self.writer = LiveWriter(factory, self.sinks, self.carbon)
+        twin.subscribe(self.writer.on_snapshot)
+        if self.feed is not None:
+            twin.subscribe(self.feed.on_snapshot)
         self.console = Console(stderr=True)
         self.connected: set[str] = set()  # sources that were connected at some moment of the run
 

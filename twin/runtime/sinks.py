@@ -9,6 +9,7 @@ each sink's own block, so the counts include everything written during the run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ class LiveWriter:
         span = dataclasses.replace(frozen, t_start=max(first, frozen.t_start), t_end=closed)
         report = compute_kpis(span, self.factory, edges)
         try:
-            account_log(self.factory, span, report, *self.carbon, edges)
+            with _provisional():
+                account_log(self.factory, span, report, *self.carbon, edges)
         except ValueError as exc:  # meter data that cannot be accounted yet (e.g. one reading so far)
             log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
         factor = self._grid_factor()
@@ -158,3 +160,29 @@ class LiveWriter:
             for sink in self.sinks:
                 getattr(sink, method)(records)
 
+
+
+class _DropMeterNotices(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.dropped += 1
+        return False
+
+
+@contextlib.contextmanager
+def _provisional():
+    """Meter notices of the live minutes are not logged: those minutes are accounted again for
+    ``REWRITE_WINDOWS`` minutes as late readings arrive (a reading still on the wire when its minute
+    closes looks like a gap), and the whole run is accounted, with its data quality, at the end."""
+    meters = logging.getLogger("carbon.meters")
+    quiet = _DropMeterNotices()
+    meters.addFilter(quiet)
+    try:
+        yield
+    finally:
+        meters.removeFilter(quiet)
+        if quiet.dropped:
+            log.debug("live minute windows: %d meter notices left to the whole run's accounting", quiet.dropped)

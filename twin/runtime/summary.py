@@ -127,8 +127,10 @@ def _window_labels(windows: list[KpiWindow], tz: str | None) -> tuple[str, list[
     return offset, labels
 
 
-def print_tables(report, header: str, extra: list[str] | None = None, tz: str | None = None) -> None:
-    """The whole span, then (when ``--window`` asked for them) every window; times in site time."""
+def print_tables(report, header: str, extra: list[str] | None = None, tz: str | None = None,
+                 emissions: dict | None = None) -> None:
+    """The whole span, then (when ``--window`` asked for them) every window, then the emissions
+    totals; times in site time."""
     out = console()
     out.print(f"[bold]{header}[/bold]", highlight=False)
     everything = [*report.stations, *report.lines, report.site]
@@ -141,8 +143,8 @@ def print_tables(report, header: str, extra: list[str] | None = None, tz: str | 
     for w in everything:
         if w.flags:
             out.print(f"[yellow]flag[/yellow] {_name(w)}: {', '.join(w.flags)}", highlight=False)
-    for line in extra or []:
-        out.print(line)
+    for line in [*emissions_lines(emissions), *(extra or [])]:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _back(item: dict) -> KpiWindow:
@@ -185,7 +187,7 @@ def print_live(doc: dict, tz: str | None = None) -> None:
     items = [_back(x) for x in [*doc["stations"], *doc["lines"], doc["site"]]]
     out.print(kpi_table(f"{doc['command']}: {site_time(doc['start'], tz)} to {site_time(doc['end'], tz)}", items))
     for line in emissions_lines(doc.get("emissions")):
-        out.print(line, highlight=False, markup=False)  # factor ids are in [brackets]
+        out.print(line, highlight=False, markup=False, soft_wrap=True)  # factor ids: [brackets], long
     if doc.get("ground_truth"):
         out.print(ground_truth_table(doc["ground_truth"]))
     s = doc["samples"]

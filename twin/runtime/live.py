@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class SourcesUnreachable(ConnectionError):
-    """No source of a live run ever connected (docs/architecture.md, Contracts: exit 3); the message names each and why."""
+    """No source of a live run ever connected (docs/architecture.md: exit 3); the message names each and why."""
 
 
 @dataclass

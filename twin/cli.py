@@ -14,7 +14,7 @@ from factory_models import ConfigError, load_factory
 
 from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
-from twin.cli_support import Command, Group, check_store, check_yaml
+from twin.cli_support import Command, Group, check_output, check_spool, check_store, check_yaml
 from twin.store import StoreError
 
 
@@ -70,27 +70,23 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _check_store(store: Path) -> None:
+def _checked(check, path: Path | None) -> None:
+    """Run a file check of twin.cli_support before any work; a wrong file is one line, exit 2."""
     try:
-        check_store(store)
-    except StoreError as exc:
-        _fail(str(exc))
-
-
-def _check_yaml(path: Path | None) -> None:
-    try:
-        check_yaml(path)
-    except ConfigError as exc:
+        if path is not None:
+            check(path)
+    except (ConfigError, StoreError, ValueError) as exc:
         _fail(str(exc))
 
 
 def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, influx_spool):
     if not no_store:
-        _check_store(store)
+        _checked(check_store, store)
     influx = None
     if influx_url:
         if not influx_bucket:
             _fail("--influx-url needs --influx-bucket")
+        _checked(check_spool, influx_spool)
         try:
             influx = runtime.InfluxConfig(url=influx_url, org=influx_org, bucket=influx_bucket, spool_path=influx_spool)
         except ValueError as exc:
@@ -124,7 +120,7 @@ def simulate(
     """Run the SimPy twin faster than real time and report KPIs, energy and emissions."""
     _setup_logging(verbose)
     factory = _load(config)
-    _check_yaml(carbon_file)
+    _checked(check_yaml, carbon_file)
     try:
         doc, report = runtime.simulate_summary(
             factory, config, hours=hours, seed=seed, window=window, carbon_file=carbon_file,
@@ -162,7 +158,7 @@ def replay(
         _fail(f"{samples}: is a directory; expected a CSV file")
     if not samples.is_file():
         _fail(f"{samples}: no such file")
-    _check_yaml(carbon_file)
+    _checked(check_yaml, carbon_file)
     try:
         doc, report = runtime.replay_summary(
             factory, config, samples, window=window, carbon_file=carbon_file,
@@ -202,8 +198,9 @@ def report(
         _fail(f"{store}: is a directory; expected an SQLite store file")
     if not store.is_file():
         _fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
-    _check_store(store)
-    _check_yaml(carbon_file)
+    _checked(check_store, store)
+    _checked(check_yaml, carbon_file)
+    _checked(check_output, out)
     try:
         t0, t1 = parse_period_bound(date_from), parse_period_bound(date_to)
     except ValueError as exc:
@@ -224,6 +221,8 @@ def report(
         _fail(str(exc))
     except (ValueError, StoreError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{out}: cannot write the report: {exc.strerror or exc}")
     summary = {"out": str(out), "format": fmt, "inputs_sha256": inv.get("inputs_sha256"),
                "totals": inv.get("totals"), "notes": inv.get("notes", [])}
     if json_out:
@@ -332,10 +331,6 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
         _fail(str(exc))
     except (OSError, ValueError) as exc:  # a port taken, no token beyond loopback, a refused source
         _fail(f"{name}: {exc}")
-    _print_live(doc, json_out, tz)
-
-
-def _print_live(doc: dict, json_out: bool, tz: str | None = None) -> None:
     if json_out:
         dump_json(doc)
     else:

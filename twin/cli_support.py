@@ -42,3 +42,18 @@ def check_yaml(path: Path | None) -> None:
     directory, binary or not UTF-8."""
     if path is not None:
         read_text_file(path)
+
+
+def check_spool(path: Path) -> None:
+    """ValueError when ``--influx-spool`` names a file that is neither a spool directory nor the
+    single SQLite file of older versions (which the spool migrates)."""
+    if path.is_file():
+        with path.open("rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise ValueError(f"{path}: not a spool; --influx-spool names a directory (or an older SQLite spool file)")
+
+
+def check_output(path: Path) -> None:
+    """ValueError when the file to write is a directory (``report --out``)."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; expected the report file to write")

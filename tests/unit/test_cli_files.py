@@ -116,3 +116,18 @@ def test_bad_samples_file(bad, kind, expect):
 def test_missing_config_is_one_line(tmp_path):
     path = tmp_path / "nope.yaml"
     assert_one_clear_line(runner.invoke(app, ["check", str(path)]), path, "no such file")
+
+
+def test_report_out_is_a_directory(bad, tmp_path):
+    store = tmp_path / "s.sqlite"
+    assert runner.invoke(app, ["simulate", CONFIG, "-H", "1", "--store", str(store)]).exit_code == 0
+    result = runner.invoke(app, ["report", "--from", "2026-01-04", "--to", "2026-01-06", "-f", "json",
+                                 "-o", str(bad["dir"]), "--store", str(store)])
+    assert_one_clear_line(result, bad["dir"], "is a directory; expected the report file to write")
+
+
+def test_influx_spool_that_is_not_a_spool(bad):
+    # a file there is taken for the SQLite spool of older versions; one that is not SQLite is refused
+    result = runner.invoke(app, ["simulate", CONFIG, "-H", "0.1", "--no-store", "--influx-url", "http://127.0.0.1:9",
+                                 "--influx-bucket", "b", "--influx-spool", str(bad["text"])])
+    assert_one_clear_line(result, bad["text"], "not a spool")

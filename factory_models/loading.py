@@ -86,6 +86,8 @@ def load_model(path: str | Path, model: type[M]) -> M:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if data is None:
+        raise ConfigError(path, ["the file is empty (or only comments); expected a mapping at the top level"])
     if not isinstance(data, dict):
         raise ConfigError(path, [f"expected a mapping at the top level, got {type(data).__name__}"])
     try:

@@ -131,3 +131,9 @@ def test_influx_spool_that_is_not_a_spool(bad):
     result = runner.invoke(app, ["simulate", CONFIG, "-H", "0.1", "--no-store", "--influx-url", "http://127.0.0.1:9",
                                  "--influx-bucket", "b", "--influx-spool", str(bad["text"])])
     assert_one_clear_line(result, bad["text"], "not a spool")
+
+
+def test_empty_config_says_so(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n")
+    assert_one_clear_line(runner.invoke(app, ["check", str(path)]), path, "the file is empty")

@@ -360,7 +360,7 @@ def browse(
 
 @app.command(cls=Command)
 def check(
-    files: list[Path] = typer.Argument(..., help="A factory model (YAML), a connection mapping, or both.",
+    files: list[Path] = typer.Argument(..., metavar="FILE", help="A factory model (YAML), a connection mapping, or both.",
                                        show_default=False),
     mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="Also check this mapping against the factory."),
     json_out: bool = JsonOpt,

@@ -223,3 +223,30 @@ def test_run_gives_up_after_the_connect_timeout(tmp_path):
         return time.monotonic() - t0
 
     assert asyncio.run(asyncio.wait_for(scenario(), 30)) < 15
+
+
+def test_run_names_a_source_that_never_connects_while_another_does(mosquitto, tmp_path, caplog):  # noqa: F811
+    import logging
+
+    factory = load_factory(SMT)
+    mapping_file = tmp_path / "mapping.yaml"
+    mapping_file.write_text(MAPPING.format(endpoint=f"opc.tcp://127.0.0.1:{closed_port()}", mqtt=mosquitto.url))
+    mapping = load_mapping(mapping_file, factory)
+    caplog.set_level(logging.WARNING, logger="twin.runtime.live")
+    stop = asyncio.Event()
+    opts = LiveOptions(progress=False, stop=stop, sinks=Sinks(store=None), connect_timeout_s=1.0, tick_s=0.2)
+
+    async def scenario() -> dict:
+        task = asyncio.create_task(run_mapping(factory, SMT, mapping, opts))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not any("not connected after" in r.getMessage() for r in caplog.records):
+            assert loop.time() < deadline and not task.done()
+            await asyncio.sleep(0.05)
+        stop.set()
+        return await task
+
+    doc = asyncio.run(scenario())  # one source up: the run goes on and ends normally
+    assert doc["connections"]["state"].get("meters") == "up"
+    (w,) = [r.getMessage() for r in caplog.records if "not connected after" in r.getMessage()]
+    assert "plc (opc.tcp://127.0.0.1:" in w and "meters" not in w

@@ -136,6 +136,8 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     dead = (tmp_path / "deadletter" / "deadletter-meters.jsonl").read_text().splitlines()
     assert len(dead) == 100
     assert doc["sinks"]["store"]["written"] > 0
+    # the sinks block is the store's own: the samples written while the run ran are in it
+    assert doc["sinks"]["store"]["samples"] >= doc["samples"]["used"] > 0
 
 
 def test_run_refuses_a_mapping_naming_an_unknown_station(tmp_path):

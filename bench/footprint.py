@@ -44,7 +44,8 @@ FALLBACK_AFTER_S = 20.0  # seconds without a dashboard URL on stderr before prob
 
 
 #: ``--warm-up``: the demo as if its command started ``twin.kpi.warm_up()`` first (the runtime's call)
-WARM_UP_FIRST = "import sys, twin.kpi; twin.kpi.warm_up(); from twin.cli import app; sys.argv[0] = 'factory-twin'; app()"
+WARM_UP_FIRST = ("import sys, twin.kpi; twin.kpi.warm_up(); "
+                 "from twin.cli import app; sys.argv[0] = 'factory-twin'; app()")
 
 
 def _command(warm_up: bool) -> list[str]:
@@ -180,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, sys.stdout)
         print()
         return 0
-    print(f"factory-twin demo{' with twin.kpi.warm_up()' if args.warm_up else ''} on {result['cores']} cores; goal: first OEE <= 15 s cold, <= 5 s warm; peak RSS <= 400 MB")
-    print(f"{'run':<6} {'first state':>12} {'first OEE':>10} {'vs goal':>8} {'peak RSS':>10} {'vs goal':>8} {'exit':>5}")
+    print(f"factory-twin demo{' with twin.kpi.warm_up()' if args.warm_up else ''} on {result['cores']} cores; "
+          "goal: first OEE <= 15 s cold, <= 5 s warm; peak RSS <= 400 MB")
+    print(f"{'run':<6} {'first state':>12} {'first OEE':>10} {'vs goal':>8} {'peak RSS':>10} {'vs goal':>8} "
+          f"{'exit':>5}")
     for kind, r in result["runs"].items():
         fmt = lambda x, unit: "-" if x is None else f"{x:.1f} {unit}"  # noqa: E731
         ratio = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731

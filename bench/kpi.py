@@ -100,13 +100,17 @@ MOD = np.where(CONTINUOUS, 0.0, MODULUS)
 
 def run_numba(name: str, d: dict):
     if name == "state_durations":
-        return kernels.state_durations(d["offsets"], d["t"], d["value"], EDGES, T_END)[:2]
+        return kernels.state_durations(_csr(d), EDGES, T_END)[:2]
     if name == "counter_deltas":
-        return kernels.counter_deltas(d["offsets"], d["t"], d["value"], EDGES, MOD, CONTINUOUS)[:1]
+        return kernels.counter_deltas(_csr(d), EDGES, MOD, CONTINUOUS)[:1]
     if name == "trapezoid_energy":
-        return kernels.trapezoid_energy(d["offsets"], d["t"], d["value"], EDGES)[:2]
-    return kernels.ideal_time(d["offsets"], d["t"], d["value"], d["p_offsets"], d["p_t"], d["p_code"], d["default"],
-                              d["ideal_cycle_s"], EDGES, MODULUS)
+        return kernels.trapezoid_energy(_csr(d), EDGES)[:2]
+    mix = kernels.product_mix(kernels.Csr(d["p_offsets"], d["p_t"], d["p_code"]), d["default"], d["ideal_cycle_s"])
+    return kernels.ideal_time(_csr(d), mix, EDGES, MODULUS)
+
+
+def _csr(d: dict) -> kernels.Csr:
+    return kernels.Csr(d["offsets"], d["t"], d["value"])
 
 
 def run_python(name: str, d: dict):

@@ -74,7 +74,7 @@ def close(kernel_out, reference_out):
 @given(event_logs(), windows())
 def test_state_durations_match_reference(log, edges):
     f = log.freeze()
-    sec, fail, invalid = kernels.state_durations(f.states.offsets, f.states.t, f.states.value, edges, f.t_end)
+    sec, fail, invalid = kernels.state_durations(f.states, edges, f.t_end)
     r_sec, r_fail, r_invalid = reference.state_durations(log.state_t, log.state_unit, log.state_code, log.n_units,
                                                          edges.tolist(), log.t_end)
     close(sec, r_sec)
@@ -89,7 +89,7 @@ def test_state_durations_match_reference(log, edges):
 def test_counter_deltas_match_reference(log, edges, modulus):
     f = log.freeze()
     mod = np.full(N_CHANNELS, modulus)
-    got = kernels.counter_deltas(f.counters.offsets, f.counters.t, f.counters.value, edges, mod, CONTINUOUS)
+    got = kernels.counter_deltas(f.counters, edges, mod, CONTINUOUS)
     want = reference.counter_deltas(log.count_t, log.count_key, log.count_value, log.n_units * N_CHANNELS,
                                     edges.tolist(), mod.tolist(), CONTINUOUS.tolist())
     close(got[0], want[0])
@@ -102,7 +102,7 @@ def test_counter_deltas_match_reference(log, edges, modulus):
 @given(event_logs(), windows())
 def test_trapezoid_energy_matches_reference(log, edges):
     f = log.freeze()
-    kwh, covered, bad = kernels.trapezoid_energy(f.power.offsets, f.power.t, f.power.value, edges)
+    kwh, covered, bad = kernels.trapezoid_energy(f.power, edges)
     r_kwh, r_covered, r_bad = reference.trapezoid_energy(log.power_t, log.power_unit, log.power_kw, log.n_units,
                                                          edges.tolist())
     close(kwh, r_kwh)
@@ -120,9 +120,8 @@ def test_ideal_time_matches_reference(log, edges, modulus, data):
                                                 min_size=log.n_stations, max_size=log.n_stations)))
     default = np.array(data.draw(st.lists(st.integers(-1, n_products - 1), min_size=log.n_stations,
                                           max_size=log.n_stations)), dtype=np.int64)
-    ideal, unknown = kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
-                                        f.products_stream.t, f.products_stream.value, default, ideal_cycle_s, edges,
-                                        modulus)
+    ideal, unknown = kernels.ideal_time(f.counters, kernels.product_mix(f.products_stream, default, ideal_cycle_s),
+                                        edges, modulus)
     r_ideal, r_unknown = reference.ideal_time(log.count_t, log.count_key, log.count_value, log.product_t,
                                               log.product_unit, log.product_code, default.tolist(),
                                               ideal_cycle_s.tolist(), edges.tolist(), modulus)
@@ -143,9 +142,8 @@ def test_ideal_time_with_product_changes_at_reading_times_matches_reference(log,
     ideal_cycle_s = np.arange(1.0, 1.0 + log.n_stations * n_products).reshape(log.n_stations, n_products)
     default = np.array(data.draw(st.lists(st.integers(-1, n_products - 1), min_size=log.n_stations,
                                           max_size=log.n_stations)), dtype=np.int64)
-    ideal, unknown = kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
-                                        f.products_stream.t, f.products_stream.value, default, ideal_cycle_s, edges,
-                                        modulus)
+    ideal, unknown = kernels.ideal_time(f.counters, kernels.product_mix(f.products_stream, default, ideal_cycle_s),
+                                        edges, modulus)
     r_ideal, r_unknown = reference.ideal_time(log.count_t, log.count_key, log.count_value, log.product_t,
                                               log.product_unit, log.product_code, default.tolist(),
                                               ideal_cycle_s.tolist(), edges.tolist(), modulus)

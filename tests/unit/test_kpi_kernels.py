@@ -21,14 +21,14 @@ def make_log(n_units=1, t_end=100.0, products=("p",)) -> EventLog:
 
 def states(log: EventLog, edges):
     f = log.freeze()
-    return kernels.state_durations(f.states.offsets, f.states.t, f.states.value, np.asarray(edges, float), f.t_end)
+    return kernels.state_durations(f.states, np.asarray(edges, float), f.t_end)
 
 
 def counters(log: EventLog, edges, modulus=0.0):
     f = log.freeze()
     mod = np.full(N_CHANNELS, float(modulus))
     delta, resets, rollovers, bad, readings = kernels.counter_deltas(
-        f.counters.offsets, f.counters.t, f.counters.value, np.asarray(edges, float), mod, CONTINUOUS)
+        f.counters, np.asarray(edges, float), mod, CONTINUOUS)
     return delta.reshape(log.n_units, N_CHANNELS, -1), resets, rollovers, bad, readings
 
 
@@ -126,8 +126,7 @@ def test_trapezoid_interpolates_at_window_edges():
     log.power(0.0, 0, 0.0)
     log.power(100.0, 0, 36.0)  # a ramp: p(50) = 18 kW
     log.power(150.0, 0, math.nan)  # skipped, counted
-    kwh, covered, bad = kernels.trapezoid_energy(*(lambda s: (s.offsets, s.t, s.value))(log.freeze().power),
-                                                 np.array([0.0, 50.0, 100.0, 200.0]))
+    kwh, covered, bad = kernels.trapezoid_energy(log.freeze().power, np.array([0.0, 50.0, 100.0, 200.0]))
     # 0..50 s: mean 9 kW -> 0.125 kWh; 50..100 s: mean 27 kW -> 0.375 kWh; nothing after the last sample
     assert kwh[0].tolist() == pytest.approx([0.125, 0.375, 0.0], rel=1e-12)
     assert covered[0].tolist() == [50.0, 50.0, 0.0]
@@ -144,8 +143,7 @@ def test_ideal_time_follows_the_product_mix():
     f = log.freeze()
     ideal_cycle_s = np.array([[10.0, 30.0], [10.0, 30.0]])
     default = np.array([0, -1])  # station 1 has no product stream and no default
-    ideal, unknown = kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
-                                        f.products_stream.t, f.products_stream.value, default, ideal_cycle_s,
+    ideal, unknown = kernels.ideal_time(f.counters, kernels.product_mix(f.products_stream, default, ideal_cycle_s),
                                         np.array([0.0, 50.0, 100.0]), 0.0)
     assert ideal[0].tolist() == [4 * 10.0, 6 * 30.0]
     assert unknown[0].tolist() == [0.0, 2.0]
@@ -176,9 +174,9 @@ def test_rollover_bounds_agree_with_reference():
 
 def _ideal(log: EventLog, ideal_cycle_s, default, edges, modulus=0.0):
     f = log.freeze()
-    return kernels.ideal_time(f.counters.offsets, f.counters.t, f.counters.value, f.products_stream.offsets,
-                              f.products_stream.t, f.products_stream.value, np.asarray(default, dtype=np.int64),
-                              np.asarray(ideal_cycle_s, dtype=np.float64), np.asarray(edges, float), modulus)
+    mix = kernels.product_mix(f.products_stream, np.asarray(default, dtype=np.int64),
+                              np.asarray(ideal_cycle_s, dtype=np.float64))
+    return kernels.ideal_time(f.counters, mix, np.asarray(edges, float), modulus)
 
 
 @pytest.mark.parametrize("product_first", [False, True])
@@ -232,5 +230,5 @@ def test_kernels_accept_a_zero_length_span():
     delta, *_ = counters(log, [50.0, 50.0])
     assert delta[0, Channel.ENERGY_KWH, 0] == 0.0  # no time, no continuous flow
     f = log.freeze()
-    kwh, covered, _ = kernels.trapezoid_energy(f.power.offsets, f.power.t, f.power.value, np.array([50.0, 50.0]))
+    kwh, covered, _ = kernels.trapezoid_energy(f.power, np.array([50.0, 50.0]))
     assert kwh.sum() == 0.0 and covered.sum() == 0.0

@@ -19,7 +19,7 @@ def _stream(n_keys, per_key, values, seed=3):
     rng = np.random.default_rng(seed)
     key = np.repeat(np.arange(n_keys), per_key)
     t = np.tile(np.arange(per_key, dtype=np.float64), n_keys) * 0.5 + rng.random(key.size) * 0.25
-    return csr_offsets(key, n_keys), t, values(rng, key.size)
+    return kernels.Csr(csr_offsets(key, n_keys), t, values(rng, key.size))
 
 
 def test_balanced_chunks_split_by_rows_not_keys():
@@ -42,8 +42,8 @@ def test_pooled_groups_give_the_single_thread_answer(monkeypatch):
     mod = np.full(N_CHANNELS, 50.0)
 
     def run_all():
-        return (*kernels.state_durations(*st, edges, 90.0), *kernels.counter_deltas(*ct, edges, mod, CONTINUOUS),
-                *kernels.trapezoid_energy(*pw, edges))
+        return (*kernels.state_durations(st, edges, 90.0), *kernels.counter_deltas(ct, edges, mod, CONTINUOUS),
+                *kernels.trapezoid_energy(pw, edges))
 
     with kernels.threads(1):
         one = run_all()

@@ -129,12 +129,11 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
              ideal_cycle_s: np.ndarray) -> _Measured:
     n_units = len(log.units)
     st, ct, pw, pr = log.states, log.counters, log.power, log.products_stream
-    seconds, failures, invalid = kernels.state_durations(st.offsets, st.t, st.value, edges, float(log.t_end))
-    delta, resets, rollovers, bad, readings = kernels.counter_deltas(ct.offsets, ct.t, ct.value, edges, modulus,
-                                                                     CONTINUOUS)
-    kwh, _covered, pbad = kernels.trapezoid_energy(pw.offsets, pw.t, pw.value, edges)
-    ideal, unknown = kernels.ideal_time(ct.offsets, ct.t, ct.value, pr.offsets, pr.t, pr.value, default_product,
-                                        ideal_cycle_s, edges, float(modulus[Channel.PRODUCED]))
+    seconds, failures, invalid = kernels.state_durations(st, edges, float(log.t_end))
+    delta, resets, rollovers, bad, readings = kernels.counter_deltas(ct, edges, modulus, CONTINUOUS)
+    kwh, _covered, pbad = kernels.trapezoid_energy(pw, edges)
+    mix = kernels.product_mix(pr, default_product, ideal_cycle_s)
+    ideal, unknown = kernels.ideal_time(ct, mix, edges, float(modulus[Channel.PRODUCED]))
     n_w = edges.shape[0] - 1
     shape = (n_units, N_CHANNELS)
     return _Measured(

@@ -46,11 +46,11 @@ def compile_kernels() -> float:
     st, ct, pw, pr = f.states, f.counters, f.power, f.products_stream
     modulus = np.zeros(N_CHANNELS)
     for edges in (np.array([0.0, 60.0]), np.arange(0.0, 61.0, 30.0)):
-        kernels.state_durations(st.offsets, st.t, st.value, edges, float(f.t_end))
-        kernels.counter_deltas(ct.offsets, ct.t, ct.value, edges, modulus, CONTINUOUS)
-        kernels.trapezoid_energy(pw.offsets, pw.t, pw.value, edges)
-        kernels.ideal_time(ct.offsets, ct.t, ct.value, pr.offsets, pr.t, pr.value, np.zeros(1, dtype=np.int64),
-                           np.ones((1, 1)), edges, float(modulus[Channel.PRODUCED]))
+        kernels.state_durations(st, edges, float(f.t_end))
+        kernels.counter_deltas(ct, edges, modulus, CONTINUOUS)
+        kernels.trapezoid_energy(pw, edges)
+        mix = kernels.product_mix(pr, np.zeros(1, dtype=np.int64), np.ones((1, 1)))
+        kernels.ideal_time(ct, mix, edges, float(modulus[Channel.PRODUCED]))
     return time.perf_counter() - start
 
 

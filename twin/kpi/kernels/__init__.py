@@ -1,7 +1,9 @@
 """Numba kernels of the KPI core: one pass over one frozen event-log stream per call.
 
 ``state_durations`` (states), ``counter_deltas`` and ``ideal_time`` (cumulative counters, with the
-product mix for the latter), ``trapezoid_energy`` (power). Each walks its stream one key at a time
+product mix for the latter), ``trapezoid_energy`` (power). A stream is passed as one record with
+``offsets``, ``t`` and ``value`` (an event log's ``Stream`` or a ``Csr``), the product mix as a
+``Mix`` (``product_mix``). Each walks its stream one key at a time
 (``walk``: records, window cursors, the driver that spreads groups of keys over threads) and books
 what it reads into windows.
 
@@ -21,9 +23,10 @@ Threads: ``with kernels.threads(1): ...`` runs the kernels called in the block o
 default they use Numba's thread count (``NUMBA_NUM_THREADS``), and small calls stay in the caller.
 """
 
-from twin.kpi.kernels.counters import counter_deltas, ideal_time
+from twin.kpi.kernels.counters import Mix, counter_deltas, ideal_time, product_mix
 from twin.kpi.kernels.energy import trapezoid_energy
 from twin.kpi.kernels.states import state_durations
-from twin.kpi.kernels.walk import balanced_chunks, threads
+from twin.kpi.kernels.walk import Csr, balanced_chunks, threads
 
-__all__ = ["state_durations", "counter_deltas", "ideal_time", "trapezoid_energy", "balanced_chunks", "threads"]
+__all__ = ["state_durations", "counter_deltas", "ideal_time", "product_mix", "trapezoid_energy", "Csr", "Mix",
+           "balanced_chunks", "threads"]

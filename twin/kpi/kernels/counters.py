@@ -209,8 +209,8 @@ def _counter_chunk(k0, k1, c, win, modulus, continuous, out, stats):
         stats[3, k] = c.offsets[k + 1] - c.offsets[k] - n_bad
 
 
-def counter_deltas(offsets, t, value, edges, modulus, continuous):
-    """Increments of cumulative counters per key (= unit * N_CHANNELS + channel) and window.
+def counter_deltas(counters, edges, modulus, continuous):
+    """Increments of the cumulative ``counters`` stream per key (= unit * N_CHANNELS + channel) and window.
 
     The first valid reading of a key is its baseline. Readings that are NaN, infinite or negative
     are skipped and counted in ``bad``. Decreases are resets or rollovers (``counter_step``),
@@ -222,7 +222,7 @@ def counter_deltas(offsets, t, value, edges, modulus, continuous):
     Returns ``delta[n_keys, n_windows]``, ``resets``, ``rollovers``, ``bad``, ``readings`` (valid
     readings), each ``[n_keys]`` int64.
     """
-    c = csr(offsets, t, np.asarray(value, dtype=np.float64))
+    c = csr(counters, np.float64)
     win = windows(edges)
     n_keys = c.offsets.shape[0] - 1
     out = np.zeros((n_keys, win.edges.shape[0] - 1))
@@ -238,29 +238,33 @@ def _ideal_chunk(k0, k1, c, win, m, mix, ideal, unknown):
         _instant_run(ideal[u], unknown[u], c, u * N_CHANNELS + PRODUCED, m, win.bounds, mix, u)
 
 
-def ideal_time(c_offsets, c_t, c_value, p_offsets, p_t, p_code, default_product, ideal_cycle_s, edges,
-               modulus_produced):
+def product_mix(products, default_product, ideal_cycle_s) -> Mix:
+    """The ``Mix`` record: the ``products`` stream (``offsets``, ``t``, ``value`` = product code), each
+    station's default product (-1: unknown) and ideal cycle times ``[station, product]`` (seconds).
+
+    Product codes become int64: one compiled walk serves this and the plain counters, and no code
+    wraps around into a valid one.
+    """
+    p = csr(products, np.int64)
+    return Mix(p.offsets, p.t, p.value, np.ascontiguousarray(default_product, dtype=np.int64),
+               np.ascontiguousarray(ideal_cycle_s, dtype=np.float64))
+
+
+def ideal_time(counters, mix: Mix, edges, modulus_produced):
     """ISO 22400-2 ideal time, PRU x PQ summed over a product mix, per station and window (seconds).
 
-    Each increase of a station's PRODUCED counter (same baseline, bad-reading, reset and rollover
-    rules as ``counter_deltas``) is multiplied by the ideal cycle time of the product in effect
-    strictly before that reading: the last products-stream sample with ``t < t_reading`` (a product
-    change logged at the same instant as the reading takes effect after it: the part just finished
-    belongs to the old product), else ``default_product[station]``. A product code outside
+    Each increase of a station's PRODUCED counter in the ``counters`` stream (same baseline,
+    bad-reading, reset and rollover rules as ``counter_deltas``) is multiplied by the ideal cycle
+    time of the product in effect strictly before that reading: the last products-stream sample with
+    ``t < t_reading`` (a product change logged at the same instant as the reading takes effect after
+    it: the part just finished belongs to the old product), else the station's default product. A product code outside
     ``0..n_products-1`` (-1: unknown) books the increase into ``unknown_units`` instead. Booked in
-    the window holding the reading (last window closed).
+    the window holding the reading (last window closed). ``mix``: see ``product_mix``.
 
     Returns ``ideal_s[n_stations, n_windows]`` and ``unknown_units[n_stations, n_windows]``, where
-    ``n_stations = len(default_product)`` (units past it, the site meters, produce nothing).
-
-    The flat signature is the stable API of tests and the benchmark; inside, the counters and the
-    product mix travel as two records (``Csr``, ``Mix``).
+    ``n_stations = len(mix.default)`` (units past it, the site meters, produce nothing).
     """
-    c = csr(c_offsets, c_t, np.asarray(c_value, dtype=np.float64))
-    # product codes as int64: one compiled walk for this and the plain counters, and no wrap-around
-    mix = Mix(np.ascontiguousarray(p_offsets, dtype=np.int64), np.ascontiguousarray(p_t, dtype=np.float64),
-              np.ascontiguousarray(p_code, dtype=np.int64), np.ascontiguousarray(default_product, dtype=np.int64),
-              np.ascontiguousarray(ideal_cycle_s, dtype=np.float64))
+    c = csr(counters, np.float64)
     win = windows(edges)
     n_stations = mix.default.shape[0]
     nw = win.edges.shape[0] - 1

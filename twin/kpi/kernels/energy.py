@@ -65,8 +65,8 @@ def _energy_chunk(k0, k1, s, edges, kwh, covered, bad):
         bad[u] = _trapezoid_run(kwh[u], covered[u], s, u, edges)
 
 
-def trapezoid_energy(offsets, t, kw, edges):
-    """kWh per unit and window from a power gauge (kW), trapezoid rule with linear interpolation.
+def trapezoid_energy(power, edges):
+    """kWh per unit and window from the ``power`` stream (kW), trapezoid rule with linear interpolation.
 
     Consecutive valid samples of a unit bound a segment; its part inside each window is integrated
     exactly (power linear between the samples). NaN or infinite samples are skipped (the segment
@@ -75,7 +75,7 @@ def trapezoid_energy(offsets, t, kw, edges):
 
     Returns ``kwh[n_units, n_windows]``, ``covered_s[n_units, n_windows]``, ``bad[n_units]`` (int64).
     """
-    s = csr(offsets, t, np.asarray(kw, dtype=np.float64))
+    s = csr(power, np.float64)
     edges = np.ascontiguousarray(edges, dtype=np.float64)
     n_units, nw = s.offsets.shape[0] - 1, edges.shape[0] - 1
     kwh = np.zeros((n_units, nw))

@@ -89,8 +89,9 @@ def _state_chunk(k0, k1, s, edges, t_end, seconds, failures, invalid):
         invalid[u] = _state_run(seconds[u], failures[u], s, u, edges, t_end)
 
 
-def state_durations(offsets, t, code, edges, t_end):
-    """Seconds in each state per unit and window, failures, and invalid state codes.
+def state_durations(states, edges, t_end):
+    """Seconds in each state per unit and window, failures, and invalid state codes, from the
+    ``states`` stream (``offsets``, ``t``, ``value`` = state code).
 
     A state holds from its sample until the unit's next state sample, or ``t_end`` for the last;
     time before a unit's first sample and after ``t_end`` is UNKNOWN, so each window's seconds sum
@@ -101,7 +102,7 @@ def state_durations(offsets, t, code, edges, t_end):
     Returns ``seconds[n_units, n_windows, N_STATES]``, ``failures[n_units, n_windows]`` (int64),
     ``invalid[n_units]`` (int64).
     """
-    s = csr(offsets, t, code)
+    s = csr(states)
     edges = np.ascontiguousarray(edges, dtype=np.float64)
     n_units, nw = s.offsets.shape[0] - 1, edges.shape[0] - 1
     seconds = np.zeros((n_units, nw, N_STATES))

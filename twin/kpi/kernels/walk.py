@@ -29,8 +29,6 @@ from numba import config, njit
 Csr = namedtuple("Csr", "offsets t value")
 #: The windows: ``edges``, and ``bounds``, the right bounds of the instant windows (``instant_bounds``).
 Windows = namedtuple("Windows", "edges bounds")
-#: A key's counter readings with what a decrease means: rows ``i0:i1`` and the rollover modulus.
-Run = namedtuple("Run", "i0 i1 modulus")
 
 #: Below this many rows a call runs in the calling thread: a hand-off to the pool costs ~50 us.
 MIN_ROWS_PER_THREAD = 100_000
@@ -131,10 +129,11 @@ def windows(edges: np.ndarray) -> Windows:
     return Windows(edges, instant_bounds(edges))
 
 
-def csr(offsets, t, value) -> Csr:
-    """The record of one stream; contiguous columns, so every call compiles to one specialisation."""
-    return Csr(np.ascontiguousarray(offsets, dtype=np.int64), np.ascontiguousarray(t, dtype=np.float64),
-               np.ascontiguousarray(value))
+def csr(stream, value_dtype=None) -> Csr:
+    """The record of one stream: anything with ``offsets``, ``t`` and ``value`` (an event log's
+    ``Stream``, a ``Csr``). Contiguous columns of fixed types, so each walk compiles once."""
+    return Csr(np.ascontiguousarray(stream.offsets, dtype=np.int64), np.ascontiguousarray(stream.t, dtype=np.float64),
+               np.ascontiguousarray(stream.value, dtype=value_dtype))
 
 
 # --- cursors, inlined into every walk ------------------------------------------------------------

@@ -1,1 +1,3 @@
-"""Live data from OPC UA and MQTT sources, simulated PLCs and sensors, and the InfluxDB writer."""
+"""Live data from the plant: one plugin folder per protocol (opcua/, mqtt/), the rules they share
+(transform.py), the mapping file (mapping.py, registry.py), and the InfluxDB sink (influxdb/).
+See README.md here."""

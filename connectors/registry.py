@@ -35,6 +35,11 @@ class Plugin:
     config: type[SourceConfig]
     sources: str
 
+    def __post_init__(self):
+        module, _, function = self.sources.partition(":")
+        if not (module and function.isidentifier()):
+            raise ValueError(f"plugin {self.key!r}: sources must be 'module:function', got {self.sources!r}")
+
     def build(self, mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[Source]:
         module, _, function = self.sources.partition(":")
         make: SourcesFactory = getattr(importlib.import_module(module), function)

@@ -39,7 +39,8 @@ class Source(Protocol):
         ...
 
     def stats(self) -> dict:
-        """{"received", "rejected", "rejected_by_reason": {reason: n}, "connected", "reconnects"}."""
+        """At least SourceStats.as_dict(): received, samples, suppressed, rejected,
+        rejected_by_reason {reason: n}, connected, reconnects, dead_letter; plus the protocol's own."""
         ...
 
     def signals(self) -> set[str]:

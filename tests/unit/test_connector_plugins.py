@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from connectors.mapping import Mapping, load_mapping, mapping_model
-from connectors.registry import build_sources, discover, plugins
+from connectors.registry import Plugin, build_sources, discover, plugins
 from connectors.source import Source
 from factory_models import ConfigError
 
@@ -134,3 +134,22 @@ def test_loading_a_mapping_loads_no_protocol_library():
             "print(sorted(m for m in ('paho', 'asyncua', 'amqtt') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_two_folders_claiming_one_key_and_a_bad_sources_reference_are_refused(tmp_path, monkeypatch):
+    package = "plugins_for_test_clash"
+    for folder in ("a", "b"):
+        (tmp_path / package / folder).mkdir(parents=True)
+        (tmp_path / package / folder / "__init__.py").write_text("", encoding="utf-8")
+        (tmp_path / package / folder / "config.py").write_text(
+            PLUGIN_CONFIG.replace("{package}", package), encoding="utf-8")
+    (tmp_path / package / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(RuntimeError, match="plugins_for_test_clash.b and another both claim the key 'serial'"):
+            discover(package)
+    finally:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]
+    with pytest.raises(ValueError, match="module:function"):
+        Plugin(key="x", config=Mapping, sources="connectors.x.client.x_sources")

@@ -27,6 +27,13 @@ def test_compute_after_warm_up_compiles_nothing_new():
     twin.kpi.warm_up(background=False)
     compiled = _signatures()
     assert compiled["twin.kpi.kernels.states._state_chunk"]  # the warm-up did compile (or load) them
+    f, log = _small_log()
+    report = compute_kpis(log, f, np.arange(0.0, 601.0, 60.0))
+    assert report.site.oee is not None
+    assert _signatures() == compiled
+
+
+def _small_log():
     f = small_factory()
     log = new_log(f, 0.0, 600.0)
     log.incremental = True  # as the live twin keeps it
@@ -36,9 +43,17 @@ def test_compute_after_warm_up_compiles_nothing_new():
         for t, v in ((0.0, 0.0), (300.0, 10.0), (600.0, 20.0)):
             log.count(t, u, Channel.PRODUCED, v)
             log.power(t, u, 5.0)
-    report = compute_kpis(log, f, np.arange(0.0, 601.0, 60.0))
-    assert report.site.oee is not None
-    assert _signatures() == compiled
+    return f, log
+
+
+def test_compute_waits_for_a_warm_up_in_progress():
+    # in a fresh process: the warm-up compiles in a child process; compute_kpis must not return
+    # (nor compile the kernels itself) before that warm-up has finished
+    code = ("import twin.kpi as k; from tests.unit.test_kpi_warmup import _small_log; "
+            "th = k.warm_up(); f, log = _small_log(); r = k.compute_kpis(log, f); "
+            "print(th.is_alive(), r.site.oee is not None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_warm_up_starts_once_in_the_background():

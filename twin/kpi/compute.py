@@ -328,6 +328,9 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     ``{"produced": 65536}`` for a 16-bit PLC counter); None: the factory's ``kpi.counter_rollover``
     (by default none: every decrease is a reset).
     """
+    from twin.kpi.warmup import wait_ready  # here, not at the top: ``python -m twin.kpi.warmup`` runs it
+
+    wait_ready()  # a warm-up in progress is compiling these kernels: wait for it, do not compile twice
     if isinstance(log, EventLog):
         log = log.freeze()
     check_log(log, factory)

@@ -2,21 +2,24 @@
 
     python -m twin.kpi.warmup       # at install time: fills the cache, prints how long it took
 
-A fresh install has no compiled kernels: the first ``compute_kpis`` would compile four of them
-(about 5 s of CPU) while the live twin's event loop waits. ``warm_up()`` does it in a background
-thread as soon as a command starts, on a tiny log frozen the same way as a live one, so the kernels
-are compiled for exactly the argument types ``compute_kpis`` passes (one specialisation each) and
-the first tick finds them ready. A kernel called while the warm-up is still compiling it waits for
-that compilation (Numba's compiler lock) instead of compiling it again. With a warm cache the
-thread only loads the compiled code (a fraction of a second).
+A fresh install has no compiled kernels: the first ``compute_kpis`` would compile them (about 5 s
+of CPU) while the live twin's event loop waits. ``warm_up()``, called as a command starts, compiles
+them in a child process (``python -m twin.kpi.warmup``) on a tiny log frozen the same way as a live
+one, so they are compiled for exactly the argument types ``compute_kpis`` passes and land in
+Numba's cache; a thread waits for the child and then loads them from the cache. ``compute_kpis``
+waits for that (``wait_ready``) rather than compile the same kernels a second time.
 
-Compilation holds the GIL most of the time, so the event loop runs slower meanwhile; it is still
-better than the loop standing still, and the sources connect and subscribe in that time.
+Why a child process and not a thread: compilation holds the GIL nearly all the time, so in a
+thread it stalled the event loop as much as compiling in the loop did, and the first OEE of a cold
+demo came later (20 s against 13 s, ``bench/footprint.py``). The child runs on the other core; this
+process only pays for loading the cache (a fraction of a second), and its memory holds no compiler.
+Without a writable cache the child's work is lost and the kernels compile here, as before.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _started: threading.Thread | None = None
 _lock = threading.Lock()
+CHILD_TIMEOUT_S = 300.0
 
 
 def compile_kernels() -> float:
@@ -54,27 +58,47 @@ def compile_kernels() -> float:
     return time.perf_counter() - start
 
 
-def _run() -> None:
+def _compile_in_child() -> None:
     try:
-        log.debug("KPI kernels ready in %.1f s", compile_kernels())
+        done = subprocess.run([sys.executable, "-m", "twin.kpi.warmup"], capture_output=True, text=True,
+                              timeout=CHILD_TIMEOUT_S)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or ["no message"]
+            log.debug("KPI warm-up child exited %d: %s", done.returncode, lines[-1])
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("KPI warm-up child could not run: %s", exc)
+
+
+def _prepare(child: bool) -> None:
+    try:
+        if child:
+            _compile_in_child()
+        log.debug("KPI kernels ready in %.1f s", compile_kernels())  # from the cache the child filled
     except Exception as exc:  # noqa: BLE001 (the first compute_kpis then compiles, and reports any error)
         log.warning("KPI kernels could not be prepared ahead: %s", exc)
 
 
-def warm_up(background: bool = True) -> threading.Thread | None:
-    """Start compiling (or loading) the kernels; once per process. Returns the thread (None when
-    ``background`` is false: then it has finished)."""
+def warm_up(background: bool = True, child: bool = True) -> threading.Thread | None:
+    """Start preparing the kernels, once per process; returns the thread (None when ``background``
+    is false: then they are ready). ``child``: compile in a child process (see the module's notes)."""
     global _started
     with _lock:
         if _started is not None:
             return _started
         if not background:
-            _run()
+            _prepare(child=False)
             _started = threading.Thread()  # marks it done for later calls
             return None
-        _started = threading.Thread(target=_run, name="kpi-warm-up", daemon=True)
+        _started = threading.Thread(target=_prepare, args=(child,), name="kpi-warm-up", daemon=True)
         _started.start()
         return _started
+
+
+def wait_ready(timeout_s: float | None = None) -> None:
+    """Until a warm-up started in this process has finished (at once when none was started)."""
+    thread = _started
+    if thread is not None and thread.ident is not None and thread is not threading.current_thread():
+        thread.join(timeout_s)
 
 
 def main() -> int:

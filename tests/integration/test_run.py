@@ -78,35 +78,53 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
         mapping_file.write_text(MAPPING.format(endpoint=plc.endpoint, mqtt=mosquitto.url))
         mapping = load_mapping(mapping_file, factory)
         stop = asyncio.Event()
-        opts = LiveOptions(progress=False, stop=stop, sinks=Sinks(store=tmp_path / "run.sqlite"), tick_s=0.2)
+        seen: dict = {}
+        opts = LiveOptions(progress=False, stop=stop, sinks=Sinks(store=tmp_path / "run.sqlite"), tick_s=0.2,
+                           on_state=lambda doc: seen.update(doc=doc))
+
+        async def until(what: str, cond, timeout_s: float = 30.0) -> None:
+            """Wait on the twin's own state documents, not on the clock (a loaded CI machine is slow)."""
+            deadline = time.monotonic() + timeout_s
+            while not (seen.get("doc") and cond(seen["doc"])):
+                assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+                await asyncio.sleep(0.05)
+
+        def printer(doc) -> dict:
+            return next(st["kpi"] for ln in doc["lines"] for st in ln["stations"] if st["station"] == "printer")
+
         task = asyncio.create_task(run_mapping(factory, SMT, mapping, opts))
         meters = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="test-run-sensor")
         meters.connect(mosquitto.host, mosquitto.port)
         meters.loop_start()
         try:
-            await asyncio.sleep(2.0)  # connected and subscribed
+            await until("both sources up", lambda d: d["connections"] == {"plc": "up", "meters": "up"})
             t = time.time()
             plc.publish("smt1/printer/state", "PRODUCING", t)
-            await asyncio.to_thread(publish_all, meters, [(topic_of("suzhou-smt", "smt1/printer/energy_kwh"),
-                                                           payload_of(0.0, t))])
+            # retained: delivered once, whether the twin's subscription is already granted or not yet
+            first = meters.publish(topic_of("suzhou-smt", "smt1/printer/energy_kwh"), payload_of(0.0, t),
+                                   qos=1, retain=True)
+            await asyncio.to_thread(first.wait_for_publish, 10)
             for i in range(1, 4):
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.3)  # three readings at distinct times, a stream
                 plc.publish("smt1/printer/produced", float(i), time.time())
                 plc.publish("smt1/printer/good", float(i), time.time())
             await asyncio.to_thread(publish_all, meters, storm)
             await plc.flush()
-            await asyncio.sleep(0.5)
+            await until("three good parts counted", lambda d: printer(d)["good"] == 3)
             # the PLC restarts: the twin must record the gap, not read it as "still producing"
             await plc.stop()
-            await asyncio.sleep(2.5)
+            await until("the PLC's connection lost", lambda d: d["connections"]["plc"] == "down")
+            await asyncio.sleep(2.5)  # the outage itself lasts this long
             await plc.start()
-            await asyncio.sleep(3.0)  # reconnect with backoff, subscriptions restored
+            await until("the PLC reconnected", lambda d: d["connections"]["plc"] == "up")
+            # a restored subscription delivers the current value, so this lands whenever it is made
             plc.publish("smt1/printer/produced", 4.0, time.time())
             plc.publish("smt1/printer/good", 4.0, time.time())
             await asyncio.to_thread(publish_all, meters, [(topic_of("suzhou-smt", "smt1/printer/energy_kwh"),
                                                            payload_of(0.01, time.time()))])
             await plc.flush()
-            await asyncio.sleep(1.0)
+            await until("the fourth part and the last reading",
+                        lambda d: printer(d)["good"] == 4 and abs((printer(d)["energy_kwh"] or 0) - 0.01) < 1e-9)
         finally:
             stop.set()
             meters.loop_stop()

@@ -287,13 +287,11 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
 async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: LiveOptions) -> dict[str, Any]:
     """``run``: the sources a mapping names (real PLCs and brokers), no simulators. Raises
     ``SourcesUnreachable`` when none of them connected within ``connect_timeout_s`` (or the run)."""
-    from connectors.mqtt.client import mqtt_sources
-    from connectors.opcua.client import opcua_sources
+    from connectors.registry import build_sources
 
-    dead = _dead_letter_dir(opts)
-    sources = [*opcua_sources(mapping, factory, dead), *mqtt_sources(mapping, factory, dead)]
+    sources = build_sources(mapping, factory, _dead_letter_dir(opts))
     if not sources:
-        raise ValueError("the mapping names no OPC UA or MQTT source")
+        raise ValueError("the mapping names no source")
     twin = LiveTwin(factory, source_signals={s.name: s.signals() for s in sources})
     stop = asyncio.Event()
     t0 = time.time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -63,7 +64,11 @@ def test_warm_up_starts_once_in_the_background():
     assert out.stdout.split() == ["True", "True", "kpi-warm-up", "False"]
 
 
-def test_warm_up_module_runs_as_a_command():
-    out = subprocess.run([sys.executable, "-m", "twin.kpi.warmup"], capture_output=True, text=True, check=True,
-                         timeout=120)
+def test_warm_up_command_fills_an_empty_cache(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    probe = [sys.executable, "-c", "from twin.kpi.warmup import cache_is_warm; print(cache_is_warm())"]
+    assert subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-m", "twin.kpi.warmup"], env=env, capture_output=True, text=True,
+                         check=True, timeout=300)
     assert out.stdout.startswith("KPI kernels compiled") and "RuntimeWarning" not in out.stderr
+    assert subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip() == "True"

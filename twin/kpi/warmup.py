@@ -7,13 +7,16 @@ of CPU) while the live twin's event loop waits. ``warm_up()``, called as a comma
 them in a child process (``python -m twin.kpi.warmup``) on a tiny log frozen the same way as a live
 one, so they are compiled for exactly the argument types ``compute_kpis`` passes and land in
 Numba's cache; a thread waits for the child and then loads them from the cache. ``compute_kpis``
-waits for that (``wait_ready``) rather than compile the same kernels a second time.
+waits for that (``wait_ready``) rather than compile the same kernels a second time. With a warm
+cache there is no child: the thread loads the kernels (a fraction of a second).
 
 Why a child process and not a thread: compilation holds the GIL nearly all the time, so in a
 thread it stalled the event loop as much as compiling in the loop did, and the first OEE of a cold
 demo came later (20 s against 13 s, ``bench/footprint.py``). The child runs on the other core; this
 process only pays for loading the cache (a fraction of a second), and its memory holds no compiler.
-Without a writable cache the child's work is lost and the kernels compile here, as before.
+The price: while the child compiles, both processes are resident (the child about 230 MB, most of
+it Numba itself), once per install; ``python -m twin.kpi.warmup`` at install time avoids it. Without
+a writable cache the child's work is lost and the kernels compile here, as before.
 """
 
 from __future__ import annotations
@@ -69,9 +72,24 @@ def _compile_in_child() -> None:
         log.debug("KPI warm-up child could not run: %s", exc)
 
 
+def cache_is_warm() -> bool:
+    """Whether Numba's cache holds the kernels' entry points compiled from the current sources.
+
+    Reads Numba's cache index (an internal API, hence the fallback): a stale or missing index means
+    the kernels would compile. Each entry point's cached code holds the functions it calls.
+    """
+    from twin.kpi.kernels import counters, energy, states
+
+    entries = (states._state_chunk, counters._counter_chunk, counters._ideal_chunk, energy._energy_chunk)
+    try:
+        return all(fn._cache._cache_file._load_index() for fn in entries)
+    except Exception:  # noqa: BLE001 (another Numba version: assume cold)
+        return False
+
+
 def _prepare(child: bool) -> None:
     try:
-        if child:
+        if child and not cache_is_warm():  # warm: loading here is quick, a child would only cost memory
             _compile_in_child()
         log.debug("KPI kernels ready in %.1f s", compile_kernels())  # from the cache the child filled
     except Exception as exc:  # noqa: BLE001 (the first compute_kpis then compiles, and reports any error)

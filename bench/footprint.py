@@ -17,7 +17,8 @@ cold run filled. For each run it prints
   counts: an edge PC has to hold both);
 
 ``--warm-up`` starts the demo through ``python -c`` with ``twin.kpi.warm_up()`` called first, the
-call the runtime makes (or would make) at the start of ``demo``. Each figure is printed against the
+call the runtime makes (or would make) at the start of ``demo``; ``--warm-up thread`` compiles in a
+thread of the demo process instead of a child process (for comparison). Each figure is printed against the
 issue's goal (first OEE within 15 s cold, 5 s warm; peak RSS at most
 400 MB) as a ratio: at most 1.0 meets the goal.
 """
@@ -46,13 +47,13 @@ FALLBACK_AFTER_S = 20.0  # seconds without a dashboard URL on stderr before prob
 
 
 #: ``--warm-up``: the demo as if its command started ``twin.kpi.warm_up()`` first (the runtime's call)
-WARM_UP_FIRST = ("import sys, twin.kpi; twin.kpi.warm_up(); "
+WARM_UP_FIRST = ("import sys, twin.kpi; twin.kpi.warm_up(child={child}); "
                  "from twin.cli import app; sys.argv[0] = 'factory-twin'; app()")
 
 
-def _command(warm_up: bool) -> list[str]:
+def _command(warm_up: str | None) -> list[str]:
     if warm_up:
-        return [sys.executable, "-c", WARM_UP_FIRST]
+        return [sys.executable, "-c", WARM_UP_FIRST.format(child=warm_up == "child")]
     exe = Path(sys.executable).with_name("factory-twin")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "twin.cli"]
 
@@ -103,8 +104,14 @@ def _tree_rss_mb(pid: int) -> float:
         return 0.0
 
 
+def _reap(pid: int):
+    """(pid, status, rusage) if the child has ended (and is now reaped), else None."""
+    ended = os.wait4(pid, os.WNOHANG)
+    return ended if ended[0] else None
+
+
 def run_once(cache_dir: Path, duration_s: float, cores: int, config: str | None, timeout_s: float,
-             warm_up: bool = False) -> dict:
+             warm_up: str | None = None) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
     cmd = [*_command(warm_up), "demo", "--json", "--no-store", "--dashboard-port", "0", "--duration", str(duration_s)]
     if config:
@@ -120,7 +127,11 @@ def run_once(cache_dir: Path, duration_s: float, cores: int, config: str | None,
     tree_mb = 0.0
     candidates: list[str] = []
     deadline = start + timeout_s
-    while proc.poll() is None and first_oee is None and time.monotonic() < deadline:
+    ended = None  # (pid, status, rusage) once reaped here: never through Popen, which would lose the rusage
+    while first_oee is None and time.monotonic() < deadline:
+        ended = _reap(proc.pid)
+        if ended:
+            break
         tree_mb = max(tree_mb, _tree_rss_mb(proc.pid))
         if err.url:
             candidates = [err.url]
@@ -137,16 +148,15 @@ def run_once(cache_dir: Path, duration_s: float, cores: int, config: str | None,
                 candidates = [base]
                 break
         time.sleep(POLL_S)
-    if first_oee is None and proc.poll() is None:
+    if first_oee is None and not ended:
         proc.send_signal(signal.SIGINT)  # no OEE in time: stop the run, the memory figure still counts
-    while True:
+    while not ended:
         tree_mb = max(tree_mb, _tree_rss_mb(proc.pid))
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline + duration_s + 120:
+        ended = _reap(proc.pid)
+        if not ended and time.monotonic() > deadline + duration_s + 120:
             proc.kill()
         time.sleep(0.2)
+    _pid, status, usage = ended
     proc.returncode = os.waitstatus_to_exitcode(status)
     err.join(timeout=5)
     out.close()
@@ -166,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="CPUs the demo may use (default 2)")
     parser.add_argument("--config", default=None, help="factory model (default: the demo's)")
     parser.add_argument("--timeout", type=float, default=90.0, help="give up waiting for an OEE after this (s)")
-    parser.add_argument("--warm-up", action="store_true",
-                        help="start twin.kpi.warm_up() before the demo command, as the runtime would")
+    parser.add_argument("--warm-up", nargs="?", const="child", choices=("child", "thread"), default=None,
+                        help="start twin.kpi.warm_up() before the demo command, as the runtime would; "
+                             "'thread': compile in a thread of the demo instead of a child process")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args(argv)
     if args.cores < 1 or args.duration < 1:
@@ -186,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, sys.stdout)
         print()
         return 0
-    print(f"factory-twin demo{' with twin.kpi.warm_up()' if args.warm_up else ''} on {result['cores']} cores; "
+    how = f" with twin.kpi.warm_up() ({args.warm_up})" if args.warm_up else ""
+    print(f"factory-twin demo{how} on {result['cores']} cores; "
           "goal: first OEE <= 15 s cold, <= 5 s warm; peak RSS <= 400 MB")
     print(f"{'run':<6} {'first state':>12} {'first OEE':>10} {'vs goal':>8} {'peak RSS':>10} {'vs goal':>8} "
           f"{'exit':>5}")

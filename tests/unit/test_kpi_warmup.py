@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 from numba.core.registry import CPUDispatcher
@@ -14,6 +15,7 @@ from factory_models.states import State
 from tests.support.factories import small_factory
 from twin.kpi import compute_kpis
 from twin.kpi.eventlog import Channel
+from twin.kpi import warmup
 from twin.kpi.kernels import counters, energy, states, walk
 from twin.shadow.router import new_log
 
@@ -47,14 +49,18 @@ def _small_log():
     return f, log
 
 
-def test_compute_waits_for_a_warm_up_in_progress():
-    # in a fresh process: the warm-up compiles in a child process; compute_kpis must not return
-    # (nor compile the kernels itself) before that warm-up has finished
-    code = ("import twin.kpi as k; from tests.unit.test_kpi_warmup import _small_log; "
-            "th = k.warm_up(); f, log = _small_log(); r = k.compute_kpis(log, f); "
-            "print(th.is_alive(), r.site.oee is not None)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
-    assert out.stdout.split() == ["False", "True"]
+def test_compute_waits_for_a_warm_up_in_progress(monkeypatch):
+    release = threading.Event()
+    pending = threading.Thread(target=release.wait, daemon=True)  # a warm-up that has not finished
+    pending.start()
+    monkeypatch.setattr(warmup, "_started", pending)
+    f, log = _small_log()
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (compute_kpis(log, f), done.set()), daemon=True)
+    worker.start()
+    assert not done.wait(0.5)  # held while the warm-up runs
+    release.set()
+    assert done.wait(120)
 
 
 def test_warm_up_starts_once_in_the_background():
@@ -64,11 +70,16 @@ def test_warm_up_starts_once_in_the_background():
     assert out.stdout.split() == ["True", "True", "kpi-warm-up", "False"]
 
 
-def test_warm_up_command_fills_an_empty_cache(tmp_path):
+def test_warm_up_command_runs():
+    out = subprocess.run([sys.executable, "-m", "twin.kpi.warmup"], capture_output=True, text=True, check=True,
+                         timeout=300)
+    assert out.stdout.startswith("KPI kernels compiled") and "RuntimeWarning" not in out.stderr
+
+
+def test_warm_up_in_a_child_process_fills_an_empty_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     probe = [sys.executable, "-c", "from twin.kpi.warmup import cache_is_warm; print(cache_is_warm())"]
     assert subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip() == "False"
-    out = subprocess.run([sys.executable, "-m", "twin.kpi.warmup"], env=env, capture_output=True, text=True,
-                         check=True, timeout=300)
-    assert out.stdout.startswith("KPI kernels compiled") and "RuntimeWarning" not in out.stderr
+    code = "import twin.kpi as k; k.warm_up(child=True).join()"
+    subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=300)
     assert subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip() == "True"

@@ -9,11 +9,11 @@ from twin.kpi.compute import KpiReport, compute_kpis, counter_modulus_array
 __all__ = ["KpiReport", "compute_kpis", "counter_modulus_array", "warm_up"]
 
 
-def warm_up(background: bool = True):
-    """Compile (or load from the cache) the kernels in a background thread: see ``twin.kpi.warmup``.
+def warm_up(background: bool = True, child: bool = False):
+    """Compile (or load from the cache) the kernels in the background: see ``twin.kpi.warmup``.
 
     Imported on call, so that ``python -m twin.kpi.warmup`` runs a module the package has not loaded.
     """
     from twin.kpi import warmup
 
-    return warmup.warm_up(background)
+    return warmup.warm_up(background, child)

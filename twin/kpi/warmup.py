@@ -4,19 +4,19 @@
 
 A fresh install has no compiled kernels: the first ``compute_kpis`` would compile them (about 5 s
 of CPU) while the live twin's event loop waits. ``warm_up()``, called as a command starts, compiles
-them in a child process (``python -m twin.kpi.warmup``) on a tiny log frozen the same way as a live
-one, so they are compiled for exactly the argument types ``compute_kpis`` passes and land in
-Numba's cache; a thread waits for the child and then loads them from the cache. ``compute_kpis``
-waits for that (``wait_ready``) rather than compile the same kernels a second time. With a warm
-cache there is no child: the thread loads the kernels (a fraction of a second).
+them in the background on a tiny log frozen the same way as a live one, so they are compiled for
+exactly the argument types ``compute_kpis`` passes and land in Numba's cache. ``compute_kpis``
+waits for a warm-up in progress (``wait_ready``) rather than compile the same kernels twice. With a
+warm cache the warm-up only loads them (a fraction of a second).
 
-Why a child process and not a thread: compilation holds the GIL nearly all the time, so in a
-thread it stalled the event loop as much as compiling in the loop did, and the first OEE of a cold
-demo came later (20 s against 13 s, ``bench/footprint.py``). The child runs on the other core; this
-process only pays for loading the cache (a fraction of a second), and its memory holds no compiler.
-The price: while the child compiles, both processes are resident (the child about 230 MB, most of
-it Numba itself), once per install; ``python -m twin.kpi.warmup`` at install time avoids it. Without
-a writable cache the child's work is lost and the kernels compile here, as before.
+By default the compilation runs in a thread. It holds the GIL nearly all the time, so the event
+loop runs slower meanwhile. ``child=True`` compiles in a child process (``python -m
+twin.kpi.warmup``, on the other core) and then loads the cache it filled; it freed the event loop,
+but both processes are resident meanwhile (the child about 230 MB, most of it Numba itself): cold
+``demo`` on 2 idle cores (``python -m bench.footprint --warm-up {thread,child}``): first OEE 7.2 s
+and 338 MB with a thread, 8.9 s and 461 MB (process tree) with a child. ``python -m
+twin.kpi.warmup`` at install time avoids compiling at start-up at all. Without a writable cache a
+child's work is lost and the kernels compile in this process.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _prepare(child: bool) -> None:
         log.warning("KPI kernels could not be prepared ahead: %s", exc)
 
 
-def warm_up(background: bool = True, child: bool = True) -> threading.Thread | None:
+def warm_up(background: bool = True, child: bool = False) -> threading.Thread | None:
     """Start preparing the kernels, once per process; returns the thread (None when ``background``
     is false: then they are ready). ``child``: compile in a child process (see the module's notes)."""
     global _started

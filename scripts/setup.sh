@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what factory-twin needs, idempotently: the Debian packages its integration tests and
 # reports use (only when run as root, e.g. in CI or a container; otherwise it says what is missing)
-# and a local virtualenv in .venv with the package installed in editable mode.
+# and a local virtualenv in .venv with the package installed in editable mode, its KPI kernels compiled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +25,5 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install -q --upgrade pip
 fi
 .venv/bin/python -m pip install -q -e '.[test]'
+# compile the KPI kernels now (into Numba's cache beside them), not at the first KPI of a live run
+.venv/bin/python -m twin.kpi.warmup

@@ -26,4 +26,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q -e '.[test]'
 # compile the KPI kernels now (into Numba's cache beside them), not at the first KPI of a live run
-.venv/bin/python -m twin.kpi.warmup
+.venv/bin/python -m twin.kpi.warmup >&2

@@ -2,17 +2,20 @@
 
 On-disk format: a directory (``spool_path``) of append-only *segment* files ``<n>.seg`` and one
 small cursor file ``ack``. A write call's lines are stored as *records* (at most one batch of
-points each, the lines joined by newlines, UTF-8) appended to the active segment with a single
-``writev`` and, with ``sync="full"``, one ``fdatasync``; only after that does a point count as
-accepted. Each record has a 28-byte header::
+points each; the record format, with its CRC-32, is in ``segment.py``) appended to the active
+segment with a single ``writev`` and, with ``sync="full"``, one ``fdatasync``; only after that does
+a point count as accepted.
 
-    magic b"FTS1" | crc32 (u32) | n_bytes (u32) | n_points (u32) | more (u32) | accepted_s (f64)
+Integrity on reopening (and on reading a record back from disk): a torn tail, the end of the last
+segment cut short by a crash mid-append, was never accepted: it is cut off and logged at INFO. A
+record whose CRC fails inside a segment (a flipped bit) had been accepted: it is skipped, counted
+(``corrupt_records``, its points in ``dropped["corrupt"]``) and logged as an ERROR naming the
+segment and offset, and the intact records after it are kept and sent.
 
-The CRC covers the header fields after it and the body. ``more`` is the number of records that
-follow in the same write call: a write call is all-or-nothing, so when a ``kill -9`` or a power cut
-tears the tail of the active segment, reopening finds the first record (or write call) whose bytes
-are incomplete or fail the CRC, discards it and everything after it, and truncates the file there.
-Nothing discarded had been acknowledged to the caller (``append`` had not returned).
+Disk full (ENOSPC or EDQUOT from the write, the fsync or a new segment): the append is cut back,
+its points are counted in ``dropped["disk_full"]`` and ``append`` returns 0 instead of raising;
+one ERROR line says so, ``disk_full`` is True, and the next append that fits clears it (one
+WARNING line): writing resumes by itself once space returns.
 
 The sender reads records oldest first (the most recent ones from memory, so it does not read back
 what was just written) and they are forgotten only after the server acknowledged them: the cursor
@@ -34,67 +37,32 @@ dropped for size, so a spool always keeps the last write.
 accepted points survive a power cut. ``sync="normal"`` leaves the data to the page cache: it
 survives a process crash or ``kill -9`` but may lose the last appends on a power cut.
 
-A spool path that is an SQLite file (the format before segments) is migrated on open: its chunks
-are copied, oldest first and with their acceptance times, into the new directory, which is synced,
-and only then is the SQLite file deleted. A crash during migration copies them again on the next
-open (sent twice, harmless as above), never loses them.
+A spool path that is an SQLite file (the format before segments) is migrated on open (``legacy.py``):
+its chunks are copied, oldest first, into the new directory, synced, and only then is it deleted.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import sqlite3
-import struct
 import threading
 import time
-import zlib
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
+
+from . import legacy as legacy_spool
+from .segment import (HEADER_SIZE, Chunk, Cursor, Rec, SpoolError, check_body, encode, fsync_dir, scan,
+                      seg_name)
 
 log = logging.getLogger("connectors.influxdb.spool")
 
-MAGIC = b"FTS1"
-_FIELDS = struct.Struct("<IIId")  # n_bytes, n_points, more, accepted_s
-_HEADER = struct.Struct("<4sI")  # magic, crc32 of (fields + body)
-HEADER_SIZE = _HEADER.size + _FIELDS.size  # 28
-_CURSOR = struct.Struct("<QQI")  # segment number, offset, crc32 of the first 16 bytes
+__all__ = ["Chunk", "Spool", "SpoolError"]
+
 SEGMENT_BYTES = 16 * 2**20  # a segment is closed (and a new one started) past this size
 _IDLE_ROLL_BYTES = 1 * 2**20  # ... or past this size once everything in it is acknowledged
 CACHE_BYTES = 64 * 2**20  # bodies of recent appends kept in memory for the sender
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    id: int
-    accepted_s: float
-    n_points: int
-    body: bytes
-
-
-class _Rec:
-    __slots__ = ("id", "seg", "off", "n_points", "n_bytes", "accepted_s", "body")
-
-    def __init__(self, id, seg, off, n_points, n_bytes, accepted_s, body):
-        self.id, self.seg, self.off, self.n_points = id, seg, off, n_points
-        self.n_bytes, self.accepted_s, self.body = n_bytes, accepted_s, body
-
-    @property
-    def end(self) -> int:
-        return self.off + HEADER_SIZE + self.n_bytes
-
-
-def _seg_name(n: int) -> str:
-    return f"{n:016d}.seg"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class Spool:
@@ -119,25 +87,39 @@ class Spool:
         self._full = sync == "full"
         self._lock = threading.Lock()  # the record queue and the counters
         self._append_lock = threading.Lock()  # the active segment (one appender at a time)
-        self._recs: deque[_Rec] = deque()
+        self._recs: deque[Rec] = deque()
         self._next_id = 1
         self._cached = 0  # body bytes held in memory
         self._read_fds: dict[int, int] = {}
+        self._fd = -1
+        self._cursor: Cursor | None = None
+        self._roll_next = False  # a failed append could not be cut back: continue in a new segment
         self.depth = 0  # points spooled, not yet acknowledged
         self.n_bytes = 0  # their line protocol bytes
-        #: points dropped by the overflow policy, by reason ("bytes", "age"), since this process opened it
-        self.dropped = {"bytes": 0, "age": 0}
-        #: bytes of a torn or corrupt tail discarded when the spool was opened (never acknowledged writes)
+        #: points dropped since this process opened the spool, by reason: the overflow policy
+        #: ("bytes", "age"), records that failed their CRC ("corrupt"), appends refused by a full disk
+        self.dropped = {"bytes": 0, "age": 0, "corrupt": 0, "disk_full": 0}
+        #: records (or runs of bad bytes) that failed their checks and were skipped
+        self.corrupt_records = 0
+        #: bytes of a torn tail cut off when the spool was opened (appends a crash cut short: never accepted)
         self.discarded_bytes = 0
+        #: the last append found the disk full (its points were dropped); cleared by one that fits
+        self.disk_full = False
+        try:
+            self._open()
+        except OSError as e:
+            self.close()
+            raise SpoolError(f"{self.path}: {e.strerror or e}") from None
 
+    def _open(self) -> None:
         legacy = self.path.with_name(self.path.name + ".legacy-sqlite")
         if self.path.is_file():  # the SQLite spool of earlier versions
-            self._park_legacy(legacy)
+            legacy_spool.park(self.path, legacy)
         new_dir = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         if new_dir:
-            _fsync_dir(self.path.parent)
-        self._cursor_fd = os.open(self.path / "ack", os.O_RDWR | os.O_CREAT, 0o644)
+            fsync_dir(self.path.parent)
+        self._cursor = Cursor(self.path / "ack")
         self._load()
         if legacy.exists():
             self._import_legacy(legacy)
@@ -147,7 +129,8 @@ class Spool:
     # -- public API ------------------------------------------------------------------------
 
     def append(self, lines: list[str], chunk_points: int) -> int:
-        """Store ``lines`` durably (records of at most ``chunk_points``); return the points accepted."""
+        """Store ``lines`` durably (records of at most ``chunk_points``); return the points accepted
+        (0 when the disk is full: then they are counted in ``dropped["disk_full"]``)."""
         if not lines:
             return 0
         now = time.time()
@@ -157,22 +140,32 @@ class Spool:
         else:
             bodies = [("\n".join(lines[i : i + chunk_points]).encode(), min(chunk_points, n - i))
                       for i in range(0, n, chunk_points)]
-        self._append_bodies(bodies, now)
-        return n
+        return n if self._append_bodies(bodies, now) else 0
 
     def peek(self, max_points: int) -> list[Chunk]:
-        """The oldest records, up to ``max_points`` points in all (at least one record if any)."""
+        """The oldest records, up to ``max_points`` points in all (at least one record if any).
+
+        A record read back from disk whose CRC fails is skipped and counted (see the module doc).
+        """
         with self._lock:
             self._enforce_bounds_locked(time.time())
-            picked: list[_Rec] = []
+            picked: list[Chunk] = []
             total = 0
-            for r in self._recs:
+            recs = self._recs
+            while len(picked) < len(recs):
+                r = recs[len(picked)]
                 if picked and total + r.n_points > max_points:
                     break
-                picked.append(r)
+                body = r.body if r.body is not None else self._read_locked(r)
+                if body is None:
+                    if picked:
+                        break  # it becomes the oldest once these are acknowledged
+                    self._forget_locked(r.id)
+                    self._count_corrupt(r.seg, r.off, HEADER_SIZE + r.n_bytes, 1, r.n_points)
+                    continue
+                picked.append(Chunk(r.id, r.accepted_s, r.n_points, body))
                 total += r.n_points
-            return [Chunk(r.id, r.accepted_s, r.n_points, r.body if r.body is not None else self._read_locked(r))
-                    for r in picked]
+            return picked
 
     def delete(self, chunks: list[Chunk]) -> None:
         """Forget acknowledged records: a list ``peek`` returned (the oldest, in order)."""
@@ -187,65 +180,87 @@ class Spool:
 
     def close(self) -> None:
         with self._append_lock, self._lock:
-            if self._cursor_fd < 0:
-                return
             for fd in self._read_fds.values():
                 os.close(fd)
             self._read_fds.clear()
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
-            os.close(self._cursor_fd)
-            self._cursor_fd = -1
+            if self._cursor is not None:
+                self._cursor.close()
+                self._cursor = None
 
     # -- appending -------------------------------------------------------------------------
 
-    def _append_bodies(self, bodies: list[tuple[bytes, int]], now: float) -> None:
-        parts: list[bytes] = []
-        k = len(bodies)
-        for j, (body, n) in enumerate(bodies):
-            fields = _FIELDS.pack(len(body), n, k - 1 - j, now)
-            parts.append(_HEADER.pack(MAGIC, zlib.crc32(body, zlib.crc32(fields))) + fields)
-            parts.append(body)
+    def _append_bodies(self, bodies: list[tuple[bytes, int]], now: float) -> bool:
+        """Write one call's records; False (points counted as dropped) when the disk is full."""
+        parts = encode(bodies, now)
+        total = sum(len(p) for p in parts)
         with self._append_lock:
-            self._maybe_roll()
-            fd, seg, start = self._fd, self._seg, self._size
             try:
-                written = os.writev(fd, parts)
-                total = sum(len(p) for p in parts)
-                if written < total:  # a short write (rare): finish it
-                    rest = b"".join(parts)[written:]
-                    while rest:
-                        rest = rest[os.write(fd, rest):]
-                if self._full:
-                    os.fdatasync(fd)
-            except BaseException:
-                # Never leave a partial write call in the middle of the segment: later appends
-                # would sit behind bytes that fail the checks on reopening.
-                try:
-                    os.ftruncate(fd, start)
-                    os.lseek(fd, start, os.SEEK_SET)
-                except OSError:
-                    log.exception("spool %s: could not cut a failed append back", self.path)
-                raise
-            self._size = start + total
-            recs = []
+                start = self._write_locked(parts, total)
+            except OSError as e:
+                if e.errno not in _NO_SPACE:
+                    raise
+                self._note_disk_full(e, sum(n for _, n in bodies))
+                return False
+            if self.disk_full:
+                self.disk_full = False
+                log.warning("spool %s: disk space again; writing resumes (%d points were dropped while it "
+                            "was full)", self.path, self.dropped["disk_full"])
             off = start
             with self._lock:
                 for body, n in bodies:
                     keep = self._cached + len(body) <= CACHE_BYTES
                     if keep:
                         self._cached += len(body)
-                    recs.append(_Rec(self._next_id, seg, off, n, len(body), now, body if keep else None))
+                    self._recs.append(Rec(self._next_id, self._seg, off, n, len(body), now, body if keep else None))
                     self._next_id += 1
                     off += HEADER_SIZE + len(body)
                     self.depth += n
                     self.n_bytes += len(body)
-                self._recs.extend(recs)
                 self._enforce_bounds_locked(time.time())
+        return True
+
+    def _write_locked(self, parts: list[bytes], total: int) -> int:
+        """Append ``parts`` to the active segment (rolling first if due); their offset. Append lock held."""
+        self._maybe_roll()
+        fd, start = self._fd, self._size
+        try:
+            written = os.writev(fd, parts)
+            if written < total:  # a short write (rare, or a disk filling up): finish it
+                rest = b"".join(parts)[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
+            if self._full:
+                os.fdatasync(fd)
+        except BaseException:
+            # Never leave a partial write call in the middle of the segment: later appends
+            # would sit behind bytes that fail the checks on reopening.
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                log.exception("spool %s: could not cut a failed append back; continuing in a new segment", self.path)
+                self._roll_next = True
+            raise
+        self._size = start + total
+        return start
+
+    def _note_disk_full(self, e: OSError, points: int) -> None:
+        with self._lock:
+            self.dropped["disk_full"] += points
+            first = not self.disk_full
+            self.disk_full = True
+        if first:  # one line per episode, not one per batch
+            log.error("spool %s: %s; new points are dropped (counted) until space returns", self.path,
+                      e.strerror or e)
 
     def _maybe_roll(self) -> None:
         """Start a new segment when the active one is big (or idle and not small). Append lock held."""
+        if self._roll_next:
+            self._open_segment(self._seg + 1)
+            self._roll_next = False
+            return
         if self._size < _IDLE_ROLL_BYTES:
             return
         if self._size < SEGMENT_BYTES:
@@ -255,26 +270,30 @@ class Spool:
         self._open_segment(self._seg + 1)
 
     def _open_segment(self, n: int) -> None:
-        fd = os.open(self.path / _seg_name(n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.path / seg_name(n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if self._full:
-            _fsync_dir(self.path)  # the new file's name must survive a power cut too
-        old = getattr(self, "_fd", -1)
+            fsync_dir(self.path)  # the new file's name must survive a power cut too
+        old = self._fd
         self._fd, self._seg, self._size = fd, n, os.fstat(fd).st_size
         if old >= 0:
             os.close(old)
 
     # -- reading, forgetting, bounds (lock held) ---------------------------------------------
 
-    def _read_locked(self, r: _Rec) -> bytes:
+    def _read_locked(self, r: Rec) -> bytes | None:
+        """The body of ``r`` read back from its segment; None when it fails its CRC."""
         fd = self._read_fds.get(r.seg)
         if fd is None:
-            fd = self._read_fds[r.seg] = os.open(self.path / _seg_name(r.seg), os.O_RDONLY)
-        body = os.pread(fd, r.n_bytes, r.off + HEADER_SIZE)
-        if len(body) != r.n_bytes:
-            raise OSError(f"spool segment {r.seg} is shorter than its index")
-        return body
+            fd = self._read_fds[r.seg] = os.open(self.path / seg_name(r.seg), os.O_RDONLY)
+        return check_body(os.pread(fd, HEADER_SIZE + r.n_bytes, r.off))
 
-    def _pop_locked(self) -> _Rec:
+    def _count_corrupt(self, seg: int, off: int, n_bytes: int, records: int, points: int) -> None:
+        self.corrupt_records += records
+        self.dropped["corrupt"] += points
+        log.error("spool %s: segment %d offset %d: %d bytes failed their checksum; skipped %d record(s), "
+                  "%d points", self.path, seg, off, n_bytes, records, points)
+
+    def _pop_locked(self) -> Rec:
         r = self._recs.popleft()
         self.depth -= r.n_points
         self.n_bytes -= r.n_bytes
@@ -292,13 +311,9 @@ class Spool:
         if last is not None:
             head = self._recs[0] if self._recs else None
             seg, off = (head.seg, head.off) if head is not None else (last.seg, last.end)
-            self._write_cursor(seg, off)
+            self._cursor.write(seg, off)
             self._collect_locked(seg)
         return n
-
-    def _write_cursor(self, seg: int, off: int) -> None:
-        data = struct.pack("<QQ", seg, off)
-        os.pwrite(self._cursor_fd, data + struct.pack("<I", zlib.crc32(data)), 0)
 
     def _collect_locked(self, head_seg: int) -> None:
         """Delete the segments wholly behind the cursor (never the active one)."""
@@ -306,7 +321,7 @@ class Spool:
             os.close(self._read_fds.pop(n))
         while self._oldest_seg < head_seg and self._oldest_seg < self._seg:
             try:
-                os.unlink(self.path / _seg_name(self._oldest_seg))
+                os.unlink(self.path / seg_name(self._oldest_seg))
             except FileNotFoundError:
                 pass
             self._oldest_seg += 1
@@ -342,40 +357,37 @@ class Spool:
 
     # -- opening -----------------------------------------------------------------------------
 
-    def _read_cursor(self) -> tuple[int, int] | None:
-        data = os.pread(self._cursor_fd, _CURSOR.size, 0)
-        if len(data) != _CURSOR.size:
-            return None
-        seg, off, crc = _CURSOR.unpack(data)
-        return (seg, off) if zlib.crc32(data[:16]) == crc else None
-
     def _load(self) -> None:
-        """Index the records after the cursor; cut a torn tail off the last segment."""
+        """Index the records after the cursor; cut a torn tail off the last segment; count corruption."""
         segs = sorted(int(p.name[:-4]) for p in self.path.glob("*.seg") if p.name[:-4].isdigit())
-        cursor = self._read_cursor()
+        cursor = self._cursor.read()
         if cursor is not None:
             for n in [s for s in segs if s < cursor[0]]:  # wholly acknowledged, not yet deleted
-                os.unlink(self.path / _seg_name(n))
+                os.unlink(self.path / seg_name(n))
             segs = [s for s in segs if s >= cursor[0]]
         for i, n in enumerate(segs):
             last = i == len(segs) - 1
-            recs, valid_end, size = self._scan(n)
+            found = scan(self.path, n, last=last)
+            recs, corrupt = found.recs, found.corrupt
             if cursor is not None and n == cursor[0]:
-                skip = [r for r in recs if r.end <= cursor[1]]
-                # Only trust the cursor when it sits on a record boundary; otherwise replay the segment.
-                if cursor[1] == 0 or (skip and skip[-1].end == cursor[1]):
-                    recs = recs[len(skip):]
-            if valid_end < size:
-                self.discarded_bytes += size - valid_end
-                what = "a torn tail (an append cut short by a crash)" if last else "corrupt bytes"
-                log.warning("spool %s: discarded %d bytes of %s in segment %d", self.path, size - valid_end, what, n)
-                if last:
-                    fd = os.open(self.path / _seg_name(n), os.O_WRONLY)
-                    try:
-                        os.ftruncate(fd, valid_end)
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                # Only trust the cursor on a record boundary; otherwise replay the whole segment.
+                if cursor[1] == 0 or any(cursor[1] in (r.off, r.end) for r in recs):
+                    recs = [r for r in recs if r.off >= cursor[1]]
+                    corrupt = [c for c in corrupt if c.off >= cursor[1]]
+            for c in corrupt:
+                self._count_corrupt(n, c.off, c.n_bytes, c.records, c.points)
+            if found.torn_bytes:
+                self.discarded_bytes += found.torn_bytes
+                log.info("spool %s: cut off a torn tail of %d bytes in segment %d at offset %d (an append a "
+                         "crash cut short; it had not been accepted)", self.path, found.torn_bytes, n,
+                         found.valid_end)
+            if found.valid_end < found.size:
+                fd = os.open(self.path / seg_name(n), os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, found.valid_end)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             for r in recs:
                 r.id = self._next_id
                 self._next_id += 1
@@ -383,59 +395,15 @@ class Spool:
                 self.depth += r.n_points
                 self.n_bytes += r.n_bytes
         self._oldest_seg = segs[0] if segs else (cursor[0] if cursor else 0)
-        self._fd = -1
         self._open_segment(segs[-1] if segs else self._oldest_seg)
 
-    def _scan(self, n: int) -> tuple[list[_Rec], int, int]:
-        """The whole, valid write calls of segment ``n``, the end of the last one, the file size."""
-        with open(self.path / _seg_name(n), "rb") as f:
-            data = f.read()
-        recs: list[_Rec] = []
-        group: list[_Rec] = []
-        pos = valid_end = 0
-        size = len(data)
-        while pos + HEADER_SIZE <= size:
-            magic, crc = _HEADER.unpack_from(data, pos)
-            nb, npts, more, acc = _FIELDS.unpack_from(data, pos + _HEADER.size)
-            end = pos + HEADER_SIZE + nb
-            if magic != MAGIC or end > size:
-                break
-            body_view = memoryview(data)[pos + HEADER_SIZE : end]
-            if zlib.crc32(body_view, zlib.crc32(data[pos + _HEADER.size : pos + HEADER_SIZE])) != crc:
-                break
-            group.append(_Rec(0, n, pos, npts, nb, acc, None))
-            pos = end
-            if more == 0:
-                recs.extend(group)
-                group = []
-                valid_end = pos
-        return recs, valid_end, size
-
-    # -- migration from the SQLite spool -------------------------------------------------------
-
-    def _park_legacy(self, legacy: Path) -> None:
-        """Move an SQLite spool file aside (its WAL folded in first) so the directory can take its name."""
-        db = sqlite3.connect(self.path)
-        try:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            db.close()
-        os.replace(self.path, legacy)
-        _fsync_dir(self.path.parent)
-
     def _import_legacy(self, legacy: Path) -> None:
-        db = sqlite3.connect(legacy)
-        try:
-            rows = db.execute("SELECT accepted_s, n_points, body FROM chunk ORDER BY id").fetchall()
-        except sqlite3.DatabaseError:
-            rows = []  # not a spool after all (or empty): nothing to carry over
-        finally:
-            db.close()
+        rows = legacy_spool.rows(legacy)
         for acc, npts, body in rows:
-            self._append_bodies([(bytes(body), npts)], acc)
+            if not self._append_bodies([(body, npts)], acc):
+                raise OSError(errno.ENOSPC, "no space left to migrate the SQLite spool " + str(legacy))
         if rows and not self._full:
             os.fdatasync(self._fd)  # the copy must be durable before the original goes
         legacy.unlink()
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         log.info("spool %s: migrated %d points from the SQLite spool", self.path, sum(r[1] for r in rows))

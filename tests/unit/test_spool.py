@@ -133,7 +133,7 @@ def test_full_spool_drops_oldest_and_counts_them(tmp_path):
     for k in range(6):
         sp.append(lines(100 + 10 * k, 110 + 10 * k), chunk_points=10)
     assert sp.n_bytes == 3 * one
-    assert sp.dropped == {"bytes": 30, "age": 0}
+    assert sp.dropped == {"bytes": 30, "age": 0, "corrupt": 0, "disk_full": 0}
     assert sp.depth == 30
     assert body_lines(sp.peek(1000)) == lines(130, 160)  # the newest are kept
 
@@ -156,7 +156,7 @@ def test_old_chunks_expire_and_are_counted(tmp_path, monkeypatch):
     assert sp.oldest_age_s() == 1800
     now[0] += 1801  # the first write is now older than an hour, the second is not
     assert body_lines(sp.peek(100)) == lines(4, 6)
-    assert sp.dropped == {"bytes": 0, "age": 4}
+    assert sp.dropped == {"bytes": 0, "age": 4, "corrupt": 0, "disk_full": 0}
     assert sp.depth == 2
 
 

@@ -132,6 +132,7 @@ def intervals(series: MeterSeries, t0: float, t1: float) -> Intervals:
             f"{iso_utc(start[i + 1])}-{iso_utc(end[i + 1])}); the same energy would be counted twice"
         )
     value = convert(value, series.unit, unit)
+    whole = (start, end, value)  # before clipping: the neighbours of a period with no reading
     # clip to the period, pro rata to time
     keep = (end > t0) & (start < t1)
     start, end, value, est = start[keep], end[keep], value[keep], est[keep]
@@ -141,6 +142,9 @@ def intervals(series: MeterSeries, t0: float, t1: float) -> Intervals:
     have = np.isfinite(value)
     start, end, value, est = start[have], end[have], value[have], est[have]
     if len(start) == 0:
+        filled = _silent_period(name, series.kind, unit, whole, t0, t1)
+        if filled is not None:
+            return filled
         raise MeterDataError(
             f"meter {name!r}: no readings between {iso_utc(t0)} and {iso_utc(t1)}; cannot estimate its "
             f"activity (remove the meter from the inputs if it did not exist then)"
@@ -176,6 +180,29 @@ def intervals(series: MeterSeries, t0: float, t1: float) -> Intervals:
             log.log(level, "meter %s: %d gap(s) totalling %.0f s between %s and %s gap-filled from neighbouring readings",
                     name, int(part.sum()), float((g_end - g_start)[part].sum()), iso_utc(t0), iso_utc(t1))
     return Intervals(name, series.kind, unit, edges, all_value, all_q)
+
+
+def _silent_period(name: str, kind: str, unit: str, whole, t0: float, t1: float) -> "Intervals | None":
+    """A meter silent over the whole period but read before or after it (a live hour in which it
+    sent nothing): one gap-filled interval at the mean rate of the nearest readings on either side,
+    so the silence is a recorded gap, never zero and never an error. None when it has no reading at all."""
+    start, end, value = whole
+    ok = np.isfinite(value)
+    start, end, value = start[ok], end[ok], value[ok]
+    rates = []
+    before, after = end <= t0 + JITTER_S, start >= t1 - JITTER_S
+    if before.any():
+        i = int(np.argmax(np.where(before, end, -np.inf)))
+        rates.append(value[i] / (end[i] - start[i]))
+    if after.any():
+        i = int(np.argmax(np.where(after, -start, -np.inf)))
+        rates.append(value[i] / (end[i] - start[i]))
+    if not rates:
+        return None
+    log.warning("meter %s: no readings between %s and %s; gap-filled from the nearest readings",
+                name, iso_utc(t0), iso_utc(t1))
+    return Intervals(name, kind, unit, np.array([t0, t1]), np.array([float(np.mean(rates)) * (t1 - t0)]),
+                     np.array([GAP_FILLED], dtype=np.int8))
 
 
 def bin_by_quality(iv: Intervals, quantity: np.ndarray, window_edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

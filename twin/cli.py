@@ -335,6 +335,11 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
         dump_json(doc)
     else:
         print_live(doc, tz)
+    from twin.runtime.supervisor import lost_work
+
+    lost = lost_work(doc.get("errors") or {})
+    if lost:  # exit 4: the run finished, but its twin or sinks stopped working on the way
+        _fail(f"{name}: {lost}", 4)
 
 
 @app.command(cls=Command)

@@ -9,6 +9,8 @@ and has no use for raw samples (the state document carries their counts).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,6 +21,8 @@ from factory_models.records import EmissionsRecord, KpiWindow, Sample
 from twin.dashboard.state import build_state
 from twin.shadow.forecast import forecast_shift_end
 from twin.shadow.live_twin import LiveTwin, Snapshot
+
+log = logging.getLogger(__name__)
 
 #: one-minute windows kept for the page (per station, line and site row: two hours)
 RECENT_WINDOWS = 120
@@ -41,20 +45,48 @@ class DashboardFeed:
         self._forecast_at = -1e18
         self._recent: deque[KpiWindow] = deque()
         self._counts = {"states": 0, "windows": 0, "emissions": 0}
+        self._forecasting: asyncio.Task | None = None
+        self.supervisor = None  # the run's Supervisor (counts a failed forecast), set by the runtime
 
     # -- the twin's subscriber -------------------------------------------------------------
 
     def on_snapshot(self, snap: Snapshot) -> None:
         now = time.monotonic()
-        if now - self._forecast_at >= self.forecast_every_s:
+        if now - self._forecast_at >= self.forecast_every_s and self._forecasting is None:
             self._forecast_at = now
-            fc = forecast_shift_end(self.factory, self.twin, sim_seed=self.forecast_seed, replications=1)
-            self.forecast = None if fc is None else {k: fc[k] for k in ("expected_good", "oee", "energy_kwh")}
+            self._start_forecast()
         self.doc = build_state(self.factory, self.twin, snap, factors_kg_per_kwh=self.factors,
                                buffers=self.buffers, forecast=self.forecast)
         self._counts["states"] += 1
         if self.on_state is not None:
             self.on_state(self.doc)
+
+    def _start_forecast(self) -> None:
+        """The end-of-shift forecast (seconds of SimPy) in a worker thread when an event loop runs,
+        so the loop goes on serving; the page shows the newest one that finished."""
+        def run() -> dict | None:
+            fc = forecast_shift_end(self.factory, self.twin, sim_seed=self.forecast_seed, replications=1)
+            return None if fc is None else {k: fc[k] for k in ("expected_good", "oee", "energy_kwh")}
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a direct call): compute it here
+            self.forecast = run()
+            return
+        self._forecasting = loop.create_task(asyncio.to_thread(run), name="forecast")
+        self._forecasting.add_done_callback(self._forecast_done)
+
+    def _forecast_done(self, task: asyncio.Task) -> None:
+        self._forecasting = None
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            self.forecast = task.result()
+        elif self.supervisor is not None:
+            self.supervisor.report("forecast", exc)
+        else:
+            log.error("dashboard forecast failed: %s", exc)
 
     # -- what the dashboard server calls ----------------------------------------------------
 

@@ -31,7 +31,9 @@ from twin.emissions.account import carbon_setup
 from twin.runtime.demo_plant import DemoPlant, sim_buffers
 from twin.runtime.live_summary import live_summary, samples_block, whole_run
 from twin.runtime.sinks import LiveWriter, Sinks, close_sinks, open_sinks, write_final
+from twin.runtime.supervisor import LoopLag, Supervisor
 from twin.runtime.terminal import TerminalView
+from twin.shadow.forecast import forecast_shift_end
 from twin.shadow.live_twin import LiveTwin
 
 log = logging.getLogger(__name__)
@@ -91,11 +93,14 @@ class LiveRun:
                  buffers=None, actions=None, forecast_seed: int = 0):
         self.factory, self.config, self.twin, self.sources, self.opts = factory, config, twin, sources, opts
         self.carbon = carbon_setup(factory, config)
+        self.supervisor = Supervisor()
+        self.lag = LoopLag()
         self.feed = None
         if opts.dashboard is not None or opts.on_state is not None:
             self.feed = DashboardFeed(factory, twin, factors_kg_per_kwh=page_factors(*self.carbon), health=self.health,
                                       buffers=buffers, forecast_every_s=opts.forecast_every_s,
                                       forecast_seed=forecast_seed, on_state=opts.on_state)
+            self.feed.supervisor = self.supervisor
         self.server = None
         if opts.dashboard is not None:
             d = opts.dashboard
@@ -104,20 +109,25 @@ class LiveRun:
         # opened last: nothing after this can fail and leave a sink open
         self.sinks = open_sinks(opts.sinks) + ([self.feed] if self.feed is not None else [])
         self._closed: dict | None = None
-        self.writer = LiveWriter(factory, self.sinks, self.carbon)
-        twin.subscribe(self.writer.on_snapshot)
+        self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor)
+        # each subscriber under its own guard: one that raises never keeps the snapshot from the other
+        twin.subscribe(self.supervisor.guard("tick", self.writer.on_snapshot))
         if self.feed is not None:
-            twin.subscribe(self.feed.on_snapshot)
+            twin.subscribe(self.supervisor.guard("dashboard", self.feed.on_snapshot))
         self.console = Console(stderr=True)
         self.connected: set[str] = set()  # sources that were connected at some moment of the run
 
     def health(self) -> dict:
         connections = {s.name: ("up" if s.stats().get("connected") else "down") for s in self.sources}
         influx = next((s for s in self.sinks if s.sink_name == "influxdb"), None)
-        return {"status": "ok" if all(v == "up" for v in connections.values()) else "degraded",
-                "connections": connections, "spool": None if influx is None else influx.health(),
-                "sinks": {s.sink_name: s.health() for s in self.sinks if s is not self.feed},
-                "samples": samples_block(self.twin, self.sources)}
+        reasons = [f"source {k} is down" for k, v in connections.items() if v != "up"] + self.supervisor.reasons()
+        sinks = {s.sink_name: self.supervisor.call(f"sink:{s.sink_name}", s.health, context="health",
+                                                   default={"error": "health failed"})
+                 for s in self.sinks if s is not self.feed}
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons,
+                "connections": connections, "spool": sinks.get("influxdb"), "sinks": sinks,
+                "samples": samples_block(self.twin, self.sources), "errors": self.supervisor.errors(),
+                "loop_lag_s": self.lag.block()}
 
     async def __aenter__(self) -> "LiveRun":
         if self.server is not None:
@@ -128,17 +138,35 @@ class LiveRun:
                 raise
             log.info("dashboard on %s", self.server.url)
             self.console.print(f"dashboard: {self.server.url}", highlight=False, soft_wrap=True)
+        self._lag_task = asyncio.create_task(self.lag.run(), name="loop-lag")
+        await self._kernels_ready()
         return self
 
+    async def _kernels_ready(self) -> None:
+        """The KPI kernels compiled (or loaded from Numba's cache) before any source starts: a first
+        compilation inside the tick would block the loop for seconds (twin/kpi/warmup.py). The wait
+        is in a worker thread: the dashboard and the loop-lag probe go on meanwhile."""
+        from twin.kpi import warm_up
+
+        began = time.perf_counter()
+        thread = warm_up()
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join)
+        log.info("KPI kernels ready in %.2f s", time.perf_counter() - began)
+
     async def __aexit__(self, *exc) -> None:
+        lag = getattr(self, "_lag_task", None)
+        if lag is not None:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
         if self.server is not None:
-            await self.server.stop()
+            await self.supervisor.run("dashboard", self.server.stop, restart=False)
         self.close()
 
     def close(self) -> dict:
         """Close every sink once; their ``sinks`` block."""
         if self._closed is None:
-            self._closed = close_sinks(self.sinks)
+            self._closed = close_sinks(self.sinks, self.supervisor)
         return self._closed
 
     def _note_connections(self) -> None:
@@ -181,7 +209,10 @@ class LiveRun:
                     await asyncio.wait_for(stop.wait(), timeout=self.opts.tick_s)
                 except asyncio.TimeoutError:
                     pass
-                view.on_snapshot(self.twin.snapshot())
+                # a tick that raises is counted and the next one runs: the loop never dies of one
+                snap = self.supervisor.call("tick", self.twin.snapshot, context="snapshot")
+                if snap is not None:
+                    self.supervisor.call("terminal", view.on_snapshot, snap)
         finally:
             view.stop()
 
@@ -194,9 +225,11 @@ class LiveRun:
             external.add_done_callback(lambda _: stop.set())
             extra_tasks = [*extra_tasks, external]
         queue: asyncio.Queue[Sample] = asyncio.Queue(maxsize=200_000)
-        tasks = [asyncio.create_task(src.run(queue), name=f"source-{src.name}") for src in self.sources]
-        tasks.append(asyncio.create_task(self.twin.consume(queue), name="twin"))
-        tasks.append(asyncio.create_task(self._ticker(stop), name="ticker"))
+        sup = self.supervisor
+        tasks = [asyncio.create_task(sup.run(f"source:{src.name}", lambda src=src: src.run(queue)),
+                                     name=f"source-{src.name}") for src in self.sources]
+        tasks.append(asyncio.create_task(sup.run("twin", lambda: self.twin.consume(queue)), name="twin"))
+        tasks.append(asyncio.create_task(sup.run("tick", lambda: self._ticker(stop)), name="ticker"))
         if watch:
             tasks.append(asyncio.create_task(self._watch(stop, opts.connect_timeout_s), name="watch"))
         tasks.extend(extra_tasks)
@@ -223,19 +256,28 @@ class LiveRun:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             while not queue.empty():
-                self.twin.add(queue.get_nowait())
+                sup.call("twin", self.twin.add, queue.get_nowait(), context="last samples")
         self._note_connections()
 
-    def finish(self, t0: float, t1: float, *, sim=None, extra: dict | None = None) -> dict[str, Any]:
-        """The last snapshot (the samples and minutes still queued go to the sinks), the whole run
-        to every sink, and the summary with the sinks' own block."""
-        self.twin.snapshot(t1)
+    async def finish(self, t0: float, t1: float, *, sim=None, extra: dict | None = None) -> dict[str, Any]:
+        """The last snapshot (the samples still queued go to the sinks), the last partial minute
+        and hour, the whole run to every sink, and the summary with the sinks' own block, the
+        ``errors`` by component and the loop's lag. The forecast runs in a worker thread."""
+        sup = self.supervisor
+        snap = sup.call("tick", self.twin.snapshot, t1, context="final snapshot")
+        sup.call("tick", self.writer.flush, snap or self.twin.last_snapshot, context="final flush")
         frozen, report, em = whole_run(self.factory, self.twin, self.carbon, t0, t1)
+        forecast = None
+        if sim is not None:
+            forecast = await sup.run("forecast", lambda: asyncio.to_thread(
+                forecast_shift_end, self.factory, self.twin, sim_seed=self.opts.seed,
+                replications=self.opts.forecast_replications), restart=False)
         doc = live_summary(self.factory, self.config, self.twin, self.sources, frozen, report, em, sim=sim,
-                           forecast_seed=self.opts.seed, forecast_replications=self.opts.forecast_replications,
-                           extra=extra)
-        write_final(self.sinks, self.factory, report, em, frozen)
+                           forecast=forecast, extra=extra)
+        write_final(self.sinks, self.factory, report, em, frozen, supervisor=sup)
         doc["sinks"] = self.close()
+        doc["errors"] = sup.errors()
+        doc["loop_lag_s"] = self.lag.block()
         return doc
 
 
@@ -279,7 +321,7 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
             await run.shadow(stop, [driver], settle)
             live_to = plant.sim.now_epoch
             await plant.finish()
-            return run.finish(live_from, live_to, sim=plant.sim, extra=plant.extra())
+            return await run.finish(live_from, live_to, sim=plant.sim, extra=plant.extra())
     finally:
         await plant.stop()
 
@@ -299,7 +341,7 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
         await run.shadow(stop, watch=True)
         if not run.connected:
             raise SourcesUnreachable(f"no source could be reached: {run.unreached()}")
-        return run.finish(t0, time.time())
+        return await run.finish(t0, time.time())
 
 
 def _dead_letter_dir(opts: LiveOptions) -> Path:

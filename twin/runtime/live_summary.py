@@ -17,7 +17,6 @@ from twin.emissions.account import account_log
 from twin.kpi import compute_kpis
 from twin.model import FactorySim
 from twin.runtime.summary import kpi_json
-from twin.shadow.forecast import forecast_shift_end
 from twin.shadow.live_twin import LiveTwin
 
 
@@ -66,9 +65,10 @@ def whole_run(factory: Factory, twin: LiveTwin, carbon, t0: float, t1: float):
 
 
 def live_summary(factory: Factory, config: Path, twin: LiveTwin, sources, frozen, report, em, *,
-                 sim: FactorySim | None = None, forecast_seed: int = 0, forecast_replications: int = 3,
+                 sim: FactorySim | None = None, forecast: dict | None = None,
                  extra: dict | None = None) -> dict[str, Any]:
-    """The summary document; the caller adds the ``sinks`` block once the sinks are closed."""
+    """The summary document; the caller adds the ``sinks`` block once the sinks are closed, and
+    computes the demo's ``forecast`` (``forecast_shift_end``) off the event loop."""
     t0, t1 = frozen.t_start, frozen.t_end
     doc: dict[str, Any] = {
         "command": "demo" if sim is not None else "run",
@@ -86,7 +86,7 @@ def live_summary(factory: Factory, config: Path, twin: LiveTwin, sources, frozen
         truth_log.t_start, truth_log.t_end = t0, t1
         truth = compute_kpis(truth_log, factory, None)
         doc["ground_truth"] = compare(truth, report)
-        doc["forecast"] = forecast_shift_end(factory, twin, sim_seed=forecast_seed, replications=forecast_replications)
+        doc["forecast"] = forecast
     if extra:
         doc["demo"] = extra
     return doc

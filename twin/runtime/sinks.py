@@ -23,6 +23,7 @@ from factory_models import Factory
 from factory_models.sink import Sink
 
 from twin.emissions.account import account_log
+from twin.runtime.supervisor import Supervisor
 from twin.emissions.products import product_use
 from twin.kpi import compute_kpis
 from twin.store import Store
@@ -51,12 +52,31 @@ def open_sinks(config: Sinks) -> list[Sink]:
     return sinks
 
 
-def close_sinks(sinks: list[Sink]) -> dict[str, Any]:
-    """Close every sink (each flushes what it still holds); the ``sinks`` block, by sink name."""
+def close_sinks(sinks: list[Sink], supervisor: Supervisor | None = None) -> dict[str, Any]:
+    """Close every sink (each flushes what it still holds); the ``sinks`` block, by sink name.
+
+    With a ``supervisor``, a sink whose ``close`` raises is counted and its block says so; the
+    others are still closed. InfluxDB's block always carries ``corrupt_records`` (0 when its spool
+    reports none)."""
     out: dict[str, Any] = {}
     for sink in sinks:
-        out[sink.sink_name] = sink.close()
+        if supervisor is None:
+            block = sink.close()
+        else:
+            block = supervisor.call(f"sink:{sink.sink_name}", sink.close, context="close")
+            if block is None:
+                block = {"error": supervisor.errors()[f"sink:{sink.sink_name}"]["last"]}
+        if sink.sink_name == "influxdb" and "corrupt_records" not in block:
+            block = {**block, "corrupt_records": _stat(sink, "corrupt_records")}
+        out[sink.sink_name] = block
     return out
+
+
+def _stat(sink, name: str) -> int:
+    try:
+        return int(sink.stats().get(name, 0))
+    except Exception:  # noqa: BLE001 - a closed writer that cannot answer any more: nothing counted
+        return 0
 
 
 def _records_for_sinks(report, frozen) -> list:
@@ -68,17 +88,26 @@ def _records_for_sinks(report, frozen) -> list:
             for w in [*report.stations, *report.lines, report.site]]
 
 
-def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples=None) -> None:
-    """The whole run's KPI windows, emissions, product use (store only) and samples, to every sink."""
+def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples=None,
+                supervisor: Supervisor | None = None) -> None:
+    """The whole run's KPI windows, emissions, product use (store only) and samples, to every sink.
+    With a ``supervisor`` a failing sink is counted and the others still get everything."""
     windows = _records_for_sinks(report, frozen)
     site = factory.site.name
-    for sink in sinks:
+
+    def one(sink) -> None:
         sink.write_windows(windows)
         sink.write_emissions(em.records)
         if isinstance(sink, Store):
             sink.write_product_use(product_use(factory, frozen), site)
         if samples:
             sink.write_samples(samples, site)
+
+    for sink in sinks:
+        if supervisor is None:
+            one(sink)
+        else:
+            supervisor.call(f"sink:{sink.sink_name}", one, sink, context="final write")
 
 
 def write_sinks(factory: Factory, config: Sinks, report, em, frozen, samples=None) -> dict:
@@ -95,13 +124,17 @@ class LiveWriter:
     """Subscriber of the live twin: each snapshot's new samples, the closed one-minute KPI windows
     and the closed hours of emissions, to every sink. The last ``REWRITE_WINDOWS`` minutes are
     written again at every minute, so a late sample still lands (writes are idempotent upserts).
+    ``flush`` writes the last, partial minute and hour at the end of a run.
 
-    ``carbon`` is the run's (config, registry), set up once by the caller."""
+    ``carbon`` is the run's (config, registry), set up once by the caller. Each sink's writes and
+    the accounting run under ``supervisor``: a failing sink is counted (``sink:NAME``) and skipped,
+    the others still get every record; a failed accounting step (``accounting``) skips that step."""
 
     REWRITE_WINDOWS = 5
 
-    def __init__(self, factory: Factory, sinks: list[Sink], carbon) -> None:
+    def __init__(self, factory: Factory, sinks: list[Sink], carbon, supervisor: Supervisor | None = None) -> None:
         self.factory, self.sinks, self.carbon = factory, sinks, carbon
+        self.supervisor = supervisor if supervisor is not None else Supervisor()
         self._minute: float | None = None  # end of the newest closed minute written
         self._hour: float | None = None
 
@@ -109,8 +142,10 @@ class LiveWriter:
         if not self.sinks:
             return
         if snap.new_samples:
+            site = self.factory.site.name
             for sink in self.sinks:
-                sink.write_samples(snap.new_samples, self.factory.site.name)
+                self.supervisor.call(f"sink:{sink.sink_name}", sink.write_samples, snap.new_samples, site,
+                                     context="write_samples")
         frozen = snap.log
         if frozen is None or frozen.t_end <= frozen.t_start:
             return
@@ -118,19 +153,50 @@ class LiveWriter:
         if self._minute is None or closed > self._minute:
             first = max(closed - 60.0 * self.REWRITE_WINDOWS, frozen.t_start - frozen.t_start % 60.0)
             if closed > first:
-                self._write("write_windows", self.minute_windows(frozen, first, closed))
+                self._windows(frozen, first, closed)
             self._minute = closed
         hour = frozen.t_end - frozen.t_end % 3600.0
         if self._hour is not None and hour > self._hour and self._hour >= frozen.t_start:
-            span = dataclasses.replace(frozen, t_start=self._hour, t_end=hour)
-            em = account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon)
-            self._write("write_emissions", em.records)
+            self._emissions(frozen, self._hour, hour)
         self._hour = hour
 
+    def flush(self, snap) -> None:
+        """The end of a run: the minutes since the last closed one (the last partial minute too)
+        and the emissions of the hour still open, so every window of the run reaches the sinks."""
+        frozen = None if snap is None else snap.log
+        if not self.sinks or frozen is None or frozen.t_end <= frozen.t_start:
+            return
+        first = self._minute if self._minute is not None else frozen.t_start - frozen.t_start % 60.0
+        first = max(first - 60.0 * self.REWRITE_WINDOWS, frozen.t_start - frozen.t_start % 60.0)
+        if frozen.t_end > first:
+            self._windows(frozen, first, frozen.t_end)
+        self._minute = frozen.t_end
+        if self._hour is not None and frozen.t_end > self._hour >= frozen.t_start:
+            self._emissions(frozen, self._hour, frozen.t_end)
+        self._hour = frozen.t_end
+
+    def _windows(self, frozen, first: float, last: float) -> None:
+        windows = self.supervisor.call("accounting", self.minute_windows, frozen, first, last,
+                                       context=f"minute windows {first:.0f}-{last:.0f}")
+        if windows:
+            self._write("write_windows", windows)
+
+    def _emissions(self, frozen, t0: float, t1: float) -> None:
+        def hour():
+            span = dataclasses.replace(frozen, t_start=t0, t_end=t1)
+            return account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon).records
+        records = self.supervisor.call("accounting", hour, context=f"emissions {t0:.0f}-{t1:.0f}")
+        if records:
+            self._write("write_emissions", records)
+
     def minute_windows(self, frozen, first: float, closed: float) -> list:
-        """One-minute windows over [first, closed] with ``co2e_kg`` filled the way a whole run's
-        windows are (``account_log`` with edges: location-based, from each station's energy)."""
-        edges = np.arange(first, closed + 1.0, 60.0)
+        """One-minute windows over [first, closed] (the last one shorter when ``closed`` is not on
+        a minute) with ``co2e_kg`` filled the way a whole run's windows are (``account_log`` with
+        edges: location-based, from each station's energy)."""
+        edges = np.arange(first, closed, 60.0)
+        edges = np.append(edges, closed) if closed - edges[-1] > 1e-6 else edges
+        if len(edges) < 2:
+            return []
         span = dataclasses.replace(frozen, t_start=max(first, frozen.t_start), t_end=closed)
         report = compute_kpis(span, self.factory, edges)
         try:
@@ -158,8 +224,7 @@ class LiveWriter:
     def _write(self, method: str, records) -> None:
         if records:
             for sink in self.sinks:
-                getattr(sink, method)(records)
-
+                self.supervisor.call(f"sink:{sink.sink_name}", getattr(sink, method), records, context=method)
 
 
 class _DropMeterNotices(logging.Filter):

@@ -1,0 +1,159 @@
+"""Supervision of the live writer: a sink that raises is counted and skipped while the other sinks
+get every record; a site meter silent for two hours is a recorded gap, and the tick goes on
+writing windows; the loop-lag probe sees a blocked loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from carbon.meters import GAP_FILLED, MeterDataError, MeterSeries, intervals
+from factory_models import Sample, load_factory
+from twin.emissions.account import carbon_setup
+from twin.runtime.sinks import LiveWriter, close_sinks
+from twin.runtime.supervisor import LoopLag, Supervisor, lost_work
+from twin.shadow.live_twin import LiveTwin
+from twin.shadow.replay import parse_ts
+from twin.store import Store
+
+ROOT = Path(__file__).parents[2]
+SMT = ROOT / "configs" / "demo_smt.yaml"
+FACTORY = load_factory(SMT)
+T0 = parse_ts("2026-03-02T02:00:00Z")  # 10:00 in Suzhou: the day shift
+
+
+class BrokenSink:
+    """A sink whose window writes fail (a full disk, a dead server); everything else works."""
+
+    sink_name = "broken"
+
+    def __init__(self) -> None:
+        self.samples = 0
+
+    def write_windows(self, records) -> int:
+        raise OSError(28, "No space left on device")
+
+    def write_emissions(self, records) -> int:
+        return len(list(records))
+
+    def write_samples(self, samples, site) -> int:
+        self.samples += len(samples)
+        return len(samples)
+
+    def health(self) -> dict:
+        return {}
+
+    def close(self) -> dict:
+        return {"samples": self.samples}
+
+
+def minute(twin: LiveTwin, now: dict, k: int, *, boiler: bool) -> None:
+    """Minute ``k`` of the run: the printer producing, the grid and (unless silent) the boiler read."""
+    t = T0 + 60.0 * k
+    if k == 0:
+        twin.add(Sample("smt1/printer/product", FACTORY.products[0].name, t))
+        twin.add(Sample("smt1/printer/state", "PRODUCING", t))
+    twin.add(Sample("smt1/printer/produced", float(k), t))
+    twin.add(Sample("smt1/printer/energy_kwh", 0.1 * k, t))
+    twin.add(Sample("site/grid/energy_kwh", 1000.0 + 2.0 * k, t))
+    if boiler:
+        twin.add(Sample("site/boiler/volume_nm3", 50.0 + 0.2 * k, t))
+    now["t"] = t
+    twin.snapshot()
+
+
+def live(tmp_path, extra_sinks=()):
+    now = {"t": T0}
+    twin = LiveTwin(FACTORY, clock=lambda: now["t"])
+    store = Store(tmp_path / "live.sqlite")
+    sup = Supervisor()
+    sinks = [store, *extra_sinks]
+    writer = LiveWriter(FACTORY, sinks, carbon_setup(FACTORY, SMT), sup)
+    twin.subscribe(writer.on_snapshot)
+    return twin, now, store, sup, sinks, writer
+
+
+def test_a_sink_that_raises_is_counted_and_the_others_get_everything(tmp_path):
+    broken = BrokenSink()
+    twin, now, store, sup, sinks, writer = live(tmp_path, [broken])
+    for k in range(12):
+        minute(twin, now, k, boiler=True)
+    writer.flush(twin.snapshot(T0 + 11 * 60.0 + 30.0))
+    station_minutes = {w.start for w in store.kpis(level="station") if w.station == "printer"}
+    # every minute, and the last half minute, reached the store although the other sink failed each time
+    assert station_minutes == {T0 + 60.0 * k for k in range(12)}
+    assert broken.samples == store.block()["samples"] > 0
+    errors = sup.errors()
+    assert set(errors) == {"sink:broken"}
+    assert errors["sink:broken"]["count"] >= 11
+    assert "No space left on device" in errors["sink:broken"]["last"]
+    assert "write_windows" in errors["sink:broken"]["last"]
+    assert lost_work(errors).startswith("the twin or its sinks stopped working: sink:broken")
+    blocks = close_sinks(sinks, sup)
+    assert blocks["broken"] == {"samples": broken.samples}
+
+
+def test_a_meter_silent_for_two_hours_is_a_gap_and_the_windows_go_on(tmp_path, caplog):
+    twin, now, store, sup, sinks, writer = live(tmp_path)
+    for k in range(60):
+        minute(twin, now, k, boiler=True)
+    for k in range(60, 180):  # the boiler's meter sends nothing from 03:00 to 05:00
+        minute(twin, now, k, boiler=False)
+    assert sup.errors() == {}
+    minutes = {w.start for w in store.kpis(level="station") if w.station == "printer"}
+    assert max(minutes) == T0 + 178 * 60.0  # the tick wrote windows all along
+    silent = [r for r in store.emissions() if r.start >= T0 + 3600.0 and r.scope == "1"]
+    assert silent and all(r.data_quality == "gap_filled" for r in silent)  # hours written, as gaps
+    assert "boiler: no readings between" in caplog.text
+    close_sinks(sinks, sup)
+
+
+def test_a_period_with_no_reading_is_filled_from_its_neighbours_not_an_error():
+    t = np.array([0.0, 600.0, 1200.0])
+    m = MeterSeries("boiler", "natural_gas", "Nm3", t, t + 600.0, np.array([1.0, 1.0, 2.0]))
+    iv = intervals(m, 3600.0, 7200.0)  # silent: only readings before the hour
+    assert list(iv.quality) == [GAP_FILLED]
+    assert iv.activity[0] == pytest.approx(2.0 / 600.0 * 3600.0)
+    empty = MeterSeries("boiler", "natural_gas", "Nm3", t, t + 600.0, np.full(3, np.nan))
+    with pytest.raises(MeterDataError, match="no readings"):
+        intervals(empty, 3600.0, 7200.0)  # no reading at all is still an error, never zero
+
+
+def test_supervised_task_restarts_after_a_failure_and_the_count_says_so():
+    sup = Supervisor()
+    sup.BACKOFF_S = (0.0,)
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError(f"boom {len(calls)}")
+        return "done"
+
+    assert asyncio.run(sup.run("source:plc", flaky)) == "done"
+    assert sup.errors() == {"source:plc": {"count": 2, "last": "task: RuntimeError: boom 2"}}
+    assert lost_work(sup.errors()) is None  # a source that recovered is not lost work of the twin
+
+
+def test_loop_lag_sees_a_blocked_loop():
+    lag = LoopLag(period_s=0.01)
+
+    async def main():
+        probe = asyncio.create_task(lag.run())
+        deadline = time.monotonic() + 5.0
+        while len(lag.lags) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        time.sleep(0.3)  # the loop blocked, as a kernel compilation inside it would
+        n = len(lag.lags)
+        while len(lag.lags) == n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        probe.cancel()
+
+    asyncio.run(main())
+    block = lag.block()
+    assert set(block) == {"p50", "p99", "max", "n"}
+    assert block["max"] >= 0.25 and block["p50"] < 0.25

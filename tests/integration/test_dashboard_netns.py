@@ -113,7 +113,8 @@ def test_a_remote_request_needs_the_token(other_host):
     state = json.loads(res["state_bearer"]["body"])
     assert res["state_bearer"]["status"] == 200 and state["site"] == "suzhou-smt"
     assert res["page_query"]["status"] == 303 and res["page_query"]["location"] == "/"
-    assert res["page_query"]["cookie"].startswith("factory_twin_token=") and "HttpOnly" in res["page_query"]["cookie"]
+    cookie = res["page_query"]["cookie"]
+    assert cookie.startswith("factory_twin_session=") and "HttpOnly" in cookie and TOKEN not in cookie
     assert res["state_cookie"]["status"] == 200
     assert res["metrics_query"]["status"] == 200 and "factory_twin_station_state" in res["metrics_query"]["body"]
     assert res["action_bearer"]["status"] == 200 and plant.forced == [("smt1/printer", 30)]

@@ -61,7 +61,17 @@ def test_policy_decides_per_peer():
     assert not p.allows("10.200.0.2", {"Authorization": "Bearer wrong"}, "wrong", "wrong")
     assert p.allows("10.200.0.2", {"Authorization": "Bearer s3cret"}, None, None)
     assert p.allows("10.200.0.2", no_headers, "s3cret", None)
-    assert p.allows("10.200.0.2", no_headers, None, "s3cret")
+    assert not p.allows("10.200.0.2", no_headers, None, "s3cret")  # a cookie holds a session id, never the token
+    sid = p.new_session()
+    assert sid != "s3cret" and p.allows("10.200.0.2", no_headers, None, sid)
+    assert p.allows("10.200.0.2", no_headers, None, sid, "POST")
+    # with a token set, loopback may read without it but not act: a local browser's pages are loopback peers
+    assert not p.allows("127.0.0.1", no_headers, None, None, "POST")
+    assert p.allows("127.0.0.1", {"Authorization": "Bearer s3cret"}, None, None, "POST")
+    assert p.allows("127.0.0.1", no_headers, None, sid, "POST")
+    assert p.allows("127.0.0.1", no_headers, None, None, "HEAD")
+    # without a token (loopback bind only) there is nothing to ask for
+    assert AccessPolicy("127.0.0.1", None).allows("127.0.0.1", no_headers, None, None, "POST")
     # a reverse proxy on this host relays remote users through loopback: they need the token too
     assert not p.allows("127.0.0.1", {"X-Forwarded-For": "10.1.1.1"}, None, None)
     assert p.allows("127.0.0.1", {"X-Forwarded-For": "10.1.1.1"}, "s3cret", None)
@@ -103,7 +113,8 @@ def test_state_health_and_static_files():
                 assert r.status == 200
                 health = await r.json()
             assert health["spool"]["spool_depth"] == 42 and health["samples"]["rejected_by_reason"] == {"duplicate": 4, "nan": 6}
-            assert health["dashboard"] == {"clients": 0, "events_sent": 0, "state_errors": 0, "refused": 0}
+            assert health["dashboard"] == {"clients": 0, "events_sent": 0, "state_errors": 0, "refused": 0,
+                                           "misdirected": 0}
             async with http.get(dash.url + "/") as r:
                 page = await r.text()
                 assert r.status == 200 and "Content-Security-Policy" in r.headers
@@ -287,7 +298,8 @@ def test_token_in_the_address_becomes_a_cookie_and_never_a_log_line(caplog):
             async with http.get(dash.url + f"/?token={token}&view=big", allow_redirects=False) as r:
                 assert r.status == 303 and r.headers["Location"] == "/?view=big"
                 cookie = r.cookies[COOKIE_NAME]
-                assert cookie.value == token and cookie["httponly"] and cookie["samesite"] == "Strict"
+                assert token not in r.headers["Set-Cookie"]  # a session id, never the token
+                assert cookie["httponly"] and cookie["samesite"] == "Strict"
             async with http.get(dash.url + "/?token=wrong", allow_redirects=False) as r:
                 assert r.status == 200 and COOKIE_NAME not in r.cookies  # loopback: allowed, but no cookie
 

@@ -210,3 +210,5 @@ def _server(reg: _Registry, server: dict) -> None:
     reg.family("dashboard_events_sent_total", "counter", "State events pushed to pages").add(server.get("events_sent"))
     reg.family("dashboard_state_errors_total", "counter", "Failed calls of the state provider").add(server.get("state_errors"))
     reg.family("dashboard_refused_total", "counter", "Requests refused for lack of a valid token").add(server.get("refused"))
+    reg.family("dashboard_misdirected_total", "counter",
+               "Requests answered 421: their Host header named another server (DNS rebinding)").add(server.get("misdirected"))

@@ -17,7 +17,8 @@ import inspect
 import json
 import logging
 import math
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from twin.dashboard.auth import COOKIE_NAME, AccessPolicy
+from twin.dashboard.auth import COOKIE_NAME, SAFE_METHODS, SESSION_TTL_S, AccessPolicy, HostAllowList, SessionStore
 from twin.dashboard.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from twin.dashboard.metrics import render_metrics
 
@@ -76,18 +77,26 @@ class Dashboard:
     ``state`` returns the state document (cheap: it is called once per push), ``health`` the health
     document (connections, spool, sample counts), ``actions`` the demo's operator actions by name,
     e.g. ``{"force_down": f(unit: str, seconds: float)}`` (sync or async). Binding beyond loopback
-    needs a ``token`` (``auth.load_token()`` reads it from the environment or a file).
+    needs a ``token`` (``auth.load_token()`` reads it from the environment or a file); with one set,
+    actions need it from every peer. ``allowed_hosts`` adds names (``name`` or ``name:port``) the
+    page may be addressed by besides the bound address and the loopback names (``HostAllowList``).
+    ``ssl_context`` serves HTTPS (the session cookie is then marked Secure).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
                  state: Callable[[], dict], health: Callable[[], dict],
-                 actions: dict[str, Callable[..., Any]] | None = None, push_interval_s: float = 0.5):
+                 actions: dict[str, Callable[..., Any]] | None = None, push_interval_s: float = 0.5,
+                 allowed_hosts: Iterable[str] = (), session_ttl_s: float = SESSION_TTL_S,
+                 ssl_context: ssl.SSLContext | None = None):
         if not push_interval_s > 0:
             raise ValueError(f"push_interval_s must be > 0 seconds, got {push_interval_s!r}")
         if not 0 <= int(port) <= 65535:
             raise ValueError(f"port must be 0..65535, got {port!r}")
         self.host, self.port = host, int(port)
-        self.policy = AccessPolicy(host, token)  # raises when bound beyond loopback without a token
+        # both raise DashboardAuthError: bound beyond loopback without a token, a malformed host name
+        self.policy = AccessPolicy(host, token, sessions=SessionStore(session_ttl_s))
+        self.hosts = HostAllowList(host, self.port, allowed_hosts)
+        self.ssl_context = ssl_context
         self._state, self._health = state, health
         self.actions = dict(actions or {})
         self.push_interval_s = float(push_interval_s)
@@ -101,6 +110,7 @@ class Dashboard:
         self.events_sent = 0
         self.state_errors = 0
         self.refused = 0
+        self.misdirected = 0
 
     def __repr__(self) -> str:
         return f"Dashboard(url={self.url or None!r}, {self.policy!r})"
@@ -120,7 +130,7 @@ class Dashboard:
         self._runner = web.AppRunner(app, access_log_class=_QuietAccessLogger, access_log=log,
                                      handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         try:
             await site.start()
         except OSError as exc:
@@ -129,12 +139,13 @@ class Dashboard:
             raise OSError(exc.errno, f"cannot serve the dashboard on {self.host}:{self.port}: {exc.strerror}") from None
         bound = self._runner.addresses[0]
         self.port = int(bound[1])
+        self.hosts.set_port(self.port)
         shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{shown}:{self.port}"
+        self.url = f"{'https' if self.ssl_context else 'http'}://{shown}:{self.port}"
         self._closing.clear()
         self._pusher = asyncio.create_task(self._push_loop(), name="dashboard-push")
-        log.info("dashboard on %s (%s)", self.url, "token required off loopback" if self.policy.has_token
-                 else "loopback only")
+        log.info("dashboard on %s (%s)", self.url, "token required off loopback and for actions"
+                 if self.policy.has_token else "loopback only")
 
     async def stop(self) -> None:
         """Close every event stream, then the server."""
@@ -158,7 +169,7 @@ class Dashboard:
 
     def stats(self) -> dict:
         return {"clients": len(self._clients), "events_sent": self.events_sent,
-                "state_errors": self.state_errors, "refused": self.refused}
+                "state_errors": self.state_errors, "refused": self.refused, "misdirected": self.misdirected}
 
     # --- state --------------------------------------------------------------------------------------
 
@@ -225,21 +236,16 @@ class Dashboard:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
-        query_token = request.query.get("token")
-        if not self.policy.allows(request.remote, request.headers, query_token, request.cookies.get(COOKIE_NAME)):
-            self.refused += 1
-            if self.refused <= 10 or self.refused % 100 == 0:  # a scanner must not flood the log
-                log.warning("dashboard: refused %s %s from %s (no valid token; %d refused so far)",
-                            request.method, request.path, request.remote, self.refused)
-            return web.json_response({"error": "a valid token is required: send 'Authorization: Bearer <token>' "
-                                               "or open the page once with ?token=<token>"},
-                                     status=401, headers={"WWW-Authenticate": 'Bearer realm="factory-twin"'})
-        if request.method == "GET" and request.path == "/" and self.policy.offered_token_matches(query_token):
-            # the token leaves the address bar for a cookie scoped to this server
+        refusal = self._refusal(request)
+        if refusal is not None:
+            resp: web.StreamResponse = refusal
+        elif (request.method == "GET" and request.path == "/"
+              and self.policy.offered_token_matches(query_token := request.query.get("token"))):
+            # the token leaves the address bar; the cookie gets a session id, never the token itself
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
-            resp: web.StreamResponse = web.Response(
-                status=303, headers={"Location": "/" + ("?" + urlencode(rest) if rest else "")})
-            resp.set_cookie(COOKIE_NAME, self.policy.cookie_value(), httponly=True, samesite="Strict", path="/")
+            resp = web.Response(status=303, headers={"Location": "/" + ("?" + urlencode(rest) if rest else "")})
+            resp.set_cookie(COOKIE_NAME, self.policy.new_session(), httponly=True, samesite="Strict", path="/",
+                            secure=request.secure, max_age=int(self.policy.sessions.ttl_s))
         else:
             try:
                 resp = await handler(request)
@@ -250,6 +256,57 @@ class Dashboard:
         if isinstance(resp, web.HTTPException):
             raise resp
         return resp
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The answer to a request that must not reach a route, or None.
+
+        In this order: a Host that does not name this server (421: a DNS rebinding page gets
+        nothing, not even whether a token is needed), a cross-origin action (403), no valid token
+        where one is needed (401).
+        """
+        host = request.headers.get("Host")
+        if not self.hosts.allows(host, secure=request.secure):
+            self.misdirected += 1
+            if self.misdirected <= 10 or self.misdirected % 100 == 0:
+                log.warning("dashboard: refused %s %s from %s addressed to Host %r, not a name of this server "
+                            "(%d so far; allow a name with --dashboard-allowed-host)", request.method,
+                            request.path, request.remote, (host or "")[:100], self.misdirected)
+            return web.json_response({"error": "this server does not answer to that Host name (421 Misdirected "
+                                               "Request); the operator can allow it with --dashboard-allowed-host"},
+                                     status=421)
+        if request.method not in SAFE_METHODS:
+            why = self._cross_origin(request)
+            if why is not None:
+                log.warning("dashboard: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
+                return web.json_response({"error": f"cross-origin action refused ({why})"}, status=403)
+        if not self.policy.allows(request.remote, request.headers, request.query.get("token"),
+                                  request.cookies.get(COOKIE_NAME), request.method):
+            self.refused += 1
+            if self.refused <= 10 or self.refused % 100 == 0:  # a scanner must not flood the log
+                log.warning("dashboard: refused %s %s from %s (no valid token; %d refused so far)",
+                            request.method, request.path, request.remote, self.refused)
+            return web.json_response({"error": "a valid token is required: send 'Authorization: Bearer <token>' "
+                                               "or open the page once with ?token=<token>"},
+                                     status=401, headers={"WWW-Authenticate": 'Bearer realm="factory-twin"'})
+        return None
+
+    @staticmethod
+    def _cross_origin(request: web.Request) -> str | None:
+        """Why a state-changing request comes from another site's page, or None.
+
+        Browsers send Origin with every POST (and Sec-Fetch-Site where they support it); tools
+        like curl send neither and are judged by the token alone.
+        """
+        site = request.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in ("same-origin", "none"):
+            return f"Sec-Fetch-Site {site[:40]}"
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None
+        scheme = "https" if request.secure else "http"
+        if origin.lower() != f"{scheme}://{request.headers.get('Host', request.host)}".lower():
+            return f"Origin {origin[:100]}"
+        return None
 
     # --- routes ------------------------------------------------------------------------------------
 
@@ -313,12 +370,10 @@ class Dashboard:
             return web.json_response({"error": f"no action {name!r}; this server offers {sorted(self.actions) or 'none'}"},
                                      status=404)
         # a cross-site form cannot send JSON without a CORS preflight, which this server never grants
+        # (and the guard has refused a foreign Origin already)
         if request.content_type != "application/json":
             return web.json_response({"error": "send the arguments as a JSON object (Content-Type: application/json)"},
                                      status=415)
-        origin = request.headers.get("Origin")
-        if origin is not None and origin not in (f"http://{request.host}", f"https://{request.host}"):
-            return web.json_response({"error": f"cross-origin action refused (Origin {origin})"}, status=403)
         try:
             args = await request.json()
         except ValueError as exc:

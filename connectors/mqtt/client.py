@@ -9,7 +9,8 @@ speak it). Reliability rules (docs/connectors.md):
 - Reconnects with exponential backoff between ``reconnect_min_s`` (1 s) and ``reconnect_max_s``
   (30 s).
 - Every message is either a Sample or a counted rejection in the dead-letter log; none crashes the
-  client. Value, timestamp and deadband rules are connectors/transform.py's, shared with every
+  client. A message that never arrived is counted too when its publisher numbers them (the
+  optional ``seq`` field: ``lost``, ``lost_by_topic``, ``seq_resets`` in ``stats()``; seq.py). Value, timestamp and deadband rules are connectors/transform.py's, shared with every
   source; this module only reads topics and payloads.
 
 Threading: none of its own. paho runs inside the asyncio event loop (loop.py: ``PahoInLoop``);
@@ -39,6 +40,7 @@ from ..transform import DEADBAND, DUPLICATE, Deadband, PathPattern, Rules, Trans
 from .config import MqttSource
 from .loop import PahoInLoop
 from .payload import PayloadReader, read_fast
+from .seq import SeqTracker
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,11 @@ class _Route:
 
     __slots__ = ("signal", "reader", "rules", "fast")
 
-    def __init__(self, signal: str, transform: Transform, reader: PayloadReader, fields: tuple[str, str, str] | None = None):
+    def __init__(self, signal: str, transform: Transform, reader: PayloadReader, fields: tuple[str, ...] | None = None):
         self.signal = signal
         self.reader = reader
         self.rules = Rules(signal, transform)
-        # (value, ts, quality) keys when all three are top-level JSON fields of a numeric signal:
+        # (value, ts, quality, seq) keys when all four are top-level JSON fields of a numeric signal:
         # such payloads take the fast path of ``MqttClient.to_sample``
         self.fast = fields if fields and not self.rules.text and not any("." in f for f in fields) else None
 
@@ -87,6 +89,7 @@ class MqttClient:
         self._patterns = [(PathPattern(t.pattern, {"site": site}), t) for t in config.topics]
         self._routes: dict[str, _Route | None] = {}
         self._deadband = Deadband()
+        self._seq = SeqTracker(self.name)
         # last (ts, value) per signal, to tell a QoS 1 redelivery from a new reading; kept across
         # reconnects, which is when redeliveries come
         self._seen: dict[str, tuple] = {}
@@ -108,6 +111,7 @@ class MqttClient:
     def stats(self) -> dict:
         d = self._stats.as_dict()
         d.update(self._stats_extra)
+        d.update(self._seq.as_dict())
         return d
 
     async def run(self, out: asyncio.Queue) -> None:
@@ -268,9 +272,9 @@ class MqttClient:
             values = pattern.match(topic)
             if values is not None:
                 signal = render(cfg.signal, values)
-                reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field)
+                reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field)
                 route = _Route(signal, cfg.transform(self.config.defaults), reader,
-                               (cfg.field, cfg.ts_field, cfg.quality_field))
+                               (cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field))
                 break
         if len(self._routes) >= self.MAX_ROUTES:
             self._routes.clear()
@@ -295,10 +299,15 @@ class MqttClient:
             return None
         try:
             read = read_fast(route.fast, payload) if route.fast is not None else None
-            raw, source_ts, quality = read if read is not None else route.reader.read(payload)
+            raw, source_ts, quality, seq = read if read is not None else route.reader.read(payload)
         except BadValue as exc:
+            seq = getattr(exc, "seq", None)
+            if seq is not None:
+                self._seq.see(topic, seq, None, dup)
             st.reject(exc.reason, str(exc), topic, payload)
             return None
+        if seq is not None:
+            self._seq.see(topic, seq, source_ts, dup)
         out = to_sample(route.rules, raw, quality, source_ts, None, receive_ts, self._deadband, self._seen, dup)
         if type(out) is Sample:
             st.samples += 1

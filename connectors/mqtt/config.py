@@ -34,8 +34,9 @@ class MqttTopic(Overrides):
     """A topic pattern and how to read the payload.
 
     ``field`` is a dotted JSON path to the value; a bare payload (a number or text that is not a
-    JSON object) is taken whole. ``ts_field`` and ``quality_field`` follow the default convention
-    (docs/architecture.md, Contracts) unless set.
+    JSON object) is taken whole. ``ts_field``, ``quality_field`` and ``seq_field`` follow the default
+    convention (docs/architecture.md, Contracts) unless set; a payload without the seq field is
+    simply not checked for gaps.
     """
 
     pattern: str
@@ -43,6 +44,7 @@ class MqttTopic(Overrides):
     field: str = "value"
     ts_field: str = "ts"
     quality_field: str = "quality"
+    seq_field: str = "seq"
 
     @model_validator(mode="after")
     def _placeholders(self):

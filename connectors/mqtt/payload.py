@@ -1,8 +1,10 @@
 """Reading one MQTT payload: a bare number or string, or JSON per the default convention.
 
 docs/architecture.md, Contracts: ``{"value": ..., "ts": <RFC 3339 string or epoch milliseconds>,
-"quality": "good"|"uncertain"|"bad"}``; the value may sit deeper (``field: data.power.kw``).
-Every way a payload can be unusable raises ``BadValue`` with the reason that gets counted.
+"quality": "good"|"uncertain"|"bad", "seq": <optional publisher sequence number>}``; the value may
+sit deeper (``field: data.power.kw``). Every way a payload can be unusable raises ``BadValue`` with
+the reason that gets counted. ``seq`` (a non-negative integer counting up by one per message on a
+topic) lets the client count messages that never arrived (seq.py).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ _QUALITY = {"good": Quality.GOOD, "uncertain": Quality.UNCERTAIN, "bad": Quality
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What a payload says: the raw value (before scale and type checks), the device time in epoch
-    seconds if it gave one, and its quality."""
+    seconds if it gave one, its quality, and the publisher's sequence number if it gave one."""
 
     value: object
     ts: float | None
     quality: Quality
+    seq: int | None = None
 
 
 _MISSING = object()
@@ -76,6 +79,15 @@ def parse_ts(raw: object) -> float:
     raise BadValue("bad_ts", f"ts must be RFC 3339 text or epoch milliseconds, got {type(raw).__name__}")
 
 
+def parse_seq(raw: object) -> int | None:
+    """The publisher's sequence number: absent or null is None, else a non-negative integer."""
+    if raw is _MISSING or raw is None:
+        return None
+    if type(raw) is not int or raw < 0:
+        raise BadValue("bad_seq", f"seq must be a non-negative integer, got {str(raw)[:32]!r}")
+    return raw
+
+
 def parse_quality(raw: object) -> Quality:
     q = _QUALITY.get(raw) if type(raw) is str else None
     if q is None and isinstance(raw, str):
@@ -88,24 +100,27 @@ def parse_quality(raw: object) -> Quality:
 class PayloadReader:
     """Reads payloads with fixed field paths (split once; this runs for every message).
 
-    ``read`` returns ``(value, ts, quality)``; ``parse_payload`` wraps it in a Reading. Raises
+    ``read`` returns ``(value, ts, quality, seq)``; ``parse_payload`` wraps it in a Reading. Raises
     BadValue: ``not_utf8``, ``bad_json``, ``missing_field``, ``wrong_type``, ``bad_ts``,
-    ``bad_quality``.
+    ``bad_quality``, ``bad_seq``; a rejected JSON object's readable ``seq`` rides on the exception
+    (``exc.seq``), so a rejected message is not also counted as lost.
 
     A payload that is a JSON object is read by field paths; one that is a JSON string literal is
     that string; anything else is a bare value, kept as text for ``coerce`` to convert (so ``12.5``
     becomes a number for a gauge and ``DOWN`` stays a state name).
     """
 
-    __slots__ = ("field", "_field", "_ts", "_quality")
+    __slots__ = ("field", "_field", "_ts", "_quality", "_seq")
 
-    def __init__(self, field: str = "value", ts_field: str = "ts", quality_field: str = "quality"):
+    def __init__(self, field: str = "value", ts_field: str = "ts", quality_field: str = "quality",
+                 seq_field: str = "seq"):
         self.field = field
         self._field = tuple(field.split("."))
         self._ts = tuple(ts_field.split("."))
         self._quality = tuple(quality_field.split("."))
+        self._seq = tuple(seq_field.split("."))
 
-    def read(self, payload: bytes) -> tuple[object, float | None, Quality]:
+    def read(self, payload: bytes) -> tuple[object, float | None, Quality, int | None]:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -114,15 +129,23 @@ class PayloadReader:
         if not text:
             raise BadValue("missing_field", "empty payload")
         if text[0] not in '{["':
-            return text, None, Quality.GOOD
+            return text, None, Quality.GOOD, None
         try:
             doc = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise BadValue("bad_json", f"payload is not valid JSON: {getattr(exc, 'msg', exc)}") from None
         if type(doc) is str:
-            return doc, None, Quality.GOOD
+            return doc, None, Quality.GOOD, None
         if type(doc) is not dict:
             raise BadValue("wrong_type", f"payload JSON must be an object, a number or a string, got {type(doc).__name__}")
+        seq = parse_seq(_lookup(doc, self._seq))
+        try:
+            return self._fields(doc) + (seq,)
+        except BadValue as exc:
+            exc.seq = seq  # the message arrived, unusable: rejected, not lost
+            raise
+
+    def _fields(self, doc: dict) -> tuple[object, float | None, Quality]:
         value = _lookup(doc, self._field)
         if value is _MISSING:
             raise BadValue("missing_field", f"payload has no field {self.field!r}")
@@ -138,27 +161,28 @@ class PayloadReader:
 
 
 def parse_payload(
-    payload: bytes, field: str = "value", ts_field: str = "ts", quality_field: str = "quality"
+    payload: bytes, field: str = "value", ts_field: str = "ts", quality_field: str = "quality", seq_field: str = "seq"
 ) -> Reading:
     """The reading in one payload (see PayloadReader for the rules and the rejection reasons)."""
-    return Reading(*PayloadReader(field, ts_field, quality_field).read(payload))
+    return Reading(*PayloadReader(field, ts_field, quality_field, seq_field).read(payload))
 
 
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads
 _TS_MIN_MS, _TS_MAX_MS = TS_MIN_S * 1000.0, TS_MAX_S * 1000.0
 
 
-def read_fast(fields: tuple[str, str, str], payload: bytes) -> tuple[float | int, float | None, Quality] | None:
+def read_fast(fields: tuple[str, str, str, str], payload: bytes) -> tuple[float | int, float | None, Quality, int | None] | None:
     """``PayloadReader.read`` for the common payload, a JSON object with a number, epoch-ms ``ts``
-    (or none) and quality good (or none), about twice as fast. None for anything else, which the
-    full reader then reads (and rejects with the exact reason): same results, only sooner."""
+    (or none), quality good (or none) and an integer ``seq`` (or none), about twice as fast. None
+    for anything else, which the full reader then reads (and rejects with the exact reason): same
+    results, only sooner."""
     try:
         doc, end = _scan_json(payload.decode("utf-8"), 0)
     except Exception:  # not UTF-8, leading space, not JSON ...: the full reader says which
         return None
     if type(doc) is not dict or end != len(payload):  # trailing text (or multi-byte UTF-8): full reader
         return None
-    field, ts_field, quality_field = fields
+    field, ts_field, quality_field, seq_field = fields
     value = doc.get(field, _MISSING)
     if type(value) is not float and type(value) is not int:
         return None
@@ -174,4 +198,7 @@ def read_fast(fields: tuple[str, str, str], payload: bytes) -> tuple[float | int
         ts = ts / 1000.0
         if not TS_MIN_S <= ts < TS_MAX_S:
             return None
-    return value, ts, Quality.GOOD
+    seq = doc.get(seq_field)
+    if seq is not None and (type(seq) is not int or seq < 0):
+        return None
+    return value, ts, Quality.GOOD, seq

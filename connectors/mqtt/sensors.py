@@ -2,16 +2,17 @@
 
 Per-station power and energy meters and the site meters (grid import, PV, gas, compressed air),
 published as ``factory/<site>/<line>/<station>/<signal>`` with the JSON payload
-``{"value": v, "ts": <epoch ms>, "quality": "good"}`` (docs/architecture.md, Contracts). The runtime drives
-them from the SimPy model through ``publish(signal, value, ts)``; this module knows nothing of the
-twin.
+``{"value": v, "ts": <epoch ms>, "quality": "good", "seq": n}`` (docs/architecture.md, Contracts;
+``seq`` counts 0, 1, 2, ... per topic, so the twin can count what never arrived). The runtime
+drives them from the SimPy model through ``publish(signal, value, ts)``; this module knows nothing
+of the twin.
 
 QoS 1 with a fixed client id and a kept session, so messages published while the broker is down are
-delivered after it returns. The window is bounded (docs/connectors.md: QoS 1 message ids are
+delivered after it returns. paho's queue is bounded (docs/connectors.md: QoS 1 message ids are
 16-bit and an unbounded paho queue slows down under the garbage collector): at most ``window``
-messages in flight and ``backlog`` queued in all; beyond that a publish is refused, counted and
-logged, never silently lost. ``publish`` itself never blocks, so a real-time simulation does not
-stall on a slow broker.
+messages in flight and ``backlog`` queued in all. Beyond that a reading is *held* here, in order,
+never dropped; ``publish`` never blocks, and ``congested()`` tells the caller to stop producing
+until the held readings have gone out (the demo's driver then slows its simulated clock).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import math
 import threading
+from collections import deque
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -48,8 +50,8 @@ def topic_of(site: str, signal: str, prefix: str = "factory") -> str:
     return f"{prefix}/{site}/{signal}"
 
 
-def payload_of(value: float | str, ts: float, quality: str = "good") -> bytes:
-    """Default-convention JSON payload, ``ts`` in integer epoch milliseconds."""
+def payload_of(value: float | str, ts: float, quality: str = "good", seq: int | None = None) -> bytes:
+    """Default-convention JSON payload, ``ts`` in integer epoch milliseconds, ``seq`` when given."""
     if isinstance(value, str):
         v = json.dumps(value)
     else:
@@ -57,7 +59,8 @@ def payload_of(value: float | str, ts: float, quality: str = "good") -> bytes:
         if not math.isfinite(value):
             raise ValueError(f"a meter cannot publish {value!r}")
         v = repr(value)
-    return f'{{"value":{v},"ts":{round(ts * 1000)},"quality":"{quality}"}}'.encode()
+    tail = "" if seq is None else f',"seq":{int(seq)}'
+    return f'{{"value":{v},"ts":{round(ts * 1000)},"quality":"{quality}"{tail}}}'.encode()
 
 
 class MqttSensors:
@@ -102,9 +105,14 @@ class MqttSensors:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self._lock = threading.Lock()
-        self.published = 0  # accepted by publish()
+        self._seq: dict[str, int] = {}  # topic -> the next seq
+        self._held: deque[tuple[str, bytes]] = deque()  # (topic, payload) waiting for room in paho's queue
+        self.published = 0  # accepted by publish(): every reading
+        self.handed = 0  # handed to paho (queued, in flight or acknowledged)
         self.acked = 0  # PUBACK received
-        self.dropped = 0  # refused: window and backlog full
+        self.held_max = 0  # most readings held at once
+        self.backlog_full = 0  # times paho's queue was found full (the caller was told to slow down)
+        self.unsent_at_stop = 0  # held or unacknowledged when stopped: the one way a reading is lost
         self.connected = False
         self.reconnects = 0
         self._connects = 0
@@ -128,30 +136,62 @@ class MqttSensors:
                 log.warning("sensors: broker %s:%s not reachable yet; publishes queue until it is", self.host, self.port)
 
     def publish(self, signal: str, value: float | str, ts: float) -> bool:
-        """Queue one reading; False when the backlog is full (counted in ``dropped``)."""
+        """Send one reading (QoS 1, the topic's next ``seq``): True when paho took it, False when
+        its queue is full and the reading is held here until there is room (never dropped)."""
         topic = self._topics.get(signal)
         if topic is None:
             raise ValueError(f"{signal!r} is not a metered signal of site {self.site!r}")
         if is_text(signal):
             raise ValueError(f"{signal!r} is not a meter reading")
-        info = self.client.publish(topic, payload_of(value, ts), qos=1)
-        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-            with self._lock:
-                self.dropped += 1
-                n = self.dropped
-            if n <= 5 or n % 1000 == 0:
-                log.warning("sensors: backlog full, dropped %s (#%d)", signal, n)
-            return False
-        # NO_CONN: paho keeps a QoS 1 message and sends it after reconnecting
+        seq = self._seq.get(topic, 0)
+        payload = payload_of(value, ts, seq=seq)
+        self._seq[topic] = seq + 1
         with self._lock:
             self.published += 1
+        if self._held and not self.pump():
+            self._hold(topic, payload)
+            return False
+        if not self._hand(topic, payload):
+            self._hold(topic, payload)
+            return False
         return True
 
+    def _hand(self, topic: str, payload: bytes) -> bool:
+        # NO_CONN is fine: paho keeps a QoS 1 message and sends it after reconnecting
+        if self.client.publish(topic, payload, qos=1).rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            return False
+        with self._lock:
+            self.handed += 1
+        return True
+
+    def _hold(self, topic: str, payload: bytes) -> None:
+        if not self._held:
+            self.backlog_full += 1
+            # one line at INFO; the count is in stats(), and the demo says what the holding cost it
+            log.log(logging.INFO if self.backlog_full == 1 else logging.DEBUG,
+                    "sensors: paho's queue is full (%d queued); holding readings until the broker takes them (#%d)",
+                    self.client.max_queued_messages, self.backlog_full)
+        self._held.append((topic, payload))
+        self.held_max = max(self.held_max, len(self._held))
+
+    def pump(self) -> bool:
+        """Hand held readings to paho while it has room; True when none is held any more."""
+        held = self._held
+        while held:
+            if not self._hand(*held[0]):
+                return False
+            held.popleft()
+        return True
+
+    def congested(self) -> bool:
+        """Readings are held for want of room: the producer should wait (call again to re-check)."""
+        return bool(self._held) and not self.pump()
+
     async def drain(self, timeout_s: float = 30.0, poll_s: float = 0.02) -> bool:
-        """Wait until every accepted message is acknowledged; False on timeout."""
+        """Wait until every reading is handed over and acknowledged; False on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while self.acked < self.published:
+        while not self.pump() or self.acked < self.handed:
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(poll_s)
@@ -163,6 +203,10 @@ class MqttSensors:
             return
         if drain_s and self.connected:
             await self.drain(drain_s)
+        with self._lock:
+            self.unsent_at_stop = len(self._held) + self.handed - self.acked
+        if self.unsent_at_stop:
+            log.warning("sensors: stopped with %d readings not acknowledged by the broker", self.unsent_at_stop)
         self.connected = False  # a disconnect we asked for is not a lost connection
         self.client.disconnect()
         await asyncio.to_thread(self.client.loop_stop)
@@ -174,8 +218,11 @@ class MqttSensors:
             return {
                 "published": self.published,
                 "acked": self.acked,
-                "dropped": self.dropped,
+                "held": len(self._held),
+                "held_max": self.held_max,
+                "backlog_full": self.backlog_full,
                 "unacked": self.published - self.acked,
+                "unsent_at_stop": self.unsent_at_stop,
                 "connected": self.connected,
                 "reconnects": self.reconnects,
             }

@@ -54,7 +54,7 @@ def test_sensors_to_samples_exact(mosquitto, tmp_path):
         assert [s for s in got if s.signal == signal] == [s for s in sent if s.signal == signal]
     assert sorted(got, key=lambda s: (s.signal, s.ts)) == sorted(sent, key=lambda s: (s.signal, s.ts))
     assert stats["received"] == len(sent) and stats["rejected"] == 0 and stats["connected"]
-    assert sensor_stats["acked"] == sensor_stats["published"] == len(sent) and sensor_stats["dropped"] == 0
+    assert sensor_stats["acked"] == sensor_stats["published"] == len(sent) and sensor_stats["held_max"] == 0
 
 
 def test_scale_deadband_field_path_and_receive_time(mosquitto, tmp_path):

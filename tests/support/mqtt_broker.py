@@ -1,7 +1,10 @@
 """A real mosquitto for integration tests: a free loopback port, a temp config, persistence on disk.
 
 ``Mosquitto.restart()`` stops the broker with SIGTERM (mosquitto then writes its persistence file:
-sessions, subscriptions and queued QoS 1 messages) and starts it again on the same port.
+sessions, subscriptions and queued QoS 1 messages) and starts it again on the same port. The
+queue per client is what connectors/mqtt/README.md asks of a plant's broker (``max_queued_messages``
+large, ``max_queued_bytes`` 0); ``max_queued_messages=1000`` gives mosquitto's default, which
+drops what a persistent subscriber misses beyond it.
 
 With ``cafile``, ``certfile`` and ``keyfile`` the listener speaks TLS only (``url`` is then
 ``mqtts://``); ``require_certificate=True`` makes it demand a client certificate signed by ``cafile``.
@@ -37,6 +40,7 @@ class Mosquitto:
         certfile: Path | None = None,
         keyfile: Path | None = None,
         require_certificate: bool = False,
+        max_queued_messages: int = 1_000_000,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -55,9 +59,11 @@ class Mosquitto:
             "user root",  # stay the test's user: dropping to 'mosquitto' could not write the temp dir
             "persistence true",
             f"persistence_location {self.workdir}/",
-            "autosave_interval 0",
+            "autosave_interval 0",  # written at shutdown (SIGTERM) only: the tests never kill -9 it
             # a persistent subscriber that is away must not lose queued QoS 1 messages to the default cap of 1000
-            "max_queued_messages 100000",
+            f"max_queued_messages {max_queued_messages}",
+            "max_queued_bytes 0",
+            "persistent_client_expiration 1d",
             f"log_dest file {self.log}",
             "log_type error",
             "log_type warning",

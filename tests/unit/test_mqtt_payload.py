@@ -41,6 +41,9 @@ def test_bad_reading_with_null_value_is_a_bad_sample_not_malformed():
         (b'{"value": 1, "ts": "2026-01-05T08:00:00"}', "bad_ts"),
         (b'{"value": 1, "ts": true}', "bad_ts"),
         (b'{"value": 1, "quality": "meh"}', "bad_quality"),
+        (b'{"value": 1, "seq": -1}', "bad_seq"),
+        (b'{"value": 1, "seq": 2.5}', "bad_seq"),
+        (b'{"value": 1, "seq": "7"}', "bad_seq"),
     ],
 )
 def test_malformed_payloads_name_their_reason(payload, reason):
@@ -53,3 +56,21 @@ def test_seconds_sent_as_milliseconds_get_a_hint():
     with pytest.raises(BadValue, match="looks like epoch seconds"):
         parse_ts(1767571200)
     assert parse_ts("2026-01-05T00:00:00Z") == 1767571200.0
+
+
+def test_seq_is_read_by_the_full_and_the_fast_reader_alike():
+    from connectors.mqtt.payload import PayloadReader, read_fast
+
+    fields = ("value", "ts", "quality", "seq")
+    for payload, seq in [(b'{"value":1.5,"ts":1767571200000,"quality":"good","seq":41}', 41),
+                         (b'{"value":1.5,"ts":1767571200000}', None), (b'{"value":1.5,"seq":null}', None)]:
+        assert parse_payload(payload).seq == seq
+        assert read_fast(fields, payload) == PayloadReader().read(payload)
+    assert read_fast(fields, b'{"value":1.5,"seq":-3}') is None  # the full reader names the reason
+    assert parse_payload(b"12.5").seq is None
+
+
+def test_a_rejected_message_still_tells_its_seq():
+    with pytest.raises(BadValue) as err:
+        parse_payload(b'{"value": 1, "ts": "yesterday", "seq": 9}')
+    assert err.value.reason == "bad_ts" and err.value.seq == 9

@@ -4,6 +4,8 @@ A source (Telegraf's input plugin, in spirit) puts ``Sample``s on an asyncio que
 cancelled and reconnects by itself. Connection changes travel in-band as
 ``Sample("connection/<source>", "up"|"down", ts, ts_kind=RECEIVE)`` so the twin marks the stations
 that source feeds UNKNOWN for the gap (docs/architecture.md, Contracts: "no data" is never "unchanged").
+Their ``ts`` is the source's wall clock; the twin re-stamps them with its own clock on receipt (the
+demo's twin runs on simulated time), so no source needs to know the twin's clock.
 
 Every message that arrives is either turned into Samples or rejected with a reason that is counted
 in ``stats()`` and written to a dead-letter log (JSON lines), never silently lost.
@@ -49,7 +51,8 @@ class Source(Protocol):
 
 
 def connection_sample(source_name: str, up: bool, ts: float | None = None) -> Sample:
-    """The in-band report that ``source_name`` connected (``up``) or lost its connection."""
+    """The in-band report that ``source_name`` connected (``up``) or lost its connection, stamped
+    with the wall clock (the live twin puts it on its own timeline when it arrives)."""
     return Sample(
         signal=connection_signal(source_name),
         value="up" if up else "down",

@@ -284,6 +284,18 @@ class KpiSettings(Strict):
     counter_rollover: dict[Literal["produced", "good", "scrap", "rework", "energy_kwh"], Annotated[int, Field(ge=2)]] = {}
 
 
+class LiveSettings(Strict):
+    """Limits on a live run's sample times (``demo``, ``run``; ``replay`` reads history and keeps it).
+
+    A sample stamped more than ``max_clock_skew_s`` ahead of its receive time (in the twin's clock)
+    is rejected as ``clock_skew``; one older than ``max_sample_age_s`` as ``too_old``: a device
+    whose clock jumped to 2001 or 2096 would otherwise write into another year's KPIs.
+    """
+
+    max_clock_skew_s: Positive = 300.0
+    max_sample_age_s: Positive = 86400.0
+
+
 class Site(Strict):
     name: Name
     country: str = "CN"
@@ -300,6 +312,7 @@ class Factory(Strict):
     meters: list[Meter] = []
     simulation: Simulation = Simulation()
     kpi: KpiSettings = KpiSettings()
+    live: LiveSettings = LiveSettings()
     #: carbon accounting settings (factors, methods, certificates); validated by ``carbon`` itself,
     #: which this floor does not import. None: the defaults for the site's country and grid region.
     carbon: dict[str, Any] | None = None

@@ -28,8 +28,11 @@ def worked_example_samples() -> list[Sample]:
 
 def fed_twin(now: list[float]) -> LiveTwin:
     twin = LiveTwin(FACTORY, clock=lambda: now[0])
+    at = now[0]
     for s in worked_example_samples():
+        now[0] = s.ts  # each arrives as it happens: one far ahead of the twin's clock is clock_skew
         twin.add(s)
+    now[0] = at
     return twin
 
 

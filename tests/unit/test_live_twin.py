@@ -90,12 +90,19 @@ def test_a_counter_reset_is_not_negative_production():
 
 
 def test_a_lost_connection_is_unknown_time_not_the_last_state():
-    twin = LiveTwin(FACTORY, clock=lambda: T0 + 3600, source_signals={"plc": ["line1/reflow/state"]})
-    twin.add(Sample("connection/plc", "up", T0, ts_kind=TsKind.RECEIVE))
-    twin.add(Sample("line1/reflow/state", "PRODUCING", T0))
-    twin.add(Sample("connection/plc", "down", T0 + 1000, ts_kind=TsKind.RECEIVE))
-    twin.add(Sample("connection/plc", "up", T0 + 1600, ts_kind=TsKind.RECEIVE))
-    twin.add(Sample("line1/reflow/state", "PRODUCING", T0 + 1600))
+    now = {"t": T0}
+    twin = LiveTwin(FACTORY, clock=lambda: now["t"], source_signals={"plc": ["line1/reflow/state"]})
+
+    def at(t: float, sample: Sample) -> None:
+        now["t"] = t  # connection samples take the twin's clock when they arrive, not their own stamp
+        twin.add(sample)
+
+    at(T0, Sample("connection/plc", "up", T0, ts_kind=TsKind.RECEIVE))
+    at(T0, Sample("line1/reflow/state", "PRODUCING", T0))
+    at(T0 + 1000, Sample("connection/plc", "down", 0.0, ts_kind=TsKind.RECEIVE))
+    at(T0 + 1600, Sample("connection/plc", "up", 0.0, ts_kind=TsKind.RECEIVE))
+    at(T0 + 1600, Sample("line1/reflow/state", "PRODUCING", T0 + 1600))
+    now["t"] = T0 + 3600
     (st,) = twin.report(T0, T0 + 3600).stations
     assert st.unknown_s == pytest.approx(600)
     assert st.apt_s == pytest.approx(3000)
@@ -178,11 +185,12 @@ def test_subscribers_get_frozen_snapshots_with_each_used_sample_once():
     twin.subscribe(got.append)
     half = len(samples) // 2
     for s in samples[:half]:
+        now["t"] = s.ts  # each arrives as it happens: none is ahead of the twin's clock
         twin.add(s)
-    now["t"] = samples[half - 1].ts
     first = twin.snapshot()
     twin.add(samples[0])  # a duplicate: not used, so not handed on again
     for s in samples[half:]:
+        now["t"] = s.ts
         twin.add(s)
     now["t"] = T1
     second = twin.snapshot()

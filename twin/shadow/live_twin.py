@@ -3,8 +3,12 @@
 It appends every sample to the same event log that ``simulate`` and ``replay`` fill and recomputes
 the KPIs from the whole log on a tick, so a late or out-of-order sample lands in the window it
 belongs to (its window is recomputed, not dropped). Counter resets and rollovers are the KPI core's
-business; duplicates and bad values are the router's. A lost connection is written into the log as
-the UNKNOWN state for every station that source feeds, so the gap is never read as "unchanged".
+business; duplicates and bad values are the router's, and so are samples whose time is too far from
+their receive time on the twin's clock (``clock_skew``, ``too_old``: the factory's ``live`` limits).
+A lost connection is written into the log as the UNKNOWN state for every station that source feeds,
+so the gap is never read as "unchanged". The twin stamps the in-band ``connection/<source>`` samples
+with its own clock on receipt: a source knows only the wall clock, while the demo's twin runs on
+simulated time, where a wall-clock UNKNOWN would sit months ahead and outlast every later state.
 
 Rolling windows reported on each tick: the current minute, the current hour and the shift so far
 (or the day so far when the calendar has no shifts). Each ``snapshot()`` is an immutable
@@ -25,6 +29,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from factory_models import Factory, Sample, State
+from factory_models.schema import LiveSettings
 
 from twin.kpi.eventlog import EventLog, FrozenLog
 from twin.shadow.router import SampleRouter, new_log
@@ -79,14 +84,18 @@ class LiveTwin:
     """Consumes Samples, keeps the event log, and recomputes KPIs on demand or on a tick."""
 
     def __init__(self, factory: Factory, *, clock: Callable[[], float] = time.time,
-                 source_signals: dict[str, Iterable[str]] | None = None, retain_s: float | None = RETAIN_S):
+                 source_signals: dict[str, Iterable[str]] | None = None, retain_s: float | None = RETAIN_S,
+                 limits: LiveSettings | None = None):
         self.factory = factory
         self.clock = clock
+        self.limits = factory.live if limits is None else limits
         self.retain_s = retain_s
         self.retained_from: float | None = None  # set once old rows have been forgotten
         self.log: EventLog = new_log(factory, clock(), clock())
         self.log.incremental = True
-        self.router = SampleRouter(factory, self.log)
+        self.router = SampleRouter(factory, self.log, clock=clock,
+                                   max_clock_skew_s=self.limits.max_clock_skew_s,
+                                   max_sample_age_s=self.limits.max_sample_age_s)
         self._units = {name: i for i, name in enumerate(factory.unit_names())}
         self._feeds: dict[str, set[int]] = {}  # source -> station units it feeds
         for source, signals in (source_signals or {}).items():
@@ -119,7 +128,7 @@ class LiveTwin:
 
     def add(self, sample: Sample) -> bool:
         if sample.signal.startswith(CONNECTION_PREFIX):
-            self._connection(sample)
+            self._connection(sample._replace(ts=self.clock()))  # received now, on the twin's timeline
             return True
         used = self.router.add(sample)
         if used:

@@ -10,6 +10,11 @@ stable names that show up in JSON summaries and on ``/health``:
 ``unknown_product`` a ``product`` value that the factory does not make
 ``bad_quality``     the source marked it Bad: kept out of the KPIs, but counted
 ``duplicate``       the same signal at the same timestamp again (the first one is kept)
+``clock_skew``      live runs only: stamped more than ``live.max_clock_skew_s`` ahead of its receive time
+``too_old``         live runs only: stamped more than ``live.max_sample_age_s`` before its receive time
+
+The last two need a receive clock (the live twin's, which is the simulated clock in ``demo``); ``replay``
+has none, so a recording of any age is read whole.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from factory_models import Factory, Quality, Sample
@@ -77,10 +83,13 @@ class SampleRouter:
     """Appends samples to an EventLog, rejecting what cannot be used with a counted reason.
 
     ``seen_limit`` bounds the memory spent on duplicate detection: only the timestamps of the last
-    ``seen_limit`` distinct (signal, ts) pairs are remembered.
+    ``seen_limit`` distinct (signal, ts) pairs are remembered. With a receive ``clock`` (live runs),
+    a sample's time must lie within ``max_sample_age_s`` before and ``max_clock_skew_s`` after it.
     """
 
-    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 1_000_000):
+    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 1_000_000,
+                 clock: Callable[[], float] | None = None, max_clock_skew_s: float = math.inf,
+                 max_sample_age_s: float = math.inf):
         self.routes = build_routes(factory)
         self.products = {name: i for i, name in enumerate(factory.product_names())}
         self.log = log_
@@ -91,6 +100,9 @@ class SampleRouter:
         self._seen: dict[tuple[str, float], None] = {}  # insertion-ordered, so the oldest is evicted first
         self._seen_limit = seen_limit
         self._on_reject = on_reject
+        self._clock = clock
+        self.max_clock_skew_s = max_clock_skew_s
+        self.max_sample_age_s = max_sample_age_s
         self.t_min = math.inf
         self.t_max = -math.inf
 
@@ -111,6 +123,16 @@ class SampleRouter:
         if not isinstance(s.ts, float | int) or not math.isfinite(s.ts):
             self.reject("bad_value", s, "timestamp is not a finite number")
             return False
+        if self._clock is not None:
+            now = self._clock()
+            if s.ts - now > self.max_clock_skew_s:
+                self.reject("clock_skew", s, f"{s.ts - now:.0f} s ahead of its receive time "
+                                             f"(live.max_clock_skew_s is {self.max_clock_skew_s:g})")
+                return False
+            if now - s.ts > self.max_sample_age_s:
+                self.reject("too_old", s, f"{now - s.ts:.0f} s older than its receive time "
+                                          f"(live.max_sample_age_s is {self.max_sample_age_s:g})")
+                return False
         if s.quality == Quality.BAD:
             self.reject("bad_quality", s)
             return False

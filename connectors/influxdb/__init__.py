@@ -4,7 +4,7 @@ See README.md in this folder for the schema, the configuration and the overflow 
 """
 
 from .lineprotocol import LineProtocolError, SignalLines, emissions_line, kpi_line
-from .spool import Spool
+from .spool import Spool, SpoolError
 from .writer import InfluxConfig, InfluxWriter, load_token
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "LineProtocolError",
     "SignalLines",
     "Spool",
+    "SpoolError",
     "emissions_line",
     "kpi_line",
     "load_token",

@@ -159,22 +159,27 @@ def _estimate(region: bytes) -> tuple[int, int]:
     the header when it agrees with the body's line count within one (a bit flipped into or out of a
     newline), else from the line count (the header's field was the one hit).
     """
-    pos, records, points = 0, 0, 0
+    def points(header_at: int, end: int) -> int:
+        lines = region[header_at + HEADER_SIZE : end].count(b"\n") + 1
+        npts = _FIELDS.unpack_from(region, header_at + _HEADER.size)[1]
+        return npts if abs(npts - lines) <= 1 else lines
+
+    pos, records, total = 0, 0, 0
     while pos + HEADER_SIZE <= len(region) and region[pos : pos + 4] == MAGIC:
-        nb, npts, _, _ = _FIELDS.unpack_from(region, pos + _HEADER.size)
-        end = pos + HEADER_SIZE + nb
+        end = pos + HEADER_SIZE + _FIELDS.unpack_from(region, pos + _HEADER.size)[0]
         if end > len(region):
             break
-        lines = region[pos + HEADER_SIZE : end].count(b"\n") + 1
         records += 1
-        points += npts if abs(npts - lines) <= 1 else lines
+        total += points(pos, end)
         pos = end
-    if pos < len(region):  # bytes that do not chain: at least one record, its lines as points
-        rest = region[pos:]
-        if rest.strip(b"\x00"):
-            records += 1
-            points += rest.count(b"\n") + 1
-    return records, points
+    rest = region[pos:]
+    if rest.strip(b"\x00"):  # bytes that do not chain (a length was hit): one record, its lines
+        records += 1
+        if rest[:4] == MAGIC and len(rest) > HEADER_SIZE:
+            total += points(pos, len(region))
+        else:
+            total += rest.count(b"\n") + 1
+    return records, total
 
 
 def scan(path: Path, n: int, *, last: bool) -> Scan:

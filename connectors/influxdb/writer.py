@@ -4,10 +4,8 @@ Why not the client's batching ``WriteApi``: it drops a batch after ``max_retry_t
 raising (influxdb-client-python #144, docs/connectors.md). Here every point is first written
 to the durable on-disk spool (``spool.py``, append-only segment files); a background thread sends
 the oldest records and forgets them only once the server answered 2xx. The sender POSTs each batch
-to ``/api/v2/write`` itself, over one keep-alive ``http.client`` connection (headers and body in
-one send), with the body the spool already holds: no re-encoding, no per-point work. While batch
-N is in flight the caller's thread builds and spools N+1. (influxdb-client's synchronous API went
-through its generated request layer on each call; the URL, headers and token are the same.)
+to ``/api/v2/write`` itself (``transport.py``) with the body the spool already holds. While batch
+N is in flight the caller's thread builds and spools N+1. Settings and token: ``config.py``.
 
 Server answers and what happens:
 
@@ -36,104 +34,17 @@ import random
 import threading
 import time
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Literal
-
-import gzip as gzip_module
-import http.client
-import urllib.parse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from factory_models.records import EmissionsRecord, KpiWindow, Sample
 
+from .config import InfluxConfig, load_token
 from .lineprotocol import SignalLines, build_lines, emissions_line, kpi_line
 from .spool import Spool
+from .transport import Transient, WriteClient, retry_after_s
+
+__all__ = ["InfluxConfig", "InfluxWriter", "load_token", "retry_after_s"]
 
 log = logging.getLogger("connectors.influxdb")
-
-
-class InfluxConfig(BaseModel):
-    """Where and how to write. Sizes in bytes, times in seconds (units in the names)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(pattern=r"^https?://")
-    org: str = ""  # InfluxDB 1.8 compatibility API: ignored, may stay empty
-    bucket: str = Field(min_length=1)  # 1.8: "database/retention-policy"
-    token_env: str = "INFLUX_TOKEN"
-    token_file: Path | None = None
-    precision: Literal["s", "ms", "us", "ns"] = "ms"
-    batch_size: int = Field(default=5000, gt=0, le=1_000_000)
-    flush_interval_s: float = Field(default=1.0, gt=0)
-    gzip: bool = False
-    timeout_s: float = Field(default=10.0, gt=0)
-    retry_initial_s: float = Field(default=1.0, gt=0)
-    retry_max_s: float = Field(default=60.0, gt=0)
-    spool_path: Path = Path("influx-spool.sqlite")
-    spool_max_bytes: int = Field(default=512 * 2**20, gt=0)
-    spool_max_age_s: float = Field(default=7 * 86400.0, gt=0)
-    spool_sync: Literal["full", "normal"] = "full"
-    dead_letter_path: Path | None = None  # default: the spool path with ".deadletter.jsonl"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_token_here(cls, data):
-        if isinstance(data, dict) and any(k in data for k in ("token", "password")):
-            raise ValueError(
-                "the token must not be in the config; set the INFLUX_TOKEN environment variable "
-                "(or the variable named by token_env) or point token_file at a file holding it"
-            )
-        return data
-
-    @property
-    def dead_letters(self) -> Path:
-        return self.dead_letter_path or self.spool_path.with_name(self.spool_path.name + ".deadletter.jsonl")
-
-
-def load_token(config: InfluxConfig) -> str | None:
-    """The token from ``$INFLUX_TOKEN`` (or ``token_env``), else from ``token_file``, else None."""
-    token = os.environ.get(config.token_env)
-    if token:
-        return token.strip()
-    if config.token_file is not None:
-        try:
-            return config.token_file.read_text().strip()
-        except OSError as e:
-            raise ValueError(f"token_file {config.token_file}: {e.strerror}") from None
-    return None
-
-
-class _Transient(Exception):
-    """The server or the network failed in a way that a later retry may fix."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """A ``Retry-After`` header (RFC 9110 section 10.2.3: delay seconds or an HTTP date) in seconds."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def _server_message(body: bytes | None, reason: str | None) -> str:
-    """The ``message`` of an InfluxDB JSON error body, else the body, else the HTTP reason."""
-    text = (body or b"").decode("utf-8", "replace").strip()
-    if text:
-        try:
-            return str(json.loads(text).get("message", text))
-        except (ValueError, AttributeError):
-            return text[:1000]
-    return reason or ""
 
 
 class InfluxWriter:
@@ -153,18 +64,8 @@ class InfluxWriter:
         token = load_token(config)
         if token is None:
             log.warning("no InfluxDB token ($%s or token_file); writing without authentication", config.token_env)
-        self._headers = {"Content-Type": "text/plain; charset=utf-8", "Accept": "application/json",
-                         "User-Agent": "factory-twin-influx"}
-        if config.gzip:
-            self._headers["Content-Encoding"] = "gzip"
-        if token:
-            self._headers["Authorization"] = f"Token {token}"
-        del token  # only the header holds it; nothing here logs or prints it
-        query = urllib.parse.urlencode({"org": config.org, "bucket": config.bucket, "precision": config.precision})
-        url = urllib.parse.urlsplit(config.url)
-        self._target = f"{url.path.rstrip('/')}/api/v2/write?{query}"
-        self._conn_args = (url.scheme, url.hostname, url.port)
-        self._conn: http.client.HTTPConnection | None = None  # one keep-alive connection (one sender)
+        self._client = WriteClient(config, token)
+        del token  # only the client's headers hold it; nothing here logs or prints it
         self._counts = {"spooled": 0, "written": 0, "retried": 0, "rejected_server": 0, "rejected_invalid": 0}
         self._count_lock = threading.Lock()
         self._dead_seen: set[bytes] = set()  # lines dead-lettered in the batch being sent
@@ -250,8 +151,7 @@ class InfluxWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.config.timeout_s + 5)
-        if self._conn is not None:
-            self._conn.close()
+        self._client.close()
         self._final_block = self.block()
         self._spool.close()
         return dict(self._final_block)
@@ -271,7 +171,7 @@ class InfluxWriter:
                 try:
                     self._send_some(raise_transient=True)
                     attempt = 0
-                except _Transient as e:
+                except Transient as e:
                     delay = e.retry_after_s
                     if delay is None:
                         delay = min(self.config.retry_max_s, self.config.retry_initial_s * 2**attempt)
@@ -293,7 +193,7 @@ class InfluxWriter:
         body = b"\n".join(c.body for c in chunks)
         try:
             self._post_split(body, n)
-        except _Transient as e:
+        except Transient as e:
             with self._count_lock:
                 self._counts["retried"] += n
             self._note_failure(str(e), n)
@@ -314,8 +214,8 @@ class InfluxWriter:
         return True
 
     def _post_split(self, body: bytes, n: int) -> None:
-        """POST ``body`` (``n`` lines); split on 413, bisect on 400/422; raise _Transient otherwise."""
-        status, message, retry = self._post(body)
+        """POST ``body`` (``n`` lines); split on 413, bisect on 400/422; raise Transient otherwise."""
+        status, message, retry = self._client.post(body)
         if status is None:
             return
         if status in (400, 413, 422):
@@ -328,41 +228,9 @@ class InfluxWriter:
                 self._dead_letter(body, status, message)
             return
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status}: {message}", retry)
+            raise Transient(f"HTTP {status}: {message}", retry)
         # 401, 403, 404 and the like: wrong token, org or bucket. Keep the data, say so loudly.
-        raise _Transient(f"HTTP {status} (check url, org, bucket and token): {message}")
-
-    def _post(self, body: bytes) -> tuple[int | None, str, float | None]:
-        """One POST; (None, "", None) on 2xx, else (status, server message, Retry-After seconds).
-
-        Headers and body leave in one ``send`` (http.client joins them for a bytes body) on a
-        keep-alive connection. A connection the server closed while idle fails on reuse: that is
-        retried at once on a new connection (a write is idempotent); any other failure is transient.
-        """
-        if self.config.gzip:
-            body = gzip_module.compress(body, compresslevel=1)
-        for fresh in (self._conn is None, True):
-            if self._conn is None:
-                scheme, host, port = self._conn_args
-                cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-                self._conn = cls(host, port, timeout=self.config.timeout_s)
-            try:
-                self._conn.request("POST", self._target, body=body, headers=self._headers)
-                r = self._conn.getresponse()
-                data = r.read()
-            except Exception as e:  # noqa: BLE001 - refused, reset, timeout: all transient
-                self._conn.close()
-                self._conn = None
-                if fresh or isinstance(e, TimeoutError):
-                    raise _Transient(f"{type(e).__name__}: {e}") from None
-                continue
-            if r.will_close:
-                self._conn.close()
-                self._conn = None
-            break
-        if 200 <= r.status < 300:
-            return None, "", None
-        return r.status, _server_message(data, r.reason), retry_after_s(r.getheader("Retry-After"))
+        raise Transient(f"HTTP {status} (check url, org, bucket and token): {message}")
 
     def _dead_letter(self, line: bytes, status: int, message: str) -> None:
         if line in self._dead_seen:  # the same batch re-sent after a transient error
@@ -386,9 +254,7 @@ class InfluxWriter:
             log.warning("InfluxDB %s write failed (%s); %d points spooled, retrying with backoff",
                         self.config.url, message, self._spool.depth)
 
-    # -- reporting -------------------------------------------------------------------------
-
-    # -- the Sink protocol (factory_models.sink) -------------------------------------------
+    # -- the Sink protocol and reporting (factory_models.sink) -------------------------------------------
 
     sink_name = "influxdb"
 
@@ -397,12 +263,20 @@ class InfluxWriter:
         return self.write_kpis(windows)
 
     def health(self) -> dict:
-        return self.stats()
+        """``stats()`` with a ``status``: "degraded" (and the ``reasons``) while the spool's disk is
+        full and new points are being dropped, else "ok"."""
+        st = self.stats()
+        reasons = []
+        if st["disk_full"]:
+            reasons.append(f"InfluxDB spool {self.config.spool_path}: disk full, new points dropped "
+                           f"({st['dropped_disk_full']} so far)")
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons, **st}
 
     def block(self) -> dict:
         """This writer's block of the ``sinks`` document: the counts of ``stats()`` and the spool depth."""
         st = self.stats()
-        return {k: st[k] for k in ("written", "spooled", "retried", "rejected", "dropped", "spool_depth")}
+        return {k: st[k] for k in ("written", "spooled", "retried", "rejected", "dropped", "corrupt_records",
+                                   "spool_depth")}
 
     def stats(self) -> dict:
         """Counters since this writer started, and the spool's state now (JSON-ready).
@@ -410,24 +284,29 @@ class InfluxWriter:
         ``spooled``: points accepted (committed to the spool); ``written``: acknowledged by the
         server; ``retried``: points sent again after a failed attempt (once per attempt);
         ``rejected``: invalid inputs plus points the server refused (dead-lettered); ``dropped``:
-        points the spool's overflow policy discarded (oldest first, by bytes or age).
+        points lost in the spool, by reason: its overflow policy (``dropped_bytes``, ``dropped_age``,
+        oldest first), records that failed their checksum (``dropped_corrupt``; ``corrupt_records``
+        of them) and points refused while the disk was full (``dropped_disk_full``; ``disk_full``
+        says whether it still is).
         """
         with self._count_lock:
             c = dict(self._counts)
-        dropped = self._spool.dropped
-        oldest = self._spool.oldest_age_s() if not self._stop.is_set() else None
+        sp = self._spool
+        dropped = dict(sp.dropped)
+        oldest = sp.oldest_age_s() if not self._stop.is_set() else None
         return {
             "written": c["written"],
             "spooled": c["spooled"],
             "retried": c["retried"],
             "rejected": c["rejected_server"] + c["rejected_invalid"],
-            "dropped": dropped["bytes"] + dropped["age"],
+            "dropped": sum(dropped.values()),
             "rejected_server": c["rejected_server"],
             "rejected_invalid": c["rejected_invalid"],
-            "dropped_bytes": dropped["bytes"],
-            "dropped_age": dropped["age"],
-            "spool_depth": self._spool.depth,
-            "spool_bytes": self._spool.n_bytes,
+            **{f"dropped_{k}": v for k, v in dropped.items()},
+            "corrupt_records": sp.corrupt_records,
+            "disk_full": sp.disk_full,
+            "spool_depth": sp.depth,
+            "spool_bytes": sp.n_bytes,
             "oldest_age_s": None if oldest is None else round(oldest, 3),
             "dead_letter_path": str(self.config.dead_letters),
             "last_error": self._last_error,

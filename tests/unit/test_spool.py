@@ -165,3 +165,93 @@ def test_bad_settings_are_refused(tmp_path):
         Spool(tmp_path / "a.sqlite", sync="sometimes")
     with pytest.raises(ValueError, match="positive"):
         Spool(tmp_path / "b.sqlite", max_bytes=0)
+
+
+def ten_records(path, sync="full"):
+    """A spool of 10 records of 10 points each (one write call each); their offsets in the segment."""
+    sp = Spool(path, sync=sync)
+    for k in range(10):
+        sp.append(lines(100 + 10 * k, 110 + 10 * k), chunk_points=10)
+    offsets = [r.off for r in sp._recs]
+    sp.close()
+    return next(path.glob("*.seg")), offsets
+
+
+def flip(seg, at: int) -> None:
+    data = bytearray(seg.read_bytes())
+    data[at] ^= 0x20
+    seg.write_bytes(bytes(data))
+
+
+def test_corrupt_record_inside_a_segment_is_skipped_and_the_later_ones_are_kept(tmp_path, caplog):
+    path = tmp_path / "s"
+    seg, offsets = ten_records(path)
+    flip(seg, offsets[2] + spool_module.HEADER_SIZE + 7)  # a byte in the body of record 3
+    again = Spool(path)
+    assert again.corrupt_records == 1 and again.dropped["corrupt"] == 10
+    assert body_lines(again.peek(1000)) == lines(100, 120) + lines(130, 200)
+    assert again.depth == 90 and again.discarded_bytes == 0
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and f"segment 0 offset {offsets[2]}" in errors[0].getMessage()
+    # Appends after it, and the cursor moving past the bad record, do not count it again.
+    again.append(lines(200, 205), chunk_points=10)
+    again.delete(again.peek(30))  # records 1, 2, 4 acknowledged
+    again.close()
+    third = Spool(path)
+    assert third.corrupt_records == 0 and body_lines(third.peek(1000)) == lines(140, 205)
+
+
+def test_a_flipped_byte_in_a_header_is_corruption_too(tmp_path):
+    path = tmp_path / "s"
+    seg, offsets = ten_records(path)
+    flip(seg, offsets[2] + 10)  # in n_bytes: the length cannot be trusted, the scan resynchronises
+    again = Spool(path)
+    assert again.corrupt_records == 1 and again.dropped["corrupt"] == 10
+    assert body_lines(again.peek(1000)) == lines(100, 120) + lines(130, 200)
+
+
+def test_torn_tail_is_cut_and_not_counted_as_corruption(tmp_path, caplog):
+    caplog.set_level("INFO", logger="connectors.influxdb.spool")
+    path = tmp_path / "s"
+    seg, offsets = ten_records(path)
+    size = seg.stat().st_size
+    with open(seg, "r+b") as f:
+        f.truncate(offsets[9] + (size - offsets[9]) // 2)  # the last record, cut mid-way
+    again = Spool(path)
+    assert again.corrupt_records == 0 and again.dropped["corrupt"] == 0
+    assert again.discarded_bytes > 0 and seg.stat().st_size == offsets[9]
+    assert body_lines(again.peek(1000)) == lines(100, 190)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
+    assert any("torn tail" in r.getMessage() and r.levelname == "INFO" for r in caplog.records)
+
+
+def test_corrupt_last_record_is_counted_once_and_cut(tmp_path):
+    path = tmp_path / "s"
+    seg, offsets = ten_records(path)
+    flip(seg, seg.stat().st_size - 3)  # whole length, bad CRC: corruption, not a crash
+    again = Spool(path)
+    assert again.corrupt_records == 1 and again.dropped["corrupt"] == 10 and again.discarded_bytes == 0
+    again.append(lines(200, 203), chunk_points=10)
+    again.close()
+    third = Spool(path)
+    assert third.corrupt_records == 0
+    assert body_lines(third.peek(1000)) == lines(100, 190) + lines(200, 203)
+
+
+def test_a_record_read_back_from_disk_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(spool_module, "CACHE_BYTES", 0)  # nothing in memory: every body is read back
+    path = tmp_path / "s"
+    sp = Spool(path)
+    for k in range(3):
+        sp.append(lines(10 * k, 10 * k + 10), chunk_points=10)
+    seg = next(path.glob("*.seg"))
+    flip(seg, sp._recs[0].off + spool_module.HEADER_SIZE + 2)  # after it was indexed
+    assert body_lines(sp.peek(1000)) == lines(10, 30)
+    assert sp.corrupt_records == 1 and sp.dropped["corrupt"] == 10 and sp.depth == 20
+
+
+def test_unusable_spool_path_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(spool_module.SpoolError, match=rf"^{blocker / 'spool'}: Not a directory$"):
+        Spool(blocker / "spool")

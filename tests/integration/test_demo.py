@@ -15,7 +15,8 @@ from factory_models import State, load_factory
 from twin.cli import app
 from twin.runtime import Sinks
 from twin.store import Store
-from twin.runtime.live import LiveOptions, run_demo
+from twin.runtime.live import DashboardOptions, LiveOptions, run_demo
+from tests.support.mqtt_broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SMT = ROOT / "configs" / "demo_smt.yaml"
@@ -99,3 +100,92 @@ def test_demo_says_where_the_dashboard_is_without_warnings(tmp_path, caplog):
     doc = json.loads(result.stdout)
     assert doc["sinks"]["store"]["samples"] > 0 and doc["sinks"]["store"]["windows"] > 0
     assert doc["sinks"]["dashboard"]["states"] > 0
+
+
+class WindowsFail:
+    """A sink whose window writes always fail (a full disk, a dead server): the run must survive it."""
+
+    sink_name = "broken"
+
+    def __init__(self) -> None:
+        self.samples = self.emissions = 0
+
+    def write_windows(self, records) -> int:
+        raise OSError(28, "No space left on device")
+
+    def write_emissions(self, records) -> int:
+        self.emissions += len(list(records))
+        return self.emissions
+
+    def write_samples(self, samples, site) -> int:
+        self.samples += len(samples)
+        return len(samples)
+
+    def health(self) -> dict:
+        return {"samples": self.samples}
+
+    def close(self) -> dict:
+        return {"samples": self.samples, "emissions": self.emissions}
+
+
+def _get_json(url: str) -> dict | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read())
+    except OSError:
+        return None
+
+
+def test_a_failing_sink_is_survived_counted_shown_and_exits_4(tmp_path, capsys):
+    """One sink raising on every window write: the store still gets every minute and the twin still
+    equals the ground truth, /health is degraded and names it, --json counts it, the CLI exits 4."""
+    import typer
+
+    from twin.cli import _run_live
+
+    factory = load_factory(SMT)
+    broken = WindowsFail()
+    port = free_port()
+    stop = asyncio.Event()
+    opts = LiveOptions(speed=120, progress=False, sinks=Sinks(store=tmp_path / "demo.sqlite"), stop=stop,
+                       forecast_replications=1, extra_sinks=(broken,), dashboard=DashboardOptions(port=port))
+
+    async def go():
+        demo = asyncio.create_task(run_demo(factory, SMT, opts))
+        health = None
+        deadline = asyncio.get_running_loop().time() + 90
+        while asyncio.get_running_loop().time() < deadline and not demo.done():
+            health = await asyncio.to_thread(_get_json, f"http://127.0.0.1:{port}/health")
+            # six simulated minutes written (and failed) at least
+            if health and health["errors"].get("sink:broken", {}).get("count", 0) >= 6:
+                break
+            await asyncio.sleep(0.2)
+        stop.set()
+        return await demo, health
+
+    doc, health = asyncio.run(go())
+    assert health is not None and health["status"] == "degraded", health
+    assert any(r.startswith("sink:broken") and "No space left" in r for r in health["reasons"])
+    assert set(health["loop_lag_s"]) >= {"p50", "p99", "max"}
+    # the run went on: the other sinks got everything, the twin still matches the model
+    assert set(doc["errors"]) == {"sink:broken"}, doc["errors"]
+    assert doc["errors"]["sink:broken"]["count"] >= 6
+    assert_twin_matches_truth(doc, energy_rel=0.05)
+    with Store(tmp_path / "demo.sqlite") as store:
+        minutes = {w.start for w in store.kpis(level="station") if w.start is not None and w.end - w.start == 60.0}
+    assert len(minutes) >= 6
+    assert doc["sinks"]["broken"]["samples"] == doc["sinks"]["store"]["samples"] > 0
+    assert doc["loop_lag_s"]["n"] > 0 and doc["loop_lag_s"]["p99"] < 5.0
+    assert doc["sinks"]["dashboard"]["windows"] == doc["sinks"]["store"]["windows"] > 0
+
+    async def finished():
+        return doc
+
+    capsys.readouterr()
+    with pytest.raises(typer.Exit) as ended:
+        _run_live("demo", finished(), True)
+    assert ended.value.exit_code == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("factory-twin: demo: the twin or its sinks stopped working: sink:broken")

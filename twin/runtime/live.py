@@ -49,6 +49,7 @@ class DashboardOptions:
     port: int = 8050
     token: str | None = None  # required when host is not a loopback address
     push_interval_s: float = 0.5
+    allowed_hosts: tuple[str, ...] = ()  # more names the page answers to (``name`` or ``name:port``)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class LiveOptions:
     on_state: Callable[[dict], None] | None = None  # every dashboard state document, as it is built
     forecast_every_s: float = 30.0  # wall seconds between two end-of-shift forecasts
     connect_timeout_s: float = 15.0  # ``run``: wall seconds for a first source to connect, else exit 3
+    extra_sinks: tuple = ()  # sink objects of the caller (embedding, tests): fed and closed like the others
 
 
 def page_factors(cfg, registry) -> dict[str, float]:
@@ -105,9 +107,10 @@ class LiveRun:
         if opts.dashboard is not None:
             d = opts.dashboard
             self.server = Dashboard(host=d.host, port=d.port, token=d.token, state=self.feed.state,
-                                    health=self.feed.health, actions=actions, push_interval_s=d.push_interval_s)
+                                    health=self.feed.health, actions=actions, push_interval_s=d.push_interval_s,
+                                    allowed_hosts=d.allowed_hosts)
         # opened last: nothing after this can fail and leave a sink open
-        self.sinks = open_sinks(opts.sinks) + ([self.feed] if self.feed is not None else [])
+        self.sinks = open_sinks(opts.sinks) + list(opts.extra_sinks) + ([self.feed] if self.feed is not None else [])
         self._closed: dict | None = None
         self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor)
         # each subscriber under its own guard: one that raises never keeps the snapshot from the other
@@ -119,7 +122,6 @@ class LiveRun:
 
     def health(self) -> dict:
         connections = {s.name: ("up" if s.stats().get("connected") else "down") for s in self.sources}
-        influx = next((s for s in self.sinks if s.sink_name == "influxdb"), None)
         reasons = [f"source {k} is down" for k, v in connections.items() if v != "up"] + self.supervisor.reasons()
         sinks = {s.sink_name: self.supervisor.call(f"sink:{s.sink_name}", s.health, context="health",
                                                    default={"error": "health failed"})

@@ -16,6 +16,7 @@ from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
 from twin.cli_support import Command, Group, check_output, check_spool, check_store, check_yaml
 from twin.store import StoreError
+from connectors.influxdb.spool import check_usable as check_spool_usable
 
 
 app = typer.Typer(
@@ -54,6 +55,9 @@ DashboardOpt = typer.Option(True, "--dashboard/--no-dashboard", help="Serve the 
 DashboardHostOpt = typer.Option("127.0.0.1", "--dashboard-host", help="Address the page binds to; beyond loopback a token is required.")
 DashboardPortOpt = typer.Option(8050, "--dashboard-port", min=0, max=65535, help="Port of the page (0: any free port).")
 DashboardTokenFileOpt = typer.Option(None, "--dashboard-token-file", help="File holding the page's token (else $FACTORY_TWIN_DASHBOARD_TOKEN).")
+DashboardAllowedHostOpt = typer.Option(
+    [], "--dashboard-allowed-host", metavar="NAME[:PORT]",
+    help="Another name the page may be addressed by (a DNS name, a proxy); repeatable. Other Host names get 421.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
 
 
@@ -87,6 +91,7 @@ def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, i
         if not influx_bucket:
             _fail("--influx-url needs --influx-bucket")
         _checked(check_spool, influx_spool)
+        _checked(check_spool_usable, influx_spool)  # before the run: an unwritable spool is bad input
         try:
             influx = runtime.InfluxConfig(url=influx_url, org=influx_org, bucket=influx_bucket, spool_path=influx_spool)
         except ValueError as exc:
@@ -232,8 +237,10 @@ def report(
 
 
 def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
-                  influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file):
+                  influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
+                  dashboard_allowed_hosts=()):
     from twin.dashboard import DashboardAuthError, load_token
+    from twin.dashboard.auth import split_host
     from twin.runtime.live import DashboardOptions, LiveOptions
 
     board = None
@@ -242,7 +249,11 @@ def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, 
             token = load_token(file=dashboard_token_file)
         except (DashboardAuthError, OSError, ValueError) as exc:
             _fail(f"dashboard token: {exc}")
-        board = DashboardOptions(host=dashboard_host, port=dashboard_port, token=token)
+        for name in dashboard_allowed_hosts or ():
+            if split_host(name) is None:  # before the plant starts, not after
+                _fail(f"--dashboard-allowed-host {name!r}: not a host name (NAME or NAME:PORT)")
+        board = DashboardOptions(host=dashboard_host, port=dashboard_port, token=token,
+                                 allowed_hosts=tuple(dashboard_allowed_hosts or ()))
     return LiveOptions(duration_s=duration, speed=speed, seed=seed, mqtt_url=mqtt_url,
                        sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool),
                        progress=not json_out, dashboard=board)
@@ -265,6 +276,7 @@ def demo(
     dashboard_host: str = DashboardHostOpt,
     dashboard_port: int = DashboardPortOpt,
     dashboard_token_file: Optional[Path] = DashboardTokenFileOpt,
+    dashboard_allowed_host: list[str] = DashboardAllowedHostOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -277,7 +289,8 @@ def demo(
         config = packaged if packaged.is_file() else config
     factory = _load(config)
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
-                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
+                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
+                         dashboard_allowed_host)
     _run_live("demo", run_demo(factory, config, opts), json_out, factory.calendar.timezone)
 
 
@@ -296,6 +309,7 @@ def run(
     dashboard_host: str = DashboardHostOpt,
     dashboard_port: int = DashboardPortOpt,
     dashboard_token_file: Optional[Path] = DashboardTokenFileOpt,
+    dashboard_allowed_host: list[str] = DashboardAllowedHostOpt,
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -311,7 +325,8 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
-                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file)
+                         influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
+                         dashboard_allowed_host)
     _run_live("run", run_mapping(factory, config, m, opts), json_out, factory.calendar.timezone)
 
 

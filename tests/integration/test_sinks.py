@@ -66,6 +66,9 @@ def test_demo_writes_live_minutes_with_co2e_and_samples_to_influx(victoria, tmp_
     doc = json.loads(result.stdout)
     influx, store = doc["sinks"]["influxdb"], doc["sinks"]["store"]
     assert influx["dropped"] == 0 and influx["rejected"] == 0 and influx["spool_depth"] == 0
+    assert influx["corrupt_records"] == 0 and influx["retried"] >= 0
+    # every used sample reached both sinks, the last ones on the wire too (flushed at the end)
+    assert store["samples"] == doc["samples"]["used"] > 0
     # every sample, window and emissions record the store took went to InfluxDB as one point too
     assert influx["written"] == influx["spooled"] >= store["samples"] + store["windows"] + store["emissions"]
     co2e = victoria.wait_for_count(1, '{__name__="station_kpi_co2e_kg", station!=""}')

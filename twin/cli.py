@@ -16,6 +16,7 @@ from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
 from twin.cli_support import Command, Group, check_output, check_spool, check_store, check_yaml
 from twin.store import StoreError
+from connectors.influxdb.spool import check_usable as check_spool_usable
 
 
 app = typer.Typer(
@@ -90,6 +91,7 @@ def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, i
         if not influx_bucket:
             _fail("--influx-url needs --influx-bucket")
         _checked(check_spool, influx_spool)
+        _checked(check_spool_usable, influx_spool)  # before the run: an unwritable spool is bad input
         try:
             influx = runtime.InfluxConfig(url=influx_url, org=influx_org, bucket=influx_bucket, spool_path=influx_spool)
         except ValueError as exc:

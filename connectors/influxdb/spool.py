@@ -57,12 +57,25 @@ from .segment import (HEADER_SIZE, Chunk, Cursor, Rec, SpoolError, check_body, e
 
 log = logging.getLogger("connectors.influxdb.spool")
 
-__all__ = ["Chunk", "Spool", "SpoolError"]
+__all__ = ["Chunk", "Spool", "SpoolError", "check_usable"]
 
 SEGMENT_BYTES = 16 * 2**20  # a segment is closed (and a new one started) past this size
 _IDLE_ROLL_BYTES = 1 * 2**20  # ... or past this size once everything in it is acknowledged
 CACHE_BYTES = 64 * 2**20  # bodies of recent appends kept in memory for the sender
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def check_usable(path: str | Path) -> None:
+    """SpoolError (``<path>: <problem>``) unless the spool directory exists or can be made and its
+    cursor file opened for writing: a quick check before any work, without scanning the segments."""
+    path = Path(path)
+    if path.is_file():
+        return  # an SQLite spool of earlier versions: Spool migrates it
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path / "ack", os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as e:
+        raise SpoolError(f"{path}: {e.strerror or e}") from None
 
 
 class Spool:

@@ -8,6 +8,7 @@ import pytest
 
 from connectors.influxdb import spool as spool_module
 from connectors.influxdb.spool import Spool
+from support.small_disk import fill, small_disk
 
 
 def lines(a: int, b: int) -> list[str]:
@@ -255,3 +256,32 @@ def test_unusable_spool_path_is_one_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(spool_module.SpoolError, match=rf"^{blocker / 'spool'}: Not a directory$"):
         Spool(blocker / "spool")
+
+
+def test_full_disk_drops_new_points_with_one_error_and_resumes_when_space_returns(tmp_path, caplog):
+    """A real full disk: a 256 KiB tmpfs, filled by another file (no injected errors)."""
+    with small_disk(tmp_path / "disk") as disk:
+        sp = Spool(disk / "spool")
+        sp.append(lines(0, 10), chunk_points=10)
+        filler = fill(disk)
+        accepted, refused, k = 10, 0, 1
+        while refused < 500:  # the segment's last page may still take a few appends
+            got = sp.append(lines(10 * k, 10 * k + 10), chunk_points=10)
+            accepted += got
+            refused += 10 - got
+            k += 1
+            assert k < 10_000, "the disk never filled"
+        assert sp.disk_full and sp.dropped["disk_full"] == refused == 500
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and "No space left on device" in errors[0].getMessage()
+        assert sp.depth == accepted
+        filler.unlink()  # space returns: the next append goes in, and says so once
+        assert sp.append(lines(10 * k, 10 * k + 10), chunk_points=10) == 10
+        assert not sp.disk_full and sp.depth == accepted + 10
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+        sp.close()
+        again = Spool(disk / "spool")  # nothing accepted was lost, nothing refused sits in a segment
+        kept = body_lines(again.peek(10**6))
+        assert len(kept) == accepted + 10 and kept[:10] == lines(0, 10) and kept[-10:] == lines(10 * k, 10 * k + 10)
+        assert again.corrupt_records == 0 and again.discarded_bytes == 0
+        again.close()

@@ -40,8 +40,11 @@ def require_browser() -> str:
 
 
 @asynccontextmanager
-async def headless_page(*, width: int = 1920, height: int = 1080):
-    """A page in a fresh headless Chromium profile; console errors are collected in ``page.errors``."""
+async def headless_page(*, width: int = 1920, height: int = 1080, extra_args: tuple[str, ...] = ()):
+    """A page in a fresh headless Chromium profile; console errors are collected in ``page.errors``.
+
+    ``extra_args`` go to Chromium's command line (e.g. ``--host-resolver-rules`` to give a made-up
+    name an address)."""
     from playwright.async_api import async_playwright
 
     exe = require_browser()
@@ -50,7 +53,7 @@ async def headless_page(*, width: int = 1920, height: int = 1080):
         async with async_playwright() as pw:
             # the persistent context is Playwright's way to pass our own --user-data-dir
             ctx = await pw.chromium.launch_persistent_context(
-                profile, executable_path=exe, headless=True, args=LAUNCH_ARGS,
+                profile, executable_path=exe, headless=True, args=[*LAUNCH_ARGS, *extra_args],
                 viewport={"width": width, "height": height}, device_scale_factor=1)
             try:
                 page = ctx.pages[0] if ctx.pages else await ctx.new_page()

@@ -108,6 +108,10 @@ class MqttClient:
             out |= template_signals(topic.signal, self.site, self.known)
         return out
 
+    def highest_seq(self) -> dict[str, int]:
+        """topic -> the highest ``seq`` received on it, for topics whose publisher sends one."""
+        return self._seq.highest()
+
     def stats(self) -> dict:
         d = self._stats.as_dict()
         d.update(self._stats_extra)

@@ -213,6 +213,10 @@ class MqttSensors:
         self._started = False
         self.connected = False
 
+    def last_seq(self) -> dict[str, int]:
+        """topic -> the seq of the last reading published on it."""
+        return {topic: n - 1 for topic, n in self._seq.items()}
+
     def stats(self) -> dict:
         with self._lock:
             return {

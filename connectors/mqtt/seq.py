@@ -67,5 +67,9 @@ class SeqTracker:
             log.warning("%s: %d messages lost on %r (seq %d after %d); %d lost in all",
                         self.source, n, topic, seq, high, self.lost)
 
+    def highest(self) -> dict[str, int]:
+        """topic -> the highest seq seen (since the publisher's last restart)."""
+        return {topic: high for topic, (high, _) in self._last.items()}
+
     def as_dict(self) -> dict:
         return {"lost": self.lost, "lost_by_topic": dict(self.lost_by_topic.most_common()), "seq_resets": self.resets}

@@ -3,11 +3,18 @@ a simulated PLC (OPC UA server: states, counters, products) and simulated energy
 publisher: power, energy, site meters) through a broker (embedded amqtt, or ``mqtt_url``). The
 twin reads them back over the wire exactly as it would read a real line, through the same mapping,
 clients, router and KPI core; the model's own log is the ground truth to compare with.
+
+The simulators never drop a reading. When the meters cannot hand their readings to the broker as
+fast as the model makes them (a busy machine, a slow or stopped broker), the driver holds the
+simulated clock until they can: the demo runs slower than ``speed`` for a while, says so once in
+the log, and counts it (``backpressure`` in the ``demo`` block), rather than feeding the twin a
+plant with holes in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit
 
 from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
@@ -18,7 +25,11 @@ from factory_models import Factory, State
 
 from twin.model import FactorySim
 
+log = logging.getLogger(__name__)
+
 METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
+#: the model runs at most this many simulated seconds between two looks at the meters' backlog
+STEP_S = 60.0
 
 #: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
 PLC_SIGNALS = ("state", "product", "produced", "good", "scrap", "rework")
@@ -133,9 +144,15 @@ class DemoPlant:
     the model at the start of the first shift; ``drive()`` runs the model with the wall clock once
     the twin's sources are subscribed; ``settle()`` lets what it published reach the twin."""
 
-    def __init__(self, factory: Factory, *, seed: int, speed: float, mqtt_url: str | None = None):
+    def __init__(self, factory: Factory, *, seed: int, speed: float, mqtt_url: str | None = None,
+                 sensor_window: int = 100, sensor_backlog: int = 20_000):
         self.factory, self.seed, self.speed = factory, seed, speed
         self.mqtt_url = mqtt_url
+        self.sensor_window, self.sensor_backlog = sensor_window, sensor_backlog
+        self.slowed_s = 0.0  # wall seconds the simulated clock stood still for the meters
+        self.slowdowns = 0  # times it began to
+        self.driven_s = 0.0  # wall seconds of driving (to tell the speed reached)
+        self.sim_driven_s = 0.0  # simulated seconds driven
         self.plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
         self.broker: EmbeddedBroker | None = None
         self.sensors: MqttSensors | None = None
@@ -150,12 +167,15 @@ class DemoPlant:
             self.mqtt_url = self.broker.url
         u = urlsplit(self.mqtt_url)
         self.sensors = MqttSensors(self.factory, host=u.hostname or "127.0.0.1", port=u.port or 1883,
-                                   client_id=f"factory-twin-sensors-{self.factory.site.name}")
+                                   client_id=f"factory-twin-sensors-{self.factory.site.name}",
+                                   window=self.sensor_window, backlog=self.sensor_backlog)
         await self.sensors.start()
         self.feed = PlantFeed(self.factory, self.plc, self.sensors)
         self.sim = FactorySim(self.factory, self.seed, meter_interval_s=METER_INTERVAL_S, on_event=self.feed)
         # up to the start of the first shift at full speed: the twin then sees the whole shift
-        self.sim.env.run(until=_first_shift_start_s(self.sim))
+        first = _first_shift_start_s(self.sim)
+        if first > self.sim.env.now:  # a plant whose shift starts at once has nothing to run up
+            self.sim.env.run(until=first)
         # the PLC holds its values before anyone connects, as a running PLC does
         self.feed.go_live("plc")
         await self.plc.flush()
@@ -168,17 +188,39 @@ class DemoPlant:
         awaitable ``subscribed`` is done, and their first readings are the baselines."""
         await subscribed
         self.feed.go_live("mqtt")
-        sim = self.sim
+        sim, sensors = self.sim, self.sensors
         loop = asyncio.get_running_loop()
-        wall0, sim0 = loop.time(), sim.env.now
-        read_at = sim0
-        while not stop.is_set():
-            sim.env.run(until=sim0 + (loop.time() - wall0) * self.speed)
-            if sim.env.now - read_at >= METER_INTERVAL_S:
-                # energy meters report on their own clock too, not only when a state changes
-                sim.flush()
-                read_at = sim.env.now
-            await asyncio.sleep(0.05)
+        wall0 = start = loop.time()
+        sim0 = read_at = sim.env.now
+        held = False
+        try:
+            while not stop.is_set():
+                target = sim0 + (loop.time() - wall0) * self.speed
+                while sim.env.now < target and not sensors.congested():
+                    sim.env.run(until=min(target, sim.env.now + STEP_S))
+                    if sim.env.now - read_at >= METER_INTERVAL_S:
+                        # energy meters report on their own clock too, not only when a state changes
+                        sim.flush()
+                        read_at = sim.env.now
+                if sim.env.now < target:
+                    # the meters hold readings: the simulated clock waits for them, and does not
+                    # race to catch up afterwards (the time waited is the demo's slowdown)
+                    waited = (target - sim.env.now) / self.speed
+                    wall0 += waited
+                    self.slowed_s += waited
+                    if not held:
+                        self.slowdowns += 1
+                        if self.slowdowns == 1:
+                            log.warning("demo: the simulated meters cannot hand readings to the broker as fast as "
+                                        "speed %g makes them; the simulated clock slows down instead of dropping "
+                                        "any (see backpressure in the demo summary)", self.speed)
+                    held = True
+                else:
+                    held = False
+                await asyncio.sleep(0.05)
+        finally:
+            self.driven_s = loop.time() - start
+            self.sim_driven_s = sim.env.now - sim0
 
     async def settle(self) -> None:
         """What the model published reaches the wire before the books close."""
@@ -200,10 +242,18 @@ class DemoPlant:
         await self.sensors.stop(drain_s=5.0)
         self.feed.live.clear()
         self.sim.flush()
+        if self.slowed_s:
+            log.info("demo: the simulated clock waited %.1f s for the meters in %d slowdowns (speed %.0f reached "
+                     "against %g asked)", self.slowed_s, self.slowdowns, self.speed_reached(), self.speed)
+
+    def speed_reached(self) -> float:
+        return self.sim_driven_s / self.driven_s if self.driven_s > 0 else 0.0
 
     def extra(self) -> dict:
         return {"speed": self.speed, "mqtt": self.mqtt_url, "opcua": self.plc.endpoint,
-                "published": self.feed.published, "sensors": self.sensors.stats()}
+                "published": self.feed.published, "sensors": self.sensors.stats(),
+                "backpressure": {"slowed_s": round(self.slowed_s, 3), "slowdowns": self.slowdowns,
+                                 "speed_reached": round(self.speed_reached(), 1)}}
 
     async def stop(self) -> None:
         await self.plc.stop()

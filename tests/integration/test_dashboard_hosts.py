@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import logging
+import socket
 import ssl
 
 import aiohttp
@@ -56,6 +57,7 @@ def test_allow_list_names_and_ports():
     # a wildcard bind cannot list its addresses; an IP literal cannot be rebound, so any is accepted
     wild = HostAllowList("0.0.0.0", 8050)
     assert wild.allows("10.1.2.3:8050") and wild.allows("[fe80::1]:8050") and not wild.allows("evil.example:8050")
+    assert wild.allows(f"{socket.gethostname()}:8050") and not wild.allows("10.1.2.3:8051")
     assert HostAllowList("10.0.0.5", 8050).allows("10.0.0.5:8050")
     assert not HostAllowList("10.0.0.5", 8050).allows("10.0.0.6:8050")
     with pytest.raises(DashboardAuthError, match="not a host name"):

@@ -157,7 +157,7 @@ class HostAllowList:
 
     DNS rebinding points the attacker's own name at this server, so the browser's Host header
     carries that name: checking it is what defeats the attack. Allowed, with the bound port: the
-    bound address, the loopback names, and under a wildcard bind this computer's host names and
+    bound address, the loopback names, and under a wildcard bind this computer's host name and
     any IP literal (an address is not a name an attacker can rebind). ``extra`` entries are
     ``name`` (any port) or ``name:port``, for a DNS name or a reverse proxy in front.
     """
@@ -169,9 +169,10 @@ class HostAllowList:
         if not self.wildcard:
             names.add(bind_host.strip("[]").lower().rstrip("."))
         else:
-            for name in (socket.gethostname(), socket.getfqdn()):
-                if name:
-                    names.add(name.lower().rstrip("."))
+            # not getfqdn(): a reverse DNS lookup can hang for seconds on a plant network without DNS
+            name = socket.gethostname()
+            if name:
+                names.add(name.lower().rstrip("."))
         self._names = names
         self._extra: set[tuple[str, int | None]] = set()
         for entry in extra:

@@ -157,3 +157,40 @@ def test_loop_lag_sees_a_blocked_loop():
     block = lag.block()
     assert set(block) == {"p50", "p99", "max", "n"}
     assert block["max"] >= 0.25 and block["p50"] < 0.25
+
+
+def test_an_accounting_step_that_raises_is_counted_and_the_windows_go_on(tmp_path, monkeypatch):
+    """The accounting as it was before a silent meter became a gap: it raises for each closed hour
+    of silence. The supervisor counts it, and the tick still writes every minute."""
+    import carbon.meters
+
+    monkeypatch.setattr(carbon.meters, "_silent_period", lambda *a, **k: None)
+    twin, now, store, sup, sinks, writer = live(tmp_path)
+    for k in range(60):
+        minute(twin, now, k, boiler=True)
+    for k in range(60, 180):
+        minute(twin, now, k, boiler=False)
+    errors = sup.errors()
+    assert set(errors) == {"accounting"} and errors["accounting"]["count"] >= 1
+    assert "no readings between" in errors["accounting"]["last"]
+    minutes = {w.start for w in store.kpis(level="station") if w.station == "printer"}
+    assert minutes == {T0 + 60.0 * k for k in range(179)}
+    assert lost_work(errors).startswith("the twin or its sinks stopped working: accounting")
+    close_sinks(sinks, sup)
+
+
+def test_failures_are_logged_once_then_at_most_once_a_minute(caplog):
+    clock = {"t": 0.0}
+    sup = Supervisor(clock=lambda: clock["t"])
+    for i in range(100):
+        sup.call("sink:influxdb", _raise, OSError(28, f"No space left on device ({i})"), context="write_windows")
+    assert len([r for r in caplog.records if r.name == "twin.runtime.supervisor"]) == 1
+    clock["t"] = 61.0
+    sup.call("sink:influxdb", _raise, OSError(28, "No space left on device (100)"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "twin.runtime.supervisor"]
+    assert len(lines) == 2 and "failed 100 more time(s)" in lines[1]
+    assert sup.errors()["sink:influxdb"]["count"] == 101
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

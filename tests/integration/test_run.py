@@ -156,6 +156,9 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     assert doc["sinks"]["store"]["written"] > 0
     # the sinks block is the store's own: the samples written while the run ran are in it
     assert doc["sinks"]["store"]["samples"] >= doc["samples"]["used"] > 0
+    # a PLC restart and a storm of bad payloads are survived by the twin and its sinks: nothing failed
+    assert doc["errors"] == {}
+    assert doc["loop_lag_s"]["n"] > 0 and doc["loop_lag_s"]["p50"] <= doc["loop_lag_s"]["p99"] <= doc["loop_lag_s"]["max"]
 
 
 def test_run_refuses_a_mapping_naming_an_unknown_station(tmp_path):

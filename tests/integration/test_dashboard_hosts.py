@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from support.fake_plant import FakePlant
+
 from twin.dashboard import Dashboard, DashboardAuthError
 from twin.dashboard.auth import COOKIE_NAME, HostAllowList, SessionStore, split_host
 
@@ -77,7 +77,7 @@ def test_sessions_are_random_and_expire():
     c = store.new()  # ... or when a session is made
     assert not store.valid(b) and len(store) == 1 and store.valid(c)
     d, e, f = store.new(), store.new(), store.new()
-    assert len(store) == 3 and not store.valid(c) and store.valid(d) and store.valid(f)  # full: the oldest went
+    assert len(store) == 3 and not store.valid(c) and store.valid(d) and store.valid(e) and store.valid(f)  # full: the oldest went
     assert "sessions=3" in repr(store) and d not in repr(store)
 
 
@@ -198,7 +198,7 @@ def test_the_cookie_is_a_session_the_page_acts_with():
 def _self_signed(directory) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(hours=1))

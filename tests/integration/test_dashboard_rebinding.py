@@ -13,6 +13,7 @@ import asyncio
 
 from support.browser import headless_page, require_browser
 from support.fake_plant import FakePlant
+
 from twin.dashboard import Dashboard
 
 TOKEN = "tok-browser-0f1e2d3c4b"
@@ -27,8 +28,8 @@ window.attack = fetch("/api/actions/force_down", {method: "POST", headers: {"Con
 # (Private Network Access) is switched off: Firefox and Safari have none, and the dashboard must not
 # depend on the operator's browser to be safe.
 REBOUND = ("--host-resolver-rules=MAP evil.example 127.0.0.1",
-           "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,"
-           "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks")
+           ("--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,"
+            "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks"))
 
 POST_FROM_PAGE_JS = """(body) => fetch("/api/actions/force_down", {method: "POST",
     headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)}).then(r => r.status)"""

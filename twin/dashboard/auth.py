@@ -203,6 +203,25 @@ class HostAllowList:
         return f"HostAllowList(port={self.port}, names={sorted(self._names)}, extra={sorted(map(str, self._extra))})"
 
 
+def cross_origin(headers, *, secure: bool) -> str | None:
+    """Why a state-changing request comes from another site's page, or None.
+
+    Browsers send Origin with every POST (and Sec-Fetch-Site where they support it); tools like
+    curl send neither and are judged by the token alone. The Host header was checked before, so a
+    matching Origin is this server's own page.
+    """
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site {site[:40]}"
+    origin = headers.get("Origin")
+    if origin is None:
+        return None
+    own = f"{'https' if secure else 'http'}://{headers.get('Host', '')}"
+    if origin.lower() != own.lower():
+        return f"Origin {origin[:100]}"
+    return None
+
+
 class SessionStore:
     """Random session ids, each mapped to its expiry: what the cookie holds instead of the token.
 

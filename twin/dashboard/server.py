@@ -26,7 +26,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from twin.dashboard.auth import COOKIE_NAME, SAFE_METHODS, SESSION_TTL_S, AccessPolicy, HostAllowList, SessionStore
+from twin.dashboard import auth
+from twin.dashboard.auth import (
+    COOKIE_NAME,
+    SESSION_TTL_S,
+    AccessPolicy,
+    HostAllowList,
+    SessionStore,
+)
 from twin.dashboard.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from twin.dashboard.metrics import render_metrics
 
@@ -240,7 +247,7 @@ class Dashboard:
         if refusal is not None:
             resp: web.StreamResponse = refusal
         elif (request.method == "GET" and request.path == "/"
-              and self.policy.offered_token_matches(query_token := request.query.get("token"))):
+              and self.policy.offered_token_matches(request.query.get("token"))):
             # the token leaves the address bar; the cookie gets a session id, never the token itself
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
             resp = web.Response(status=303, headers={"Location": "/" + ("?" + urlencode(rest) if rest else "")})
@@ -274,8 +281,8 @@ class Dashboard:
             return web.json_response({"error": "this server does not answer to that Host name (421 Misdirected "
                                                "Request); the operator can allow it with --dashboard-allowed-host"},
                                      status=421)
-        if request.method not in SAFE_METHODS:
-            why = self._cross_origin(request)
+        if request.method not in auth.SAFE_METHODS:
+            why = auth.cross_origin(request.headers, secure=request.secure)
             if why is not None:
                 log.warning("dashboard: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
                 return web.json_response({"error": f"cross-origin action refused ({why})"}, status=403)
@@ -288,24 +295,6 @@ class Dashboard:
             return web.json_response({"error": "a valid token is required: send 'Authorization: Bearer <token>' "
                                                "or open the page once with ?token=<token>"},
                                      status=401, headers={"WWW-Authenticate": 'Bearer realm="factory-twin"'})
-        return None
-
-    @staticmethod
-    def _cross_origin(request: web.Request) -> str | None:
-        """Why a state-changing request comes from another site's page, or None.
-
-        Browsers send Origin with every POST (and Sec-Fetch-Site where they support it); tools
-        like curl send neither and are judged by the token alone.
-        """
-        site = request.headers.get("Sec-Fetch-Site")
-        if site is not None and site not in ("same-origin", "none"):
-            return f"Sec-Fetch-Site {site[:40]}"
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return None
-        scheme = "https" if request.secure else "http"
-        if origin.lower() != f"{scheme}://{request.headers.get('Host', request.host)}".lower():
-            return f"Origin {origin[:100]}"
         return None
 
     # --- routes ------------------------------------------------------------------------------------

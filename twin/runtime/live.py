@@ -268,14 +268,17 @@ class LiveRun:
         sup = self.supervisor
         snap = sup.call("tick", self.twin.snapshot, t1, context="final snapshot")
         sup.call("tick", self.writer.flush, snap or self.twin.last_snapshot, context="final flush")
-        frozen, report, em = whole_run(self.factory, self.twin, self.carbon, t0, t1)
+        # the whole run's KPIs, emissions and forecast take seconds: in worker threads, while the
+        # loop keeps serving the dashboard (the sources and the tick have stopped: nothing else
+        # touches the twin meanwhile)
+        frozen, report, em = await asyncio.to_thread(whole_run, self.factory, self.twin, self.carbon, t0, t1)
         forecast = None
         if sim is not None:
             forecast = await sup.run("forecast", lambda: asyncio.to_thread(
                 forecast_shift_end, self.factory, self.twin, sim_seed=self.opts.seed,
                 replications=self.opts.forecast_replications), restart=False)
-        doc = live_summary(self.factory, self.config, self.twin, self.sources, frozen, report, em, sim=sim,
-                           forecast=forecast, extra=extra)
+        doc = await asyncio.to_thread(live_summary, self.factory, self.config, self.twin, self.sources, frozen,
+                                      report, em, sim=sim, forecast=forecast, extra=extra)
         write_final(self.sinks, self.factory, report, em, frozen, supervisor=sup)
         doc["sinks"] = self.close()
         doc["errors"] = sup.errors()

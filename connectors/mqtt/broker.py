@@ -1,17 +1,37 @@
 """An embedded MQTT broker (amqtt) for the demo, so ``factory-twin demo`` needs no mosquitto.
 
-It runs in-process on the caller's event loop, bound to 127.0.0.1, anonymous, without persistence:
-good for a demonstration on one machine, not for a plant (use mosquitto or EMQX there). Port 0
-picks a free port; ``port`` tells which after ``start()``.
+It runs in-process on the caller's event loop, bound to 127.0.0.1, without passwords: good for a
+demonstration on one machine, not for a plant (use mosquitto or EMQX there). Port 0 picks a free
+port; ``port`` tells which after ``start()``.
+
+A persistent session (QoS 1, ``clean_session=False``) loses nothing while its client is away:
+amqtt queues such a client's messages without a bound, but only for a client it did not let in
+as *anonymous* (it forgets anonymous sessions at once). So every client is let in by
+``LoopbackAuth`` as a known client instead of by amqtt's anonymous plugin. The queues live in
+memory: a restart of the demo is a new plant (a new model and new meters), nothing to carry over.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from amqtt.broker import Broker
+from amqtt.plugins.base import BaseAuthPlugin
 
 log = logging.getLogger(__name__)
+
+
+class LoopbackAuth(BaseAuthPlugin):
+    """Lets every client of the loopback broker in as a known client, so its persistent session
+    (subscriptions and queued QoS 1 messages) is kept while it is away."""
+
+    @dataclass
+    class Config:
+        pass
+
+    async def authenticate(self, *, session) -> bool:
+        return True
 
 
 class EmbeddedBroker:
@@ -27,8 +47,8 @@ class EmbeddedBroker:
     async def start(self) -> None:
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
-            # anonymous access only; no $SYS publisher and no per-packet logging (noise and CPU)
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            # every client let in and its session kept; no $SYS publisher and no per-packet logging
+            "plugins": {f"{__name__}.LoopbackAuth": {}},
         }
         self._broker = Broker(config)
         await self._broker.start()

@@ -43,3 +43,47 @@ def test_sensors_to_client_through_embedded_broker(tmp_path):
 
     got = asyncio.run(scenario())
     assert sorted(got, key=lambda s: s.ts) == sent
+
+
+def test_embedded_broker_keeps_everything_for_a_twin_away(tmp_path):
+    """The demo's broker queues without a bound for a persistent session: 2500 readings published
+    while the twin is away (more than mosquitto's default queue of 1000) all reach it, no seq gap."""
+    factory = small_factory()
+    signal, away = "site/grid/energy_kwh", 2500
+
+    async def scenario():
+        async with EmbeddedBroker() as broker:
+            def twin():
+                cfg = meters_source(broker.url, client_id="embedded-away-twin")
+                return MqttClient(cfg, factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
+
+            first, queue = twin(), asyncio.Queue()
+            task = asyncio.create_task(first.run(queue))
+            assert (await next_sample(queue)).value == "up"
+            sensors = MqttSensors(factory, broker.host, broker.port, client_id="embedded-away-sensors")
+            await sensors.start()
+            sensors.publish(signal, 0.0, 1767571200.0)
+            assert (await next_sample(queue)).value == 0.0
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+            for k in range(1, away + 1):
+                sensors.publish(signal, float(k), 1767571200.0 + k)
+            assert await sensors.drain(60), sensors.stats()
+
+            second, queue = twin(), asyncio.Queue()
+            task = asyncio.create_task(second.run(queue))
+            values = set()
+            while away not in values:
+                s = await next_sample(queue, 30)
+                if s.signal == signal:
+                    values.add(int(s.value))
+            stats = second.stats()
+            await sensors.stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return values, stats
+
+    values, stats = asyncio.run(scenario())
+    assert values == set(range(1, away + 1))
+    assert stats["lost"] == 0 and stats["rejected"] == 0

@@ -23,7 +23,14 @@ from cryptography.x509.oid import NameOID
 from support.fake_plant import FakePlant
 
 from twin.dashboard import Dashboard, DashboardAuthError
-from twin.dashboard.auth import COOKIE_NAME, HostAllowList, SessionStore, split_host
+from twin.dashboard.auth import (
+    COOKIE_NAME,
+    HostAllowList,
+    SessionStore,
+    cross_origin,
+    served_over_tls,
+    split_host,
+)
 
 TOKEN = "tok-rebind-5e4d3c2b1a"
 BODY = {"unit": "smt1/printer", "seconds": 60}
@@ -62,6 +69,27 @@ def test_allow_list_names_and_ports():
     assert not HostAllowList("10.0.0.5", 8050).allows("10.0.0.6:8050")
     with pytest.raises(DashboardAuthError, match="not a host name"):
         HostAllowList("127.0.0.1", 8050, ["http://plant.example/"])
+
+
+def test_cross_origin_judgement():
+    own = {"Host": "127.0.0.1:8050"}
+    assert cross_origin(own) is None  # curl: no Origin, judged by the token
+    assert cross_origin({**own, "Origin": "http://127.0.0.1:8050", "Sec-Fetch-Site": "same-origin"}) is None
+    assert cross_origin({**own, "Origin": "HTTP://127.0.0.1:8050"}) is None
+    # behind a TLS-terminating proxy that passes the Host on: the page is https, the request http
+    assert cross_origin({"Host": "twin.plant.example", "Origin": "https://twin.plant.example"}) is None
+    for origin in ("http://evil.example:8050", "http://127.0.0.1:3000", "http://127.0.0.1", "null",
+                   "file://", "ftp://127.0.0.1:8050"):
+        assert cross_origin({**own, "Origin": origin}) == f"Origin {origin}", origin
+    for site in ("cross-site", "same-site"):
+        assert cross_origin({**own, "Origin": "http://127.0.0.1:8050", "Sec-Fetch-Site": site}) is not None
+
+
+def test_tls_is_read_from_a_proxy_on_this_host_only():
+    assert served_over_tls(True, "10.1.1.1", {})
+    assert served_over_tls(False, "127.0.0.1", {"X-Forwarded-Proto": "https"})
+    assert not served_over_tls(False, "10.1.1.1", {"X-Forwarded-Proto": "https"})  # anyone can send it
+    assert not served_over_tls(False, "127.0.0.1", {"X-Forwarded-Proto": "http"})
 
 
 def test_sessions_are_random_and_expire():
@@ -237,4 +265,25 @@ def test_under_tls_the_cookie_is_secure(tmp_path):
     set_cookie = asyncio.run(go())
     attrs = [a.strip().lower() for a in set_cookie.split(";")]
     assert "secure" in attrs and "httponly" in attrs and "samesite=strict" in attrs and TOKEN not in set_cookie
+    assert plant.forced == [("smt1/printer", 60)]
+
+
+def test_behind_a_tls_proxy_on_this_host_the_cookie_is_secure():
+    plant = FakePlant()
+
+    async def go():
+        async with serve(plant, token=TOKEN) as dash, aiohttp.ClientSession() as http:
+            async with http.get(dash.url + f"/?token={TOKEN}", allow_redirects=False,
+                                headers={"X-Forwarded-Proto": "https"}) as r:
+                assert r.status == 303
+                set_cookie = r.headers["Set-Cookie"]
+                sid = r.cookies[COOKIE_NAME].value
+            # the page, now https behind the proxy, acts on the same host name
+            async with http.post(dash.url + "/api/actions/force_down", json=BODY,
+                                 headers={"Cookie": f"{COOKIE_NAME}={sid}", "Origin": f"https://127.0.0.1:{dash.port}"}) as r:
+                assert r.status == 200
+        return set_cookie
+
+    set_cookie = asyncio.run(go())
+    assert "secure" in [a.strip().lower() for a in set_cookie.split(";")]
     assert plant.forced == [("smt1/printer", 60)]

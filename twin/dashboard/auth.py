@@ -203,12 +203,23 @@ class HostAllowList:
         return f"HostAllowList(port={self.port}, names={sorted(self._names)}, extra={sorted(map(str, self._extra))})"
 
 
-def cross_origin(headers, *, secure: bool) -> str | None:
+def served_over_tls(secure: bool, peer: str | None, headers) -> bool:
+    """True if the browser's side of the request is HTTPS: served so here, or by a TLS-terminating
+    reverse proxy on this host (``X-Forwarded-Proto: https`` from loopback; from elsewhere anyone
+    could send that header)."""
+    if secure:
+        return True
+    proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and is_loopback_address(peer)
+
+
+def cross_origin(headers) -> str | None:
     """Why a state-changing request comes from another site's page, or None.
 
     Browsers send Origin with every POST (and Sec-Fetch-Site where they support it); tools like
-    curl send neither and are judged by the token alone. The Host header was checked before, so a
-    matching Origin is this server's own page.
+    curl send neither and are judged by the token alone. The Host header was checked before, so an
+    Origin naming the same host (and port, when Host gives one) is this server's own page. The
+    scheme is not compared: behind a TLS-terminating proxy the page is https and the request http.
     """
     site = headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
@@ -216,8 +227,13 @@ def cross_origin(headers, *, secure: bool) -> str | None:
     origin = headers.get("Origin")
     if origin is None:
         return None
-    own = f"{'https' if secure else 'http'}://{headers.get('Host', '')}"
-    if origin.lower() != own.lower():
+    scheme, sep, rest = origin.partition("://")
+    theirs = split_host(rest) if sep and scheme.lower() in ("http", "https") else None
+    ours = split_host(headers.get("Host", ""))
+    if theirs is None or ours is None:
+        return f"Origin {origin[:100]}"
+    their_port = theirs[1] if theirs[1] is not None else (443 if scheme.lower() == "https" else 80)
+    if theirs[0] != ours[0] or (ours[1] is not None and their_port != ours[1]):
         return f"Origin {origin[:100]}"
     return None
 

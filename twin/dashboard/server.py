@@ -252,7 +252,8 @@ class Dashboard:
             rest = [(k, v) for k, v in request.query.items() if k != "token"]
             resp = web.Response(status=303, headers={"Location": "/" + ("?" + urlencode(rest) if rest else "")})
             resp.set_cookie(COOKIE_NAME, self.policy.new_session(), httponly=True, samesite="Strict", path="/",
-                            secure=request.secure, max_age=int(self.policy.sessions.ttl_s))
+                            secure=auth.served_over_tls(request.secure, request.remote, request.headers),
+                            max_age=int(self.policy.sessions.ttl_s))
         else:
             try:
                 resp = await handler(request)
@@ -282,7 +283,7 @@ class Dashboard:
                                                "Request); the operator can allow it with --dashboard-allowed-host"},
                                      status=421)
         if request.method not in auth.SAFE_METHODS:
-            why = auth.cross_origin(request.headers, secure=request.secure)
+            why = auth.cross_origin(request.headers)
             if why is not None:
                 log.warning("dashboard: refused %s %s from %s: %s", request.method, request.path, request.remote, why)
                 return web.json_response({"error": f"cross-origin action refused ({why})"}, status=403)

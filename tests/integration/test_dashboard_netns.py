@@ -46,6 +46,9 @@ out = {
   "state_bearer": call("GET", "/api/state", {"Authorization": "Bearer " + token}),
   "page_query": call("GET", "/?token=" + token),
   "metrics_query": call("GET", "/metrics?token=" + token),
+  # a rebinding page's Host, even with the token: this server does not answer to that name
+  "state_evil_host": call("GET", "/api/state", {"Authorization": "Bearer " + token,
+                                                "Host": "evil.example:%d" % port}),
 }
 out["state_cookie"] = call("GET", "/api/state", {"Cookie": out["page_query"]["cookie"].split(";")[0]})
 out["action_bearer"] = call("POST", "/api/actions/force_down",
@@ -107,7 +110,8 @@ def test_a_remote_request_needs_the_token(other_host):
         assert res[name]["status"] == 401, (name, res[name])
         assert "valid token is required" in res[name]["body"], name
         assert "suzhou-smt" not in res[name]["body"], name  # nothing of the plant leaks
-    assert stats["refused"] == 8
+    assert stats["refused"] == 8 and stats["misdirected"] == 1
+    assert res["state_evil_host"]["status"] == 421 and "suzhou-smt" not in res["state_evil_host"]["body"]
     assert ("smt1/reflow", 60) not in plant.forced  # the refused action did not run
 
     state = json.loads(res["state_bearer"]["body"])

@@ -86,6 +86,19 @@ class Scan:
     torn_bytes: int = 0  # bytes of an append cut short by a crash (never accepted)
 
 
+def check_usable(path: str | Path) -> None:
+    """SpoolError (``<path>: <problem>``) unless the spool directory exists or can be made and its
+    cursor file opened for writing: a quick check before any work, without scanning the segments."""
+    path = Path(path)
+    if path.is_file():
+        return  # an SQLite spool of earlier versions: Spool migrates it
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path / "ack", os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as e:
+        raise SpoolError(f"{path}: {e.strerror or e}") from None
+
+
 def seg_name(n: int) -> str:
     return f"{n:016d}.seg"
 
@@ -222,6 +235,34 @@ def scan(path: Path, n: int, *, last: bool) -> Scan:
         out.valid_end = len(data)
     return out
 
+
+
+def load(path: Path, cursor: tuple[int, int] | None) -> tuple[list[int], list[tuple[int, Scan]]]:
+    """The segment numbers and their scans from the cursor on: segments wholly behind the cursor are
+    deleted, what lies before it is left out, and the last segment's torn tail (or corrupt end) is
+    cut off the file, so that later appends never sit behind bad bytes."""
+    segs = sorted(int(p.name[:-4]) for p in path.glob("*.seg") if p.name[:-4].isdigit())
+    if cursor is not None:
+        for n in [s for s in segs if s < cursor[0]]:  # wholly acknowledged, not yet deleted
+            os.unlink(path / seg_name(n))
+        segs = [s for s in segs if s >= cursor[0]]
+    scans = []
+    for i, n in enumerate(segs):
+        found = scan(path, n, last=i == len(segs) - 1)
+        # Only trust the cursor on a record boundary; otherwise replay the whole segment.
+        if cursor is not None and n == cursor[0] and (
+                cursor[1] == 0 or any(cursor[1] in (r.off, r.end) for r in found.recs)):
+            found.recs = [r for r in found.recs if r.off >= cursor[1]]
+            found.corrupt = [c for c in found.corrupt if c.off >= cursor[1]]
+        if found.valid_end < found.size:
+            fd = os.open(path / seg_name(n), os.O_WRONLY)
+            try:
+                os.ftruncate(fd, found.valid_end)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        scans.append((n, found))
+    return segs, scans
 
 class Cursor:
     """The ``ack`` file: where the oldest record still to send starts (segment, offset).

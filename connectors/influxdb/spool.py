@@ -14,16 +14,15 @@ segment and offset, and the intact records after it are kept and sent.
 
 Disk full (ENOSPC or EDQUOT from the write, the fsync or a new segment): the append is cut back,
 its points are counted in ``dropped["disk_full"]`` and ``append`` returns 0 instead of raising;
-one ERROR line says so, ``disk_full`` is True, and the next append that fits clears it (one
-WARNING line): writing resumes by itself once space returns.
+one ERROR line says so (at most one a minute), ``disk_full`` is True, and the next append that
+fits clears it (one WARNING line): writing resumes by itself once space returns. Acknowledged
+records in the active segment are freed first (a new segment is started so the old one can go).
 
-The sender reads records oldest first (the most recent ones from memory, so it does not read back
-what was just written) and they are forgotten only after the server acknowledged them: the cursor
-file then records the position of the oldest record still to send, and segments wholly behind it
-are deleted. The cursor is written in place and not fsynced: if it is lost or stale after a crash,
-acknowledged points are sent once more, which is harmless (InfluxDB identifies a point by
-measurement, tag set and timestamp, and a second write of it overwrites the same values). It never
-makes the spool skip a point that was not acknowledged.
+The sender reads records oldest first (recent ones from memory) and they are forgotten only after
+the server acknowledged them: the cursor file then records where the oldest record still to send
+starts, and segments wholly behind it are deleted. The cursor is not fsynced: lost or stale after a
+crash, it makes acknowledged points be sent once more, which is harmless (InfluxDB identifies a
+point by measurement, tag set and timestamp), never skips one that was not acknowledged.
 
 Overflow policy (documented in README.md): the spool is bounded by ``max_bytes`` (the stored line
 protocol, excluding the 28-byte headers and the acknowledged records still in a live segment) and
@@ -33,9 +32,8 @@ running factory than week-old data, and this is what a full disk cannot choose f
 dropped point is counted (``dropped``) and logged with the reason. The newest record is never
 dropped for size, so a spool always keeps the last write.
 
-``sync="full"`` (default) fdatasyncs each append (and the directory when a segment is created):
-accepted points survive a power cut. ``sync="normal"`` leaves the data to the page cache: it
-survives a process crash or ``kill -9`` but may lose the last appends on a power cut.
+``sync="full"`` (default) fdatasyncs each append (and the directory when a segment is created): a
+power cut loses no accepted point. ``sync="normal"`` survives a crash or ``kill -9``, not a power cut.
 
 A spool path that is an SQLite file (the format before segments) is migrated on open (``legacy.py``):
 its chunks are copied, oldest first, into the new directory, synced, and only then is it deleted.
@@ -52,8 +50,8 @@ from collections import deque
 from pathlib import Path
 
 from . import legacy as legacy_spool
-from .segment import (HEADER_SIZE, Chunk, Cursor, Rec, SpoolError, check_body, encode, fsync_dir, scan,
-                      seg_name)
+from .segment import (HEADER_SIZE, Chunk, Cursor, Rec, SpoolError, check_body, check_usable, encode, fsync_dir,
+                      load, seg_name)
 
 log = logging.getLogger("connectors.influxdb.spool")
 
@@ -63,32 +61,14 @@ SEGMENT_BYTES = 16 * 2**20  # a segment is closed (and a new one started) past t
 _IDLE_ROLL_BYTES = 1 * 2**20  # ... or past this size once everything in it is acknowledged
 CACHE_BYTES = 64 * 2**20  # bodies of recent appends kept in memory for the sender
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
-
-def check_usable(path: str | Path) -> None:
-    """SpoolError (``<path>: <problem>``) unless the spool directory exists or can be made and its
-    cursor file opened for writing: a quick check before any work, without scanning the segments."""
-    path = Path(path)
-    if path.is_file():
-        return  # an SQLite spool of earlier versions: Spool migrates it
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path / "ack", os.O_RDWR | os.O_CREAT, 0o644))
-    except OSError as e:
-        raise SpoolError(f"{path}: {e.strerror or e}") from None
+LOG_EVERY_S = 60.0  # at most one disk-full ERROR line per this many seconds
 
 
 class Spool:
     """A bounded, durable FIFO of line-protocol records (segment files). Thread-safe."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        max_bytes: int = 512 * 2**20,
-        max_age_s: float = 7 * 86400.0,
-        sync: str = "full",
-    ) -> None:
+    def __init__(self, path: str | Path, *, max_bytes: int = 512 * 2**20, max_age_s: float = 7 * 86400.0,
+                 sync: str = "full") -> None:
         if sync not in ("full", "normal"):
             raise ValueError(f"spool sync {sync!r}; expected 'full' or 'normal'")
         if max_bytes <= 0 or max_age_s <= 0:
@@ -118,6 +98,8 @@ class Spool:
         self.discarded_bytes = 0
         #: the last append found the disk full (its points were dropped); cleared by one that fits
         self.disk_full = False
+        self._full_logged_at = -LOG_EVERY_S
+        self._full_told = False  # this episode's ERROR line was written: say when it ends
         try:
             self._open()
         except OSError as e:
@@ -146,14 +128,10 @@ class Spool:
         (0 when the disk is full: then they are counted in ``dropped["disk_full"]``)."""
         if not lines:
             return 0
-        now = time.time()
         n = len(lines)
-        if n <= chunk_points:
-            bodies = [("\n".join(lines).encode(), n)]
-        else:
-            bodies = [("\n".join(lines[i : i + chunk_points]).encode(), min(chunk_points, n - i))
-                      for i in range(0, n, chunk_points)]
-        return n if self._append_bodies(bodies, now) else 0
+        bodies = [("\n".join(lines[i : i + chunk_points]).encode(), min(chunk_points, n - i))
+                  for i in range(0, n, chunk_points)]
+        return n if self._append_bodies(bodies, time.time()) else 0
 
     def peek(self, max_points: int) -> list[Chunk]:
         """The oldest records, up to ``max_points`` points in all (at least one record if any).
@@ -215,12 +193,16 @@ class Spool:
             except OSError as e:
                 if e.errno not in _NO_SPACE:
                     raise
-                self._note_disk_full(e, sum(n for _, n in bodies))
-                return False
+                start = self._reclaim_and_retry(parts, total)
+                if start is None:
+                    self._note_disk_full(e, sum(n for _, n in bodies))
+                    return False
             if self.disk_full:
                 self.disk_full = False
-                log.warning("spool %s: disk space again; writing resumes (%d points were dropped while it "
-                            "was full)", self.path, self.dropped["disk_full"])
+                if self._full_told:
+                    self._full_told = False
+                    log.warning("spool %s: disk space again; writing resumes (%d points were dropped while "
+                                "it was full)", self.path, self.dropped["disk_full"])
             off = start
             with self._lock:
                 for body, n in bodies:
@@ -259,12 +241,32 @@ class Spool:
         self._size = start + total
         return start
 
+    def _reclaim_and_retry(self, parts: list[bytes], total: int) -> int | None:
+        """On a full disk, when the active segment holds only acknowledged records (it is kept until
+        it reaches 1 MiB), start a new one so that it can go, and try once more. Append lock held."""
+        with self._lock:
+            if self._size == 0 or (self._recs and self._recs[-1].seg == self._seg):
+                return None
+        try:
+            self._open_segment(self._seg + 1)
+            with self._lock:
+                self._collect_locked(self._recs[0].seg if self._recs else self._seg)
+            return self._write_locked(parts, total)
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            return None
+
     def _note_disk_full(self, e: OSError, points: int) -> None:
         with self._lock:
             self.dropped["disk_full"] += points
             first = not self.disk_full
             self.disk_full = True
-        if first:  # one line per episode, not one per batch
+        # One line, not one per batch; nor one per flap of a disk at the edge (an append that fits
+        # between two refused ones): at most one a minute, the counts and ``disk_full`` say the rest.
+        if first and time.monotonic() - self._full_logged_at >= LOG_EVERY_S:
+            self._full_logged_at = time.monotonic()
+            self._full_told = True
             log.error("spool %s: %s; new points are dropped (counted) until space returns", self.path,
                       e.strerror or e)
 
@@ -371,37 +373,18 @@ class Spool:
     # -- opening -----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        """Index the records after the cursor; cut a torn tail off the last segment; count corruption."""
-        segs = sorted(int(p.name[:-4]) for p in self.path.glob("*.seg") if p.name[:-4].isdigit())
+        """Index the records after the cursor; report corruption and a torn tail (``segment.load``)."""
         cursor = self._cursor.read()
-        if cursor is not None:
-            for n in [s for s in segs if s < cursor[0]]:  # wholly acknowledged, not yet deleted
-                os.unlink(self.path / seg_name(n))
-            segs = [s for s in segs if s >= cursor[0]]
-        for i, n in enumerate(segs):
-            last = i == len(segs) - 1
-            found = scan(self.path, n, last=last)
-            recs, corrupt = found.recs, found.corrupt
-            if cursor is not None and n == cursor[0]:
-                # Only trust the cursor on a record boundary; otherwise replay the whole segment.
-                if cursor[1] == 0 or any(cursor[1] in (r.off, r.end) for r in recs):
-                    recs = [r for r in recs if r.off >= cursor[1]]
-                    corrupt = [c for c in corrupt if c.off >= cursor[1]]
-            for c in corrupt:
+        segs, scans = load(self.path, cursor)
+        for n, found in scans:
+            for c in found.corrupt:
                 self._count_corrupt(n, c.off, c.n_bytes, c.records, c.points)
             if found.torn_bytes:
                 self.discarded_bytes += found.torn_bytes
                 log.info("spool %s: cut off a torn tail of %d bytes in segment %d at offset %d (an append a "
                          "crash cut short; it had not been accepted)", self.path, found.torn_bytes, n,
                          found.valid_end)
-            if found.valid_end < found.size:
-                fd = os.open(self.path / seg_name(n), os.O_WRONLY)
-                try:
-                    os.ftruncate(fd, found.valid_end)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            for r in recs:
+            for r in found.recs:
                 r.id = self._next_id
                 self._next_id += 1
                 self._recs.append(r)

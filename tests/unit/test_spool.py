@@ -285,3 +285,37 @@ def test_full_disk_drops_new_points_with_one_error_and_resumes_when_space_return
         assert len(kept) == accepted + 10 and kept[:10] == lines(0, 10) and kept[-10:] == lines(10 * k, 10 * k + 10)
         assert again.corrupt_records == 0 and again.discarded_bytes == 0
         again.close()
+
+
+def test_acknowledged_records_never_fill_a_small_disk(tmp_path):
+    """The active segment keeps acknowledged records until it reaches 1 MiB: on a 256 KiB disk the
+    spool starts a new segment when the disk is full, so the old one goes, instead of dropping."""
+    with small_disk(tmp_path / "disk") as disk:
+        sp = Spool(disk / "spool")
+        for k in range(3000):  # about 1.5 MB of records through a 256 KiB disk
+            assert sp.append(lines(1000 + 10 * k, 1010 + 10 * k), chunk_points=10) == 10, k
+            sp.delete(sp.peek(10))
+        assert sp.dropped["disk_full"] == 0 and not sp.disk_full and sp.depth == 0
+        sp.close()
+
+
+def test_a_disk_at_the_edge_logs_one_error_not_one_per_flap(tmp_path, caplog):
+    """Space for a few appends comes back (a small file deleted), then the disk is full again."""
+    with small_disk(tmp_path / "disk") as disk:
+        sp = Spool(disk / "spool")
+        small = disk / "small"
+        small.write_bytes(b"\0" * 16384)
+        fill(disk)
+        k, flaps, refused_before = 0, 0, False
+        while flaps < 2:  # full, some space, full again
+            got = sp.append(lines(10 * k, 10 * k + 10), chunk_points=10)
+            k += 1
+            assert k < 10_000, "the disk never filled"
+            if got == 0 and not refused_before and small.exists():
+                small.unlink()  # a little space returns: the next appends fit, then it is full again
+            if got == 0 and not refused_before:
+                flaps += 1
+            refused_before = got == 0
+        assert sp.disk_full and sp.dropped["disk_full"] > 0
+        assert len([r for r in caplog.records if r.levelname == "ERROR"]) == 1
+        sp.close()

@@ -126,6 +126,7 @@ class LiveRun:
         sinks = {s.sink_name: self.supervisor.call(f"sink:{s.sink_name}", s.health, context="health",
                                                    default={"error": "health failed"})
                  for s in self.sinks if s is not self.feed}
+        reasons += [r for h in sinks.values() for r in (h.get("reasons") or ())]  # e.g. a spool's full disk
         return {"status": "degraded" if reasons else "ok", "reasons": reasons,
                 "connections": connections, "spool": sinks.get("influxdb"), "sinks": sinks,
                 "samples": samples_block(self.twin, self.sources), "errors": self.supervisor.errors(),

@@ -56,7 +56,7 @@ class Chunk:
 class Rec:
     """One record in the index: where it is, what it holds (the body when it is cached)."""
 
-    __slots__ = ("id", "seg", "off", "n_points", "n_bytes", "accepted_s", "body")
+    __slots__ = ("accepted_s", "body", "id", "n_bytes", "n_points", "off", "seg")
 
     def __init__(self, id, seg, off, n_points, n_bytes, accepted_s, body):
         self.id, self.seg, self.off, self.n_points = id, seg, off, n_points

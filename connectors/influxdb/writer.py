@@ -156,7 +156,7 @@ class InfluxWriter:
         self._spool.close()
         return dict(self._final_block)
 
-    def __enter__(self) -> "InfluxWriter":
+    def __enter__(self) -> InfluxWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,9 +8,10 @@ import json
 import urllib.request
 from pathlib import Path
 
+from support.small_disk import fill, small_disk
+
 from connectors.influxdb import InfluxConfig
 from factory_models import load_factory
-from support.small_disk import fill, small_disk
 from tests.support.mqtt_broker import free_port
 from twin.runtime import Sinks
 from twin.runtime.live import DashboardOptions, LiveOptions, run_demo

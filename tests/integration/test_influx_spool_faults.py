@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from support.small_disk import fill, small_disk
 
 from connectors.influxdb import InfluxConfig, InfluxWriter, SignalLines, Spool
 from connectors.influxdb.segment import HEADER_SIZE, scan
 from factory_models.records import Sample
-from support.small_disk import fill, small_disk
 
 pytestmark = pytest.mark.integration
 

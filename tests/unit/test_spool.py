@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from support.small_disk import fill, small_disk
 
 from connectors.influxdb import spool as spool_module
 from connectors.influxdb.spool import Spool
-from support.small_disk import fill, small_disk
 
 
 def lines(a: int, b: int) -> list[str]:
@@ -228,7 +228,7 @@ def test_torn_tail_is_cut_and_not_counted_as_corruption(tmp_path, caplog):
 
 def test_corrupt_last_record_is_counted_once_and_cut(tmp_path):
     path = tmp_path / "s"
-    seg, offsets = ten_records(path)
+    seg, _ = ten_records(path)
     flip(seg, seg.stat().st_size - 3)  # whole length, bad CRC: corruption, not a crash
     again = Spool(path)
     assert again.corrupt_records == 1 and again.dropped["corrupt"] == 10 and again.discarded_bytes == 0

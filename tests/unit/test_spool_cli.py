@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support.small_disk import make_read_only, small_disk
 from typer.testing import CliRunner
 
 from connectors.influxdb import Spool
-from support.small_disk import make_read_only, small_disk
 from twin.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,10 @@ publisher: power, energy, site meters) through a broker (embedded amqtt, or ``mq
 twin reads them back over the wire exactly as it would read a real line, through the same mapping,
 clients, router and KPI core; the model's own log is the ground truth to compare with.
 
-The simulators never drop a reading. When the meters cannot hand their readings to the broker as
-fast as the model makes them (a busy machine, a slow or stopped broker), the driver holds the
-simulated clock until they can: the demo runs slower than ``speed`` for a while, says so once in
+The simulators never drop a reading. When the meters' readings cannot reach the twin as fast as
+the model makes them (a busy machine, a slow or stopped broker, a twin that lags), the driver holds
+the simulated clock until they have: more than ``MAX_UNDELIVERED`` readings on their way, or any
+held back by the meters' full publish queue, and the model waits; the demo runs slower than ``speed`` for a while, says so once in
 the log, and counts it (``backpressure`` in the ``demo`` block), rather than feeding the twin a
 plant with holes in it.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from connectors.mapping import Mapping, MqttSource, MqttTopic, OpcUaNode, OpcUaSource, Subscription
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 METER_INTERVAL_S = 10.0  # simulated seconds between two readings of each simulated meter
 #: the model runs at most this many simulated seconds between two looks at the meters' backlog
 STEP_S = 60.0
+#: meter readings published and not yet received by the twin, at most, before the model waits
+MAX_UNDELIVERED = 2000
 
 #: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
 PLC_SIGNALS = ("state", "product", "produced", "good", "scrap", "rework")
@@ -153,6 +157,7 @@ class DemoPlant:
         self.slowdowns = 0  # times it began to
         self.driven_s = 0.0  # wall seconds of driving (to tell the speed reached)
         self.sim_driven_s = 0.0  # simulated seconds driven
+        self.delivered: Callable[[], int] | None = None  # meter messages the twin has received
         self.plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
         self.broker: EmbeddedBroker | None = None
         self.sensors: MqttSensors | None = None
@@ -183,12 +188,21 @@ class DemoPlant:
     def mapping(self) -> Mapping:
         return demo_mapping(self.factory, self.plc, self.mqtt_url)
 
-    async def drive(self, stop: asyncio.Event, subscribed) -> None:
+    def congested(self) -> bool:
+        """The meters' readings are not getting through: the model must wait."""
+        if self.sensors.congested():
+            return True
+        return self.delivered is not None and self.sensors.published - self.delivered() > MAX_UNDELIVERED
+
+    async def drive(self, stop: asyncio.Event, subscribed, delivered: Callable[[], int] | None = None) -> None:
         """Run the model in step with the wall clock until ``stop``; the meters go live once the
-        awaitable ``subscribed`` is done, and their first readings are the baselines."""
+        awaitable ``subscribed`` is done, and their first readings are the baselines.
+        ``delivered()``, the number of meter messages the twin's MQTT source has received, lets the
+        model wait for the twin too, not only for the broker."""
+        self.delivered = delivered
         await subscribed
         self.feed.go_live("mqtt")
-        sim, sensors = self.sim, self.sensors
+        sim = self.sim
         loop = asyncio.get_running_loop()
         wall0 = start = loop.time()
         sim0 = read_at = sim.env.now
@@ -196,7 +210,7 @@ class DemoPlant:
         try:
             while not stop.is_set():
                 target = sim0 + (loop.time() - wall0) * self.speed
-                while sim.env.now < target and not sensors.congested():
+                while sim.env.now < target and not self.congested():
                     sim.env.run(until=min(target, sim.env.now + STEP_S))
                     if sim.env.now - read_at >= METER_INTERVAL_S:
                         # energy meters report on their own clock too, not only when a state changes
@@ -211,9 +225,9 @@ class DemoPlant:
                     if not held:
                         self.slowdowns += 1
                         if self.slowdowns == 1:
-                            log.warning("demo: the simulated meters cannot hand readings to the broker as fast as "
-                                        "speed %g makes them; the simulated clock slows down instead of dropping "
-                                        "any (see backpressure in the demo summary)", self.speed)
+                            log.warning("demo: the meters' readings cannot reach the twin as fast as speed %g makes "
+                                        "them; the simulated clock slows down instead of dropping any (see "
+                                        "backpressure in the demo summary)", self.speed)
                     held = True
                 else:
                     held = False
@@ -225,7 +239,13 @@ class DemoPlant:
     async def settle(self) -> None:
         """What the model published reaches the wire before the books close."""
         await self.plc.flush()
-        await self.sensors.drain(timeout_s=5.0)
+        if not await self.sensors.drain(timeout_s=30.0):
+            log.warning("demo: the broker has not acknowledged %d meter readings after 30 s", self.sensors.stats()["unacked"])
+        if self.delivered is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30.0
+            while self.delivered() < self.sensors.published and loop.time() < deadline:
+                await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # a few OPC UA publishing intervals
 
     def force_down(self, unit: str, seconds: float = 600.0) -> dict:

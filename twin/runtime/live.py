@@ -317,7 +317,9 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
                       actions={"force_down": plant.force_down}, forecast_seed=opts.seed)
         stop = asyncio.Event()
         async with run:
-            driver = asyncio.create_task(plant.drive(stop, _wait_subscribed(sources)), name="sim")
+            meters = sources[1]  # the model waits for the twin when the meters' readings lag (no drops)
+            driver = asyncio.create_task(plant.drive(stop, _wait_subscribed(sources),
+                                                     delivered=lambda: meters.stats()["received"]), name="sim")
 
             async def settle() -> None:
                 # the model stops first; what it published must reach the twin before the books close

@@ -70,3 +70,55 @@ def test_meters_hold_the_clock_instead_of_dropping(mosquitto, tmp_path, caplog):
     assert bp["slowed_s"] > 1.0 and bp["slowdowns"] >= 1 and 0 < bp["speed_reached"] < 3600
     warnings = [r for r in caplog.records if r.name == "twin.runtime.demo_plant" and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "slows down instead of dropping" in warnings[0].getMessage()
+
+
+def test_the_model_waits_for_a_twin_that_lags(mosquitto, tmp_path, monkeypatch):
+    """The broker takes everything, but the twin does not read: the model stops making readings
+    once MAX_UNDELIVERED are on their way, and goes on when the twin catches up."""
+    import twin.runtime.demo_plant as demo_plant
+
+    monkeypatch.setattr(demo_plant, "MAX_UNDELIVERED", 300)
+    factory = small_factory()
+
+    async def scenario():
+        plant = DemoPlant(factory, seed=3, speed=3600.0, mqtt_url=mosquitto.url)
+        await plant.start()
+        try:
+            client = MqttClient(plant.mapping().mqtt[0], factory.site.name, known_signals(factory),
+                                tmp_path / "dead.jsonl")
+            queue: asyncio.Queue = asyncio.Queue(maxsize=20)  # a twin that stops taking samples
+            reader = asyncio.create_task(client.run(queue))
+            received = lambda: client.stats()["received"]
+            stop = asyncio.Event()
+            driver = asyncio.create_task(plant.drive(stop, until(lambda: client.stats()["connected"], 20, "subscribed"),
+                                                     delivered=received))
+            sensors = plant.sensors
+            await until(lambda: plant.slowed_s > 1.0, 30, "the simulated clock held")
+            ahead = sensors.stats()["published"] - received()
+            got = 0
+
+            async def twin_reads():
+                nonlocal got
+                while True:
+                    await queue.get()
+                    got += 1
+
+            consumer = asyncio.create_task(twin_reads())
+            sim_at = plant.sim.env.now
+            await until(lambda: plant.sim.env.now > sim_at + 3600, 30, "the model runs on")
+            stop.set()
+            await driver
+            await plant.settle()
+            await plant.finish()
+            stats = client.stats()
+            consumer.cancel()
+            reader.cancel()
+            await asyncio.gather(consumer, reader, return_exceptions=True)
+            return ahead, plant.extra(), stats
+        finally:
+            await plant.stop()
+
+    ahead, extra, stats = asyncio.run(scenario())
+    assert 300 <= ahead <= 300 + 200  # one step of the model past the bound at most
+    assert stats["received"] == extra["sensors"]["published"] and stats["lost"] == 0
+    assert extra["backpressure"]["slowed_s"] > 1.0 and extra["sensors"]["held_max"] == 0

@@ -106,8 +106,12 @@ def test_a_meter_silent_for_two_hours_is_a_gap_and_the_windows_go_on(tmp_path, c
     assert sup.errors() == {}
     minutes = {w.start for w in store.kpis(level="station") if w.station == "printer"}
     assert max(minutes) == T0 + 178 * 60.0  # the tick wrote windows all along
+    writer.flush(twin.snapshot(T0 + 179 * 60.0))
     silent = [r for r in store.emissions() if r.start >= T0 + 3600.0 and r.scope == "1"]
     assert silent and all(r.data_quality == "gap_filled" for r in silent)  # hours written, as gaps
+    # each hour once it settled, the last one at the end: the run's emissions without a hole
+    grid = sorted((r.start, r.end) for r in store.emissions() if r.source == "grid" and r.method == "location")
+    assert grid == [(T0, T0 + 3600.0), (T0 + 3600.0, T0 + 7200.0), (T0 + 7200.0, T0 + 179 * 60.0)]
     assert "boiler: no readings between" in caplog.text
     close_sinks(sinks, sup)
 

@@ -131,6 +131,7 @@ class LiveWriter:
     the others still get every record; a failed accounting step (``accounting``) skips that step."""
 
     REWRITE_WINDOWS = 5
+    HOUR_LATE_S = 600.0
 
     def __init__(self, factory: Factory, sinks: list[Sink], carbon, supervisor: Supervisor | None = None) -> None:
         self.factory, self.sinks, self.carbon = factory, sinks, carbon
@@ -155,10 +156,14 @@ class LiveWriter:
             if closed > first:
                 self._windows(frozen, first, closed)
             self._minute = closed
-        hour = frozen.t_end - frozen.t_end % 3600.0
-        if self._hour is not None and hour > self._hour and self._hour >= frozen.t_start:
-            self._emissions(frozen, self._hour, hour)
-        self._hour = hour
+        # an hour is accounted once HOUR_LATE_S have passed after it, so the readings of its last
+        # minutes that are still on the wire are in it rather than gap-filled
+        settled = frozen.t_end - self.HOUR_LATE_S
+        hour = settled - settled % 3600.0
+        if self._hour is not None and hour > max(self._hour, frozen.t_start):
+            self._emissions(frozen, max(self._hour, frozen.t_start), hour)  # the run's first hour from its start
+        if self._hour is None or hour > self._hour:
+            self._hour = hour
 
     def flush(self, snap) -> None:
         """The end of a run: the minutes since the last closed one (the last partial minute too)
@@ -171,8 +176,9 @@ class LiveWriter:
         if frozen.t_end > first:
             self._windows(frozen, first, frozen.t_end)
         self._minute = frozen.t_end
-        if self._hour is not None and frozen.t_end > self._hour >= frozen.t_start:
-            self._emissions(frozen, self._hour, frozen.t_end)
+        start = frozen.t_start if self._hour is None else max(self._hour, frozen.t_start)
+        if frozen.t_end > start:
+            self._emissions(frozen, start, frozen.t_end)
         self._hour = frozen.t_end
 
     def _windows(self, frozen, first: float, last: float) -> None:

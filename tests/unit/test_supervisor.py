@@ -198,3 +198,13 @@ def test_failures_are_logged_once_then_at_most_once_a_minute(caplog):
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+def test_the_exit_line_is_one_bounded_line_naming_only_what_lost_work():
+    sup = Supervisor()
+    sup.call("sink:store", _raise, RuntimeError("database disk image is malformed\n" + "x" * 1000))
+    sup.call("forecast", _raise, ValueError("no shift"))
+    sup.call("source:plc", _raise, ConnectionError("refused"))
+    line = lost_work(sup.errors())
+    assert "\n" not in line and len(line) < 500
+    assert "sink:store" in line and "forecast" not in line and "source:plc" not in line

@@ -46,6 +46,7 @@ class Supervisor:
     def report(self, component: str, exc: BaseException, context: str = "") -> None:
         """Count ``exc`` against ``component`` and log it (rate-limited per component)."""
         last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        last = " ".join(last.split())[:300]  # one line, bounded: it ends up on stderr and in /health
         entry = self._errors.setdefault(component, {"count": 0, "last": None})
         entry["count"] += 1
         entry["last"] = last if not context else f"{context}: {last}"

@@ -12,7 +12,7 @@ import simpy
 
 from factory_models.schema import Factory
 from factory_models.states import State
-from twin.kpi.eventlog import EventLog
+from twin.kpi.eventlog import EventLog, FrozenLog
 
 from twin.model.calendar import ON, PAUSE_STATE, ShiftCalendar
 from twin.model.line import LineModel
@@ -27,13 +27,20 @@ class FactorySim:
     ``env`` may be a ``simpy.rt.RealtimeEnvironment`` (initial time 0) for the live demo; then
     ``run`` follows the wall clock, or the caller steps the environment itself and calls ``flush``.
     ``on_event(kind, unit, t, value)`` receives every reading as it is logged (see ``recorder``).
+
+    ``retain_s`` bounds the log of a model that runs for ever (the live demo's ground truth): at each
+    ``flush`` rows older than ``retain_s`` before now are forgotten, keeping every key's last row
+    before that horizon (``EventLog.forget_before``), so KPIs of any span from ``retained_from`` on
+    are those of the whole log. None (``simulate``): the log keeps everything.
     """
 
     def __init__(self, factory: Factory, seed: int = 0, *, meter_interval_s: float = 60.0,
                  on_event: OnEvent | None = None, power_gauges: bool = False,
-                 env: simpy.Environment | None = None):
+                 env: simpy.Environment | None = None, retain_s: float | None = None):
         if meter_interval_s <= 0:
             raise ValueError(f"meter_interval_s must be > 0 seconds, got {meter_interval_s!r}")
+        if retain_s is not None and not retain_s > 0:
+            raise ValueError(f"retain_s must be > 0 seconds or None, got {retain_s!r}")
         self.factory, self.seed = factory, seed
         self.env = env if env is not None else simpy.Environment()
         if self.env.now != 0:
@@ -42,7 +49,9 @@ class FactorySim:
         units = factory.unit_names()
         n_stations = len(factory.station_units())
         self.log = EventLog(units=units, n_stations=n_stations, products=factory.product_names(),
-                            t_start=self.t0, t_end=self.t0)
+                            t_start=self.t0, t_end=self.t0, incremental=retain_s is not None)
+        self.retain_s = retain_s
+        self.retained_from = self.t0  # epoch seconds: the log is complete from here on
         self.recorder = (Recorder(self.log, self.t0) if on_event is None
                          else CallbackRecorder(self.log, self.t0, on_event))
         self.calendar = ShiftCalendar(factory.calendar, factory.simulation.start)
@@ -109,6 +118,29 @@ class FactorySim:
             m.flush()
         self.meters.read(self.env.now)
         self.log.t_end = self.t0 + self.env.now
+        # forget in steps of 5 % of the span, so the merge and cut cost little per row kept
+        if self.retain_s is not None and self.log.t_end - self.retained_from > self.retain_s * 1.05:
+            self.forget_before(self.log.t_end - self.retain_s)
+
+    def forget_before(self, horizon: float) -> int:
+        """Forget the log's rows older than ``horizon`` (epoch seconds), keeping each key's last row
+        before it; returns how many were forgotten. Needs ``retain_s`` (an incremental log)."""
+        if not self.log.incremental:
+            raise ValueError("forget_before needs a FactorySim built with retain_s")
+        if horizon <= self.retained_from:
+            return 0
+        dropped = self.log.forget_before(horizon)
+        self.retained_from = horizon
+        return dropped
+
+    def truth(self, t0: float, t1: float | None = None) -> FrozenLog:
+        """The ground truth over [t0, t1] (epoch seconds; t1 defaults to now) as a frozen log for the
+        KPI core. Raises ValueError when rows before ``t0`` were already forgotten."""
+        if t0 < self.retained_from:
+            raise ValueError(f"the ground truth is kept from {self.retained_from} on, not from {t0}")
+        frozen = self.log.freeze()
+        frozen.t_start, frozen.t_end = t0, self.log.t_end if t1 is None else t1
+        return frozen
 
     def unit(self, unit: int | str) -> int:
         """A unit's index from its index or its name in ``factory.unit_names()`` (``line/station-k``)."""

@@ -3,7 +3,9 @@
 paho-mqtt 2.x with callback API version 2, MQTT 3.1.1 (mosquitto, amqtt and most plant brokers
 speak it). Reliability rules (docs/connectors.md):
 - QoS 1, a fixed client id and ``clean_session=False``: the broker keeps our subscriptions and
-  queues QoS 1 messages while we are away, so a restart of either side loses nothing.
+  queues QoS 1 messages while we are away, so a restart of either side loses nothing, provided
+  the broker's queue per client and its persistence allow it (README.md, "What your broker must
+  keep"); what it dropped anyway shows as ``lost`` when the publisher sends ``seq``.
 - Subscriptions are (re)made in ``on_connect`` (paho #375, telegraf #16038): a broker that lost
   its state still gets them after it comes back.
 - Reconnects with exponential backoff between ``reconnect_min_s`` (1 s) and ``reconnect_max_s``

@@ -26,6 +26,7 @@ from connectors.opcua.plc import SimulatedPlc
 from factory_models import Factory, State
 
 from twin.model import FactorySim
+from twin.shadow.live_twin import RETAIN_S
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,10 @@ class DemoPlant:
                                    window=self.sensor_window, backlog=self.sensor_backlog)
         await self.sensors.start()
         self.feed = PlantFeed(self.factory, self.plc, self.sensors)
-        self.sim = FactorySim(self.factory, self.seed, meter_interval_s=METER_INTERVAL_S, on_event=self.feed)
+        # the ground truth keeps a little more than the twin (RETAIN_S, forgotten in 5 % steps), so it
+        # covers every span the twin's summary can be computed over, in bounded memory
+        self.sim = FactorySim(self.factory, self.seed, meter_interval_s=METER_INTERVAL_S, on_event=self.feed,
+                              retain_s=1.1 * RETAIN_S)
         # up to the start of the first shift at full speed: the twin then sees the whole shift
         first = _first_shift_start_s(self.sim)
         if first > self.sim.env.now:  # a plant whose shift starts at once has nothing to run up

@@ -103,7 +103,7 @@ class LiveTwin:
         self.connections: dict[str, str] = {}
         self.gaps: list[dict] = []  # {"source", "start", "end"}
         self.first_ts: float | None = None
-        self.latency_s: deque[float] = deque(maxlen=1_000_000)  # receive-to-KPI latency, s
+        self.latency_s: deque[float] = deque(maxlen=100_000)  # receive-to-KPI latency of the latest samples, s
         self._pending_receive: list[float] = []
         self.last_snapshot: Snapshot | None = None
         self.latest_kw: dict[str, tuple[float, float]] = {}  # power gauge -> (ts, kW), for "now" figures

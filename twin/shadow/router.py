@@ -87,7 +87,7 @@ class SampleRouter:
     a sample's time must lie within ``max_sample_age_s`` before and ``max_clock_skew_s`` after it.
     """
 
-    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 1_000_000,
+    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 100_000,
                  clock: Callable[[], float] | None = None, max_clock_skew_s: float = math.inf,
                  max_sample_age_s: float = math.inf):
         self.routes = build_routes(factory)
@@ -97,7 +97,11 @@ class SampleRouter:
         self.used = 0
         self.rejected: Counter[str] = Counter()
         self.uncertain = 0
-        self._seen: dict[tuple[str, float], None] = {}  # insertion-ordered, so the oldest is evicted first
+        # (signal, ts) of the last ``seen_limit`` to 2 x ``seen_limit`` used samples, in two generations:
+        # O(1) per sample and bounded memory (evicting the oldest key of one dict one by one costs a
+        # scan over the deleted slots in front of it)
+        self._seen: set[tuple[str, float]] = set()
+        self._seen_old: set[tuple[str, float]] = set()
         self._seen_limit = seen_limit
         self._on_reject = on_reject
         self._clock = clock
@@ -137,7 +141,7 @@ class SampleRouter:
             self.reject("bad_quality", s)
             return False
         key = (s.signal, s.ts)
-        if key in self._seen:
+        if key in self._seen or key in self._seen_old:
             self.reject("duplicate", s)
             return False
         log_ = self.log
@@ -177,9 +181,9 @@ class SampleRouter:
                 log_.power(s.ts, route.unit, float(value))
             else:
                 log_.count(s.ts, route.unit, route.channel, float(value))
-        self._seen[key] = None
-        if len(self._seen) > self._seen_limit:
-            del self._seen[next(iter(self._seen))]
+        self._seen.add(key)
+        if len(self._seen) >= self._seen_limit:
+            self._seen_old, self._seen = self._seen, set()
         if s.quality == Quality.UNCERTAIN:
             self.uncertain += 1
         self.used += 1

@@ -352,7 +352,7 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
         print_live(doc, tz)
     from twin.runtime.supervisor import lost_work
 
-    lost = lost_work(doc.get("errors") or {})
+    lost = lost_work(doc.get("errors") or {}, doc.get("sinks"))
     if lost:  # exit 4: the run finished, but its twin or sinks stopped working on the way
         _fail(f"{name}: {lost}", 4)
 

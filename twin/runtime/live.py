@@ -31,7 +31,7 @@ from twin.emissions.account import carbon_setup
 from twin.runtime.demo_plant import DemoPlant, sim_buffers
 from twin.runtime.live_summary import live_summary, samples_block, whole_run
 from twin.runtime.sinks import LiveWriter, Sinks, close_sinks, open_sinks, write_final
-from twin.runtime.supervisor import LoopLag, Supervisor
+from twin.runtime.supervisor import LoopLag, Supervisor, sink_reasons
 from twin.runtime.terminal import TerminalView
 from twin.shadow.forecast import forecast_shift_end
 from twin.shadow.live_twin import LiveTwin
@@ -122,11 +122,12 @@ class LiveRun:
 
     def health(self) -> dict:
         connections = {s.name: ("up" if s.stats().get("connected") else "down") for s in self.sources}
-        reasons = [f"source {k} is down" for k, v in connections.items() if v != "up"] + self.supervisor.reasons()
         sinks = {s.sink_name: self.supervisor.call(f"sink:{s.sink_name}", s.health, context="health",
                                                    default={"error": "health failed"})
                  for s in self.sinks if s is not self.feed}
-        reasons += [r for h in sinks.values() for r in (h.get("reasons") or ())]  # e.g. a spool's full disk
+        reasons = [f"source {k} is down" for k, v in connections.items() if v != "up"] + self.supervisor.reasons()
+        for name, h in sinks.items():
+            reasons += sink_reasons(name, h) if isinstance(h, dict) else []
         return {"status": "degraded" if reasons else "ok", "reasons": reasons,
                 "connections": connections, "spool": sinks.get("influxdb"), "sinks": sinks,
                 "samples": samples_block(self.twin, self.sources), "errors": self.supervisor.errors(),

@@ -106,11 +106,27 @@ class Supervisor:
         return [f"{k}: {v['count']} error(s), last: {v['last']}" for k, v in sorted(self._errors.items())]
 
 
-def lost_work(errors: dict[str, dict[str, Any]]) -> str | None:
-    """None when the twin and its sinks did their job; else one line naming what failed (exit 4)."""
+def lost_work(errors: dict[str, dict[str, Any]], sinks: dict[str, Any] | None = None) -> str | None:
+    """None when the twin and its sinks did their job; else one line naming what failed (exit 4):
+    a component of ``LOSING`` with errors, or a sink whose block counts points it ``dropped``
+    (a full disk, a spool's overflow policy, corrupt records)."""
     bad = [f"{k} ({v['count']} error(s), last: {v['last']})" for k, v in sorted(errors.items())
            if k.startswith(LOSING)]
+    for name, block in sorted((sinks or {}).items()):
+        if isinstance(block, dict) and (block.get("dropped") or 0) > 0:
+            why = ", ".join(f"{k[len('dropped_'):]} {v}" for k, v in sorted(block.items())
+                            if k.startswith("dropped_") and v)
+            bad.append(f"sink:{name} dropped {block['dropped']} point(s)" + (f" ({why})" if why else ""))
     return None if not bad else "the twin or its sinks stopped working: " + "; ".join(bad)
+
+
+def sink_reasons(name: str, health: dict) -> list[str]:
+    """For ``/health``'s reasons: the sink's own (e.g. a spool's full disk), and the points it has
+    dropped so far in this run (lost: the run stays degraded and exits 4)."""
+    out = [str(r) for r in health.get("reasons") or ()]
+    if (health.get("dropped") or 0) > 0:
+        out.append(f"sink:{name}: {health['dropped']} point(s) dropped")
+    return out
 
 
 class LoopLag:

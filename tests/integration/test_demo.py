@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from factory_models import State, load_factory
+from tests.support.mqtt_broker import free_port
 from twin.cli import app
 from twin.runtime import Sinks
-from twin.store import Store
 from twin.runtime.live import DashboardOptions, LiveOptions, run_demo
-from tests.support.mqtt_broker import free_port
+from twin.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SMT = ROOT / "configs" / "demo_smt.yaml"

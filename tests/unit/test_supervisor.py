@@ -151,7 +151,7 @@ def test_loop_lag_sees_a_blocked_loop():
         deadline = time.monotonic() + 5.0
         while len(lag.lags) < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        time.sleep(0.3)  # the loop blocked, as a kernel compilation inside it would
+        time.sleep(0.3)  # noqa: ASYNC251 - the loop blocked on purpose, as a kernel compilation inside it would
         n = len(lag.lags)
         while len(lag.lags) == n and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -169,7 +169,7 @@ def test_an_accounting_step_that_raises_is_counted_and_the_windows_go_on(tmp_pat
     import carbon.meters
 
     monkeypatch.setattr(carbon.meters, "_silent_period", lambda *a, **k: None)
-    twin, now, store, sup, sinks, writer = live(tmp_path)
+    twin, now, store, sup, sinks, _ = live(tmp_path)
     for k in range(60):
         minute(twin, now, k, boiler=True)
     for k in range(60, 180):

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 
 from factory_models import Factory
 from factory_models.records import EmissionsRecord, KpiWindow, Sample
-
 from twin.dashboard.state import build_state
 from twin.shadow.forecast import forecast_shift_end
 from twin.shadow.live_twin import LiveTwin, Snapshot

@@ -24,7 +24,6 @@ from connectors.mqtt.client import MqttClient
 from connectors.opcua.client import OpcUaClient
 from factory_models import Factory, Sample
 from factory_models.signals import known_signals
-
 from twin.dashboard import Dashboard
 from twin.dashboard.feed import DashboardFeed
 from twin.emissions.account import carbon_setup

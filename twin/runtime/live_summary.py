@@ -12,7 +12,6 @@ import numpy as np
 
 from factory_models import Factory
 from factory_models.records import iso_utc
-
 from twin.emissions.account import account_log
 from twin.kpi import compute_kpis
 from twin.model import FactorySim

@@ -21,11 +21,10 @@ import numpy as np
 from connectors.influxdb import InfluxConfig, InfluxWriter
 from factory_models import Factory
 from factory_models.sink import Sink
-
 from twin.emissions.account import account_log
-from twin.runtime.supervisor import Supervisor
 from twin.emissions.products import product_use
 from twin.kpi import compute_kpis
+from twin.runtime.supervisor import Supervisor
 from twin.store import Store
 
 log = logging.getLogger(__name__)

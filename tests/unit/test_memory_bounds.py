@@ -31,8 +31,8 @@ def test_router_remembers_recent_samples_within_a_bound():
         assert not router.add(Sample(sig, float(i), 1.7e9 + i))
     assert router.counts()["rejected_by_reason"] == {"duplicate": 1000}
     assert router.used == 10_000
-    # by default it remembers a few minutes of a fast demo (~1000 samples/s), not 1e6 keys (~130 MB)
-    assert SampleRouter(factory, new_log(factory, 0.0, 1.0))._seen_limit <= 100_000
+    # by default a minute or two of a fast demo (~1000 samples/s), not 1e6 keys (~130 MB)
+    assert SampleRouter(factory, new_log(factory, 0.0, 1.0))._seen_limit <= 50_000
 
 
 def test_live_twin_latency_is_bounded():

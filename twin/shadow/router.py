@@ -87,7 +87,7 @@ class SampleRouter:
     a sample's time must lie within ``max_sample_age_s`` before and ``max_clock_skew_s`` after it.
     """
 
-    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 100_000,
+    def __init__(self, factory: Factory, log_: EventLog, *, on_reject=None, seen_limit: int = 50_000,
                  clock: Callable[[], float] | None = None, max_clock_skew_s: float = math.inf,
                  max_sample_age_s: float = math.inf):
         self.routes = build_routes(factory)
@@ -97,11 +97,12 @@ class SampleRouter:
         self.used = 0
         self.rejected: Counter[str] = Counter()
         self.uncertain = 0
-        # (signal, ts) of the last ``seen_limit`` to 2 x ``seen_limit`` used samples, in two generations:
-        # O(1) per sample and bounded memory (evicting the oldest key of one dict one by one costs a
-        # scan over the deleted slots in front of it)
-        self._seen: set[tuple[str, float]] = set()
-        self._seen_old: set[tuple[str, float]] = set()
+        # the hash of (signal, ts) of the last ``seen_limit`` to 2 x ``seen_limit`` used samples, in two
+        # generations: O(1) per sample (evicting the oldest key of one dict one by one costs a scan over
+        # the deleted slots in front of it) and ~60 bytes a key (a tuple and its float cost ~110); two
+        # samples whose 64-bit hashes collide are one chance in ~1e14 per sample
+        self._seen: set[int] = set()
+        self._seen_old: set[int] = set()
         self._seen_limit = seen_limit
         self._on_reject = on_reject
         self._clock = clock
@@ -140,7 +141,7 @@ class SampleRouter:
         if s.quality == Quality.BAD:
             self.reject("bad_quality", s)
             return False
-        key = (s.signal, s.ts)
+        key = hash((s.signal, s.ts))
         if key in self._seen or key in self._seen_old:
             self.reject("duplicate", s)
             return False

@@ -81,8 +81,7 @@ def live_summary(factory: Factory, config: Path, twin: LiveTwin, sources, frozen
         "latency_s": latency(twin),
     }
     if sim is not None:
-        truth_log = sim.log.freeze()
-        truth_log.t_start, truth_log.t_end = t0, t1
+        truth_log = sim.truth(t0, t1)  # refuses loudly should the kept truth ever not cover the span
         truth = compute_kpis(truth_log, factory, None)
         doc["ground_truth"] = compare(truth, report)
         doc["forecast"] = forecast

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from factory_models import ConfigError, load_factory
+from factory_models import ConfigError
 
 from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
-from twin.cli_support import Command, Group, check_output, check_spool, check_store, check_yaml
+from twin.cli_support import Command, Group, check_output, check_store, check_yaml
 from twin.store import StoreError
-from connectors.influxdb.spool import check_usable as check_spool_usable
+from twin.cli_options import (
+    CarbonOpt, DashboardAllowedHostOpt, DashboardHostOpt, DashboardOpt, DashboardPortOpt, DashboardTokenFileOpt,
+    InfluxBucketOpt, InfluxOrgOpt, InfluxSpoolOpt, InfluxUrlOpt, JsonOpt, NoStoreOpt, StoreOpt, VerboseOpt, WindowOpt,
+    checked, fail, load, setup_logging, sink_options,
+)
 
 
 app = typer.Typer(
@@ -42,70 +44,6 @@ def _root(
 ) -> None:
     pass
 
-JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout instead of tables.")
-WindowOpt = typer.Option(None, "--window", "-w", help="Also report aligned windows of this length: 15m, 1h, 8h, 1d.")
-CarbonOpt = typer.Option(None, "--carbon", help="Carbon settings (YAML with a carbon: block); default: the factory's own.")
-StoreOpt = typer.Option(Path("factory-twin.sqlite"), "--store", help="Embedded SQLite store (KPI windows, emissions).")
-NoStoreOpt = typer.Option(False, "--no-store", help="Write no embedded store.")
-InfluxUrlOpt = typer.Option(None, "--influx-url", help="InfluxDB (v2 write API) URL; the token comes from $INFLUX_TOKEN.")
-InfluxOrgOpt = typer.Option("", "--influx-org", help="InfluxDB organisation (empty for 1.8).")
-InfluxBucketOpt = typer.Option(None, "--influx-bucket", help="InfluxDB bucket (1.8: database/retention-policy).")
-InfluxSpoolOpt = typer.Option(Path("influx-spool"), "--influx-spool", help="Durable store-and-forward spool (a directory).")
-DashboardOpt = typer.Option(True, "--dashboard/--no-dashboard", help="Serve the operators' live page.")
-DashboardHostOpt = typer.Option("127.0.0.1", "--dashboard-host", help="Address the page binds to; beyond loopback a token is required.")
-DashboardPortOpt = typer.Option(8050, "--dashboard-port", min=0, max=65535, help="Port of the page (0: any free port).")
-DashboardTokenFileOpt = typer.Option(None, "--dashboard-token-file", help="File holding the page's token (else $FACTORY_TWIN_DASHBOARD_TOKEN).")
-DashboardAllowedHostOpt = typer.Option(
-    [], "--dashboard-allowed-host", metavar="NAME[:PORT]",
-    help="Another name the page may be addressed by (a DNS name, a proxy); repeatable. Other Host names get 421.")
-VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"factory-twin: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _checked(check, path: Path | None) -> None:
-    """Run a file check of twin.cli_support before any work; a wrong file is one line, exit 2."""
-    try:
-        if path is not None:
-            check(path)
-    except (ConfigError, StoreError, ValueError) as exc:
-        _fail(str(exc))
-
-
-def _sinks(store: Path, no_store: bool, influx_url, influx_org, influx_bucket, influx_spool):
-    if not no_store:
-        _checked(check_store, store)
-    influx = None
-    if influx_url:
-        if not influx_bucket:
-            _fail("--influx-url needs --influx-bucket")
-        _checked(check_spool, influx_spool)
-        _checked(check_spool_usable, influx_spool)  # before the run: an unwritable spool is bad input
-        try:
-            influx = runtime.InfluxConfig(url=influx_url, org=influx_org, bucket=influx_bucket, spool_path=influx_spool)
-        except ValueError as exc:
-            _fail(f"InfluxDB settings: {exc}")
-    return runtime.Sinks(store=None if no_store else store, influx=influx)
-
-
-def _load(config: Path):
-    try:
-        return load_factory(config)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
 @app.command(cls=Command)
 def simulate(
     config: Path = typer.Argument(..., help="Factory model (YAML), e.g. configs/demo_smt.yaml."),
@@ -123,15 +61,15 @@ def simulate(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Run the SimPy twin faster than real time and report KPIs, energy and emissions."""
-    _setup_logging(verbose)
-    factory = _load(config)
-    _checked(check_yaml, carbon_file)
+    setup_logging(verbose)
+    factory = load(config)
+    checked(check_yaml, carbon_file)
     try:
         doc, report = runtime.simulate_summary(
             factory, config, hours=hours, seed=seed, window=window, carbon_file=carbon_file,
-            sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
+            sinks=sink_options(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
     except (ValueError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
         dump_json(doc)
     else:
@@ -157,19 +95,19 @@ def replay(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Recompute KPIs, energy and emissions from recorded samples, with the live twin's KPI core."""
-    _setup_logging(verbose)
-    factory = _load(config)
+    setup_logging(verbose)
+    factory = load(config)
     if samples.is_dir():
-        _fail(f"{samples}: is a directory; expected a CSV file")
+        fail(f"{samples}: is a directory; expected a CSV file")
     if not samples.is_file():
-        _fail(f"{samples}: no such file")
-    _checked(check_yaml, carbon_file)
+        fail(f"{samples}: no such file")
+    checked(check_yaml, carbon_file)
     try:
         doc, report = runtime.replay_summary(
             factory, config, samples, window=window, carbon_file=carbon_file,
-            sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
+            sinks=sink_options(store, no_store, influx_url, influx_org, influx_bucket, influx_spool))
     except (ValueError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
         dump_json(doc)
     else:
@@ -194,25 +132,25 @@ def report(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Write the emissions report of a period from the embedded store (inventory, products, CBAM)."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from twin.emissions import report as reporting
     from twin.emissions.account import carbon_setup
     from twin.shadow.replay import parse_period_bound
 
     if store.is_dir():
-        _fail(f"{store}: is a directory; expected an SQLite store file")
+        fail(f"{store}: is a directory; expected an SQLite store file")
     if not store.is_file():
-        _fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
-    _checked(check_store, store)
-    _checked(check_yaml, carbon_file)
-    _checked(check_output, out)
+        fail(f"{store}: no such store; run simulate, replay or demo with --store {store} first")
+    checked(check_store, store)
+    checked(check_yaml, carbon_file)
+    checked(check_output, out)
     try:
         t0, t1 = parse_period_bound(date_from), parse_period_bound(date_to)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if t1 <= t0:
-        _fail("--to must be after --from")
-    factory = _load(config) if config else None
+        fail("--to must be after --from")
+    factory = load(config) if config else None
     try:
         if factory is not None:
             cfg, registry = carbon_setup(factory, config, carbon_file)
@@ -223,11 +161,11 @@ def report(
         inv = reporting.write_period_report(store, t0, t1, fmt, out, factory=factory, carbon_cfg=cfg,
                                             registry=registry, site=site)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (ValueError, StoreError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(f"{out}: cannot write the report: {exc.strerror or exc}")
+        fail(f"{out}: cannot write the report: {exc.strerror or exc}")
     summary = {"out": str(out), "format": fmt, "inputs_sha256": inv.get("inputs_sha256"),
                "totals": inv.get("totals"), "notes": inv.get("notes", [])}
     if json_out:
@@ -248,14 +186,14 @@ def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, 
         try:
             token = load_token(file=dashboard_token_file)
         except (DashboardAuthError, OSError, ValueError) as exc:
-            _fail(f"dashboard token: {exc}")
+            fail(f"dashboard token: {exc}")
         for name in dashboard_allowed_hosts or ():
             if split_host(name) is None:  # before the plant starts, not after
-                _fail(f"--dashboard-allowed-host {name!r}: not a host name (NAME or NAME:PORT)")
+                fail(f"--dashboard-allowed-host {name!r}: not a host name (NAME or NAME:PORT)")
         board = DashboardOptions(host=dashboard_host, port=dashboard_port, token=token,
                                  allowed_hosts=tuple(dashboard_allowed_hosts or ()))
     return LiveOptions(duration_s=duration, speed=speed, seed=seed, mqtt_url=mqtt_url,
-                       sinks=_sinks(store, no_store, influx_url, influx_org, influx_bucket, influx_spool),
+                       sinks=sink_options(store, no_store, influx_url, influx_org, influx_bucket, influx_spool),
                        progress=not json_out, dashboard=board)
 
 
@@ -283,11 +221,11 @@ def demo(
     """The demonstration plant on loopback: simulated PLC (OPC UA) and meters (MQTT) into the live twin."""
     from twin.runtime.live import run_demo
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     if not config.is_file():
         packaged = Path(__file__).resolve().parent.parent / config
         config = packaged if packaged.is_file() else config
-    factory = _load(config)
+    factory = load(config)
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
                          dashboard_allowed_host)
@@ -318,12 +256,12 @@ def run(
 
     from twin.runtime.live import run_mapping
 
-    _setup_logging(verbose)
-    factory = _load(config)
+    setup_logging(verbose)
+    factory = load(config)
     try:
         m = load_mapping(mapping, factory)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
                          dashboard_allowed_host)
@@ -341,11 +279,11 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
     except KeyboardInterrupt:
         raise typer.Exit(130)
     except SourcesUnreachable as exc:  # exit 3: not one source could be reached
-        _fail(f"{name}: {exc}", 3)
+        fail(f"{name}: {exc}", 3)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except (OSError, ValueError) as exc:  # a port taken, no token beyond loopback, a refused source
-        _fail(f"{name}: {exc}")
+        fail(f"{name}: {exc}")
     if json_out:
         dump_json(doc)
     else:
@@ -354,7 +292,7 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
 
     lost = lost_work(doc.get("errors") or {}, doc.get("sinks"))
     if lost:  # exit 4: the run finished, but its twin or sinks stopped working on the way
-        _fail(f"{name}: {lost}", 4)
+        fail(f"{name}: {lost}", 4)
 
 
 @app.command(cls=Command)
@@ -366,11 +304,11 @@ def browse(
     """Walk an OPC UA server's address space and write a draft mapping to edit."""
     from connectors.opcua.browse import browse_to_mapping
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     try:
         text = browse_to_mapping(url)
     except (OSError, ConnectionError, TimeoutError) as exc:
-        _fail(f"{url}: cannot browse: {exc}")
+        fail(f"{url}: cannot browse: {exc}")
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -393,8 +331,8 @@ def check(
     mappings = [f for f in files if is_mapping_file(f)] + ([mapping] if mapping else [])
     configs = [f for f in files if f not in mappings]
     if len(configs) > 1 or len(mappings) > 1:
-        _fail("check takes one factory model and at most one mapping (the mapping also as --mapping)")
-    factory = _load(configs[0]) if configs else None
+        fail("check takes one factory model and at most one mapping (the mapping also as --mapping)")
+    factory = load(configs[0]) if configs else None
     if not mappings:
         doc = runtime.describe(factory, configs[0])
         if json_out:
@@ -405,7 +343,7 @@ def check(
     try:
         doc = describe_mapping(mappings[0], configs[0] if configs else None, factory)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
         dump_json(doc)
     else:

@@ -134,3 +134,33 @@ def test_run_text_summary_without_ground_truth(capsys):
     out = capsys.readouterr().out
     assert "run: 2026-01-05 00:00+00:00" in out and "emissions: Scope 1 5.7" in out
     assert "Ground truth" not in out
+
+
+def test_live_text_summary_says_what_the_run_lost_in_words(capsys):
+    doc = _live_doc()
+    doc["samples"] = {"received": 2412, "used": 2400, "rejected": 12,
+                      "rejected_by_reason": {"nan": 5, "meters:bad_json": 7},
+                      "sources": {"meters": {"lost": 3, "seq_resets": 1}, "plc": {"lost": 0}}}
+    doc["demo"] = {"backpressure": {"slowed_s": 31.25, "slowdowns": 135, "speed_reached": 286.6}}
+    doc["errors"] = {"sink:influxdb": {"count": 2, "last": "OSError: [Errno 28] No space left on device"}}
+    doc["loop_lag_s"] = {"p50": 0.0007, "p99": 0.012, "max": 0.22, "n": 300}
+    doc["sinks"] = {"store": {"path": "x.sqlite", "written": 3570, "samples": 2844}}
+    print_live(doc, "UTC")
+    out = capsys.readouterr().out
+    assert "12 rejected (meters:bad json 7, nan 5)" in out and "{" not in out.split("samples:")[1].splitlines()[0]
+    assert "meters: 3 messages lost (gaps in seq), 1 publisher restarts" in out and "plc:" not in out
+    assert "the simulated clock waited 31.2 s for the twin (135 times; speed reached 286.6x)" in out
+    assert "errors: sink:influxdb: 2, last: OSError: [Errno 28] No space left on device" in out
+    assert "event loop lag: p50 0.001 s, p99 0.012 s, max 0.220 s" in out
+    assert "sink store: written 3570, samples 2844" in out
+
+
+
+def test_replay_text_footer_names_rejections_in_words():
+    from twin.runtime.batch import text_footer
+
+    lines = text_footer({"samples": {"received": 9, "used": 6, "rejected": 3, "bad_rows": 1,
+                                     "rejected_by_reason": {"unknown_signal": 2, "nan": 1},
+                                     "errors": [{"line": 4, "reason": "a stray quote"}]}})
+    assert lines[0] == "samples: 9 received, 6 used, 3 rejected (unknown signal 2, nan 1); 1 bad CSV rows"
+    assert lines[1] == "  line 4: a stray quote"

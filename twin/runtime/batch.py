@@ -17,7 +17,7 @@ from twin.kpi.windows import parse_window_s, window_edges
 from twin.model import simulate
 from twin.runtime.sinks import Sinks, write_sinks
 from twin.runtime.summary import console as make_console
-from twin.runtime.summary import kpi_json
+from twin.runtime.summary import kpi_json, reasons_in_words
 from twin.shadow.replay import read_samples_csv
 
 
@@ -73,8 +73,8 @@ def replay_summary(factory: Factory, config: Path, samples: Path, *, window: str
     """KPIs from a recorded samples CSV, through the same router and KPI core as the live twin."""
     data = read_samples_csv(samples, factory)
     if data.router.used == 0:
-        raise ValueError(f"{samples}: no usable samples ({data.summary()['rejected_by_reason']}, "
-                         f"{data.bad_rows} bad rows)")
+        rejected = reasons_in_words(data.summary()["rejected_by_reason"]) or "none rejected"
+        raise ValueError(f"{samples}: no usable samples ({rejected}; {data.bad_rows} bad rows)")
     frozen = data.log.freeze()
     report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file)
     doc: dict[str, Any] = {
@@ -96,8 +96,9 @@ def text_footer(doc: dict) -> list[str]:
     lines = []
     s = doc.get("samples")
     if s:
-        lines.append(f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected "
-                     f"{s['rejected_by_reason'] or ''}; {s.get('bad_rows', 0)} bad CSV rows")
+        why = f" ({reasons_in_words(s['rejected_by_reason'])})" if s.get("rejected_by_reason") else ""
+        lines.append(f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected{why}; "
+                     f"{s.get('bad_rows', 0)} bad CSV rows")
         for err in s.get("errors", [])[:10]:
             lines.append(f"  line {err['line']}: {err['reason']}")
     return lines

@@ -190,11 +190,43 @@ def print_live(doc: dict, tz: str | None = None) -> None:
         out.print(line, highlight=False, markup=False, soft_wrap=True)  # factor ids: [brackets], long
     if doc.get("ground_truth"):
         out.print(ground_truth_table(doc["ground_truth"]))
-    s = doc["samples"]
-    out.print(f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected "
-              f"{s['rejected_by_reason'] or ''}", highlight=False)
+    for line in run_health_lines(doc):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     f = doc.get("forecast")
     if f:
         oee = "-" if f.get("oee") is None else f"{100 * f['oee']:.1f} %"
         out.print(f"forecast for the end of shift {f['shift']} ({site_time(f['shift_end'], tz)}): "
                   f"{f['expected_good']:.0f} good, OEE {oee}, {f.get('energy_kwh') or 0:.0f} kWh", highlight=False)
+
+
+def reasons_in_words(by_reason: dict) -> str:
+    """``{'nan': 5, 'bad_json': 2}`` as words an operator reads: "nan 5, bad json 2"."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(by_reason.items(), key=lambda kv: -kv[1]))
+
+
+def run_health_lines(doc: dict) -> list[str]:
+    """What a live run lost or suffered, in the text summary as in ``--json``: samples rejected by
+    reason, messages lost per source (``seq``), the demo's slowed clock, errors by component, the
+    event loop's lag, and each sink's counts."""
+    s = doc["samples"]
+    lines = [f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected"
+             + (f" ({reasons_in_words(s['rejected_by_reason'])})" if s.get("rejected_by_reason") else "")]
+    for name, st in (s.get("sources") or {}).items():
+        if st.get("lost"):
+            lines.append(f"  {name}: {st['lost']} messages lost (gaps in seq), {st.get('seq_resets', 0)} publisher restarts")
+    bp = (doc.get("demo") or {}).get("backpressure") or {}
+    if bp.get("slowed_s"):
+        lines.append(f"demo: the simulated clock waited {bp['slowed_s']:.1f} s for the twin ({bp.get('slowdowns', 0)} "
+                     f"times; speed reached {bp.get('speed_reached', 0):g}x): nothing was dropped")
+    for component, err in (doc.get("errors") or {}).items():
+        lines.append(f"errors: {component}: {err.get('count', 0)}, last: {err.get('last', '')}")
+    lag = doc.get("loop_lag_s")
+    if lag:
+        lines.append(f"event loop lag: p50 {lag.get('p50', 0):.3f} s, p99 {lag.get('p99', 0):.3f} s, "
+                     f"max {lag.get('max', 0):.3f} s")
+    for name, block in (doc.get("sinks") or {}).items():
+        figures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in block.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if figures:
+            lines.append(f"sink {name}: {figures}")
+    return lines

@@ -61,6 +61,15 @@ def connection_sample(source_name: str, up: bool, ts: float | None = None) -> Sa
     )
 
 
+def dead_letter_path(entry, dead_letter_dir: str | Path | None) -> Path | None:
+    """Where a source entry's rejected messages go: its own ``dead_letter`` path if the protocol has
+    one, else ``<dead_letter_dir>/deadletter-<name>.jsonl``, else None (the client's temp-dir default)."""
+    own = getattr(entry, "dead_letter", None)
+    if own is not None:
+        return Path(own)
+    return None if dead_letter_dir is None else Path(dead_letter_dir) / f"deadletter-{entry.name}.jsonl"
+
+
 class DeadLetterLog:
     """Rejected messages as JSON lines: receive time, source, reason, detail, where, payload.
 

@@ -37,7 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from factory_models import Factory, Sample
 from factory_models.signals import BadValue, known_signals
 
-from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
+from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample, dead_letter_path
 from ..transform import DEADBAND, DUPLICATE, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
 from .config import MqttSource
 from .loop import PahoInLoop
@@ -335,13 +335,7 @@ class MqttClient:
 
 
 def mqtt_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[MqttClient]:
-    """One MqttClient per ``mqtt`` entry of ``mapping`` (a loaded connectors.mapping.Mapping). Dead-letter logs go to each entry's
-    ``dead_letter`` path, else ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the temp dir."""
+    """One MqttClient per ``mqtt`` entry of ``mapping`` (a loaded Mapping); dead letters as
+    ``source.dead_letter_path`` says (an entry's own ``dead_letter`` first)."""
     known = known_signals(factory)
-    out = []
-    for cfg in mapping.mqtt:
-        path = cfg.dead_letter
-        if path is None and dead_letter_dir is not None:
-            path = Path(dead_letter_dir) / f"deadletter-{cfg.name}.jsonl"
-        out.append(MqttClient(cfg, mapping.site, known, path))
-    return out
+    return [MqttClient(cfg, mapping.site, known, dead_letter_path(cfg, dead_letter_dir)) for cfg in mapping.mqtt]

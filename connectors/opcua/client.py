@@ -38,7 +38,7 @@ from asyncua.ua import uaerrors
 from factory_models import ConfigError, Factory, Quality, Sample
 from factory_models.signals import known_signals
 
-from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample
+from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample, dead_letter_path
 from ..transform import DEADBAND, Deadband, PathPattern, Rules, Transform, render, template_signals, to_sample
 from .address_space import walk
 from .config import OpcUaNode, OpcUaSource
@@ -395,12 +395,7 @@ class OpcUaClient:
 
 
 def opcua_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[OpcUaClient]:
-    """One OpcUaClient per ``opcua`` entry of ``mapping`` (a loaded connectors.mapping.Mapping),
-    checking browsed signals against ``factory``. Dead-letter logs go to ``<dead_letter_dir>/deadletter-<source>.jsonl``, else the
-    temp dir."""
+    """One OpcUaClient per ``opcua`` entry of ``mapping`` (a loaded Mapping); browsed signals are
+    checked against ``factory``; dead letters as ``source.dead_letter_path`` says."""
     known = known_signals(factory)
-    out = []
-    for cfg in mapping.opcua:
-        path = Path(dead_letter_dir) / f"deadletter-{cfg.name}.jsonl" if dead_letter_dir is not None else None
-        out.append(OpcUaClient(cfg, mapping.site, known, path))
-    return out
+    return [OpcUaClient(cfg, mapping.site, known, dead_letter_path(cfg, dead_letter_dir)) for cfg in mapping.opcua]

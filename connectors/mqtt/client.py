@@ -105,6 +105,22 @@ class MqttClient:
     # --- Source interface -------------------------------------------------------------------------
 
     def signals(self) -> set[str]:
+        """The signals its topic entries name outright, and those its patterns have delivered: a
+        pattern such as ``factory/{site}/{line}/{station}/{signal}`` could feed every signal of the
+        site, but a meter behind it feeds power and energy only, and a gap must not blank the
+        states a PLC delivers (issue 12)."""
+        return self.named_signals() | self._stats.delivered
+
+    def named_signals(self) -> set[str]:
+        """The signals of topic entries without placeholders (known ones)."""
+        out: set[str] = set()
+        for _, topic in self._patterns:
+            if "{" not in topic.signal:
+                out |= template_signals(topic.signal, self.site, self.known)
+        return out
+
+    def possible_signals(self) -> set[str]:
+        """Every known signal its topic entries' templates can produce."""
         out: set[str] = set()
         for _, topic in self._patterns:
             out |= template_signals(topic.signal, self.site, self.known)
@@ -317,6 +333,7 @@ class MqttClient:
         out = to_sample(route.rules, raw, quality, source_ts, None, receive_ts, self._deadband, self._seen, dup)
         if type(out) is Sample:
             st.samples += 1
+            st.delivered.add(signal)
             return out
         if out is DEADBAND:
             st.suppressed += 1

@@ -25,7 +25,8 @@ def test_sensors_to_samples_exact(mosquitto, tmp_path):
     async def scenario():
         cfg = meters_source(mosquitto.url, client_id="test-e2e-twin")
         client = MqttClient(cfg, factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
-        assert client.signals() == {s for s in known_signals(factory)}  # the pattern covers every signal
+        assert client.possible_signals() == {s for s in known_signals(factory)}  # the pattern covers every signal
+        assert client.signals() == set()  # but feeds none until it delivers
         queue: asyncio.Queue = asyncio.Queue()
         task = asyncio.create_task(client.run(queue))
         up = await next_sample(queue)
@@ -43,6 +44,7 @@ def test_sensors_to_samples_exact(mosquitto, tmp_path):
         assert await sensors.drain(30)
         got = [await next_sample(queue) for _ in sent]
         stats = client.stats()
+        assert client.signals() == set(signals)  # what it delivered: a gap of this source covers these
         await sensors.stop()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -79,7 +81,7 @@ def test_scale_deadband_field_path_and_receive_time(mosquitto, tmp_path):
 
     async def scenario():
         client = MqttClient(cfg, factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
-        assert client.signals() == {"line1/printer/power_kw", "line1/cnc-1/power_kw", "line1/cnc-2/power_kw"}
+        assert client.possible_signals() == {"line1/printer/power_kw", "line1/cnc-1/power_kw", "line1/cnc-2/power_kw"}
         queue: asyncio.Queue = asyncio.Queue()
         task = asyncio.create_task(client.run(queue))
         assert (await next_sample(queue)).value == "up"

@@ -105,7 +105,7 @@ def test_a_wall_clock_reconnect_on_a_simulated_clock_leaves_no_station_unknown()
     simulated time (months earlier). The gap must sit at the twin's receive time, and the station's
     next state sample must end it."""
     now = {"t": T0}
-    twin = LiveTwin(FACTORY, clock=lambda: now["t"], source_signals={"meters": ["line1/reflow/power_kw"]})
+    twin = LiveTwin(FACTORY, clock=lambda: now["t"], source_signals={"meters": ["line1/reflow/power_kw", STATE]})
 
     def at(t: float, sample: Sample) -> None:
         now["t"] = t
@@ -119,7 +119,8 @@ def test_a_wall_clock_reconnect_on_a_simulated_clock_leaves_no_station_unknown()
     now["t"] = T0 + 300
     snap = twin.snapshot()
     assert snap.states == {"line1/reflow": "PRODUCING"}
-    assert snap.gaps == [{"source": "meters", "start": T0 + 100, "end": T0 + 130}]
+    assert snap.gaps == [{"source": "meters", "start": T0 + 100, "end": T0 + 130, "stations": ["line1/reflow"],
+                          "signals": ["line1/reflow/power_kw"]}]
     assert snap.connections == {"meters": "up"}
     (st,) = twin.report(T0, T0 + 300).stations
     assert st.unknown_s == pytest.approx(100)  # from the loss to the next state sample

@@ -106,7 +106,8 @@ def test_a_lost_connection_is_unknown_time_not_the_last_state():
     (st,) = twin.report(T0, T0 + 3600).stations
     assert st.unknown_s == pytest.approx(600)
     assert st.apt_s == pytest.approx(3000)
-    assert twin.gaps == [{"source": "plc", "start": T0 + 1000, "end": T0 + 1600}]
+    assert twin.gaps == [{"source": "plc", "start": T0 + 1000, "end": T0 + 1600, "stations": ["line1/reflow"],
+                          "signals": []}]
     assert st.availability == pytest.approx(1.0)  # no data is neither production nor loss
 
 

@@ -311,7 +311,7 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
         sources = [OpcUaClient(mapping.opcua[0], factory.site.name, known, dead / "deadletter-plc.jsonl"),
                    MqttClient(mapping.mqtt[0], factory.site.name, known, dead / "deadletter-meters.jsonl")]
         twin = LiveTwin(factory, clock=lambda: plant.sim.now_epoch,
-                        source_signals={s.name: s.signals() for s in sources})
+                        source_signals={s.name: s.signals for s in sources})
         live_from = plant.sim.now_epoch
         run = LiveRun(factory, config, twin, sources, opts, buffers=sim_buffers(plant.sim, factory),
                       actions={"force_down": plant.force_down}, forecast_seed=opts.seed)
@@ -342,7 +342,7 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
     sources = build_sources(mapping, factory, _dead_letter_dir(opts))
     if not sources:
         raise ValueError("the mapping names no source")
-    twin = LiveTwin(factory, source_signals={s.name: s.signals() for s in sources})
+    twin = LiveTwin(factory, source_signals={s.name: s.signals for s in sources})
     stop = asyncio.Event()
     t0 = time.time()
     async with LiveRun(factory, config, twin, sources, opts) as run:

@@ -5,8 +5,14 @@ the KPIs from the whole log on a tick, so a late or out-of-order sample lands in
 belongs to (its window is recomputed, not dropped). Counter resets and rollovers are the KPI core's
 business; duplicates and bad values are the router's, and so are samples whose time is too far from
 their receive time on the twin's clock (``clock_skew``, ``too_old``: the factory's ``live`` limits).
-A lost connection is written into the log as the UNKNOWN state for every station that source feeds,
-so the gap is never read as "unchanged". The twin stamps the in-band ``connection/<source>`` samples
+A lost connection is written into the log as the UNKNOWN state for every station whose *state* that
+source feeds, so the gap is never read as "unchanged"; a source that feeds other signals only (a meter's
+power and energy) marks its gap on those signals (``gaps[i]["signals"]``) and leaves the states a
+healthy PLC delivers alone. After the reconnect a server re-sends each current value with its original
+time (OPC UA does, retained MQTT messages do): for a signal the gap covered, a value stamped before the
+gap began is the value as of the reconnect, so it is restored from the gap's end instead of being
+rejected as a duplicate (a station stays UNKNOWN only until its state is known again, not until its
+next change, which may be hours away). The twin stamps the in-band ``connection/<source>`` samples
 with its own clock on receipt: a source knows only the wall clock, while the demo's twin runs on
 simulated time, where a wall-clock UNKNOWN would sit months ahead and outlast every later state.
 
@@ -97,11 +103,15 @@ class LiveTwin:
                                    max_clock_skew_s=self.limits.max_clock_skew_s,
                                    max_sample_age_s=self.limits.max_sample_age_s)
         self._units = {name: i for i, name in enumerate(factory.unit_names())}
-        self._feeds: dict[str, set[int]] = {}  # source -> station units it feeds
+        # source -> the signals it feeds (a set, or a callable asked when the source goes down: a
+        # template source knows what it feeds only once it has delivered)
+        self._feeds: dict[str, Callable[[], Iterable[str]]] = {}
         for source, signals in (source_signals or {}).items():
             self.register_source(source, signals)
         self.connections: dict[str, str] = {}
-        self.gaps: list[dict] = []  # {"source", "start", "end"}
+        self.gaps: list[dict] = []  # {"source", "start", "end", "stations", "signals"}
+        self._restore: dict[str, dict] = {}  # signal -> the gap it is waiting to be re-sent after
+        self.restored = 0  # values re-sent after a reconnect and restored from the gap's end
         self.first_ts: float | None = None
         self.latency_s: deque[float] = deque(maxlen=100_000)  # receive-to-KPI latency of the latest samples, s
         self._pending_receive: list[float] = []
@@ -114,15 +124,27 @@ class LiveTwin:
         """Hand ``callback`` every snapshot from now on (in the order they were subscribed)."""
         self._subscribers.append(callback)
 
-    def register_source(self, source: str, signals: Iterable[str]) -> None:
-        units = set()
-        for sig in signals:
-            parts = sig.split("/")
-            if len(parts) == 3 and parts[0] != "site":
-                unit = self._units.get(f"{parts[0]}/{parts[1]}")
-                if unit is not None:
-                    units.add(unit)
-        self._feeds[source] = units
+    def register_source(self, source: str, signals: Iterable[str] | Callable[[], Iterable[str]]) -> None:
+        """``source`` feeds ``signals``: a set, or a callable (``Source.signals``) read at each loss."""
+        if callable(signals):
+            self._feeds[source] = signals
+        else:
+            fixed = frozenset(signals)
+            self._feeds[source] = lambda: fixed
+
+    def _scope(self, source: str) -> tuple[list[int], list[str]]:
+        """(station units whose state ``source`` feeds, the other signals it feeds) for its gap."""
+        feeds = self._feeds.get(source)
+        signals = set(feeds()) if feeds is not None else set()
+        units, others = [], []
+        for sig in sorted(signals):
+            head, _, name = sig.rpartition("/")
+            unit = self._units.get(head) if name == "state" else None
+            if unit is not None and unit < self.log.n_stations:
+                units.append(unit)
+            else:
+                others.append(sig)
+        return units, others
 
     # --- input ------------------------------------------------------------------------------------
 
@@ -130,6 +152,8 @@ class LiveTwin:
         if sample.signal.startswith(CONNECTION_PREFIX):
             self._connection(sample._replace(ts=self.clock()))  # received now, on the twin's timeline
             return True
+        if self._restore and sample.signal in self._restore:
+            sample = self._restored(sample)
         used = self.router.add(sample)
         if used:
             if self.first_ts is None or sample.ts < self.first_ts:
@@ -142,16 +166,41 @@ class LiveTwin:
                     self.latest_kw[sample.signal] = (sample.ts, float(sample.value))
         return used
 
+    def _restored(self, sample: Sample) -> Sample:
+        """``sample`` as the router should take it, for a signal a gap covered. A value stamped
+        before the gap began arrives after the reconnect because the server re-sends what it holds
+        (an unchanged value keeps its time): it is the value as of the reconnect, so it counts from
+        the gap's end. Its own time goes in first when the twin never had it (a change just before
+        the loss)."""
+        gap = self._restore[sample.signal]
+        if gap["end"] is None:  # still down: another source's sample, or one queued before the loss
+            return sample
+        del self._restore[sample.signal]
+        if sample.ts > gap["start"]:
+            return sample  # news from after the loss: it ends the gap by itself
+        if not self.router.seen(sample.signal, sample.ts):
+            self.router.add(sample)
+        self.restored += 1
+        return sample._replace(ts=max(gap["end"], sample.ts))
+
     def _connection(self, s: Sample) -> None:
         source = s.signal[len(CONNECTION_PREFIX):]
         up = str(s.value) == "up"
         before = self.connections.get(source)
         self.connections[source] = "up" if up else "down"
         if not up and before != "down":
-            self.gaps.append({"source": source, "start": s.ts, "end": None})
-            # every station this source feeds is UNKNOWN from now until its next state sample
-            for unit in self._feeds.get(source, ()):
+            units, others = self._scope(source)
+            names = self.factory.unit_names()
+            gap = {"source": source, "start": s.ts, "end": None,
+                   "stations": [names[u] for u in units], "signals": others}
+            self.gaps.append(gap)
+            # only the stations whose state this source feeds are UNKNOWN from now until their next
+            # state sample; its other signals (power, energy, counters) carry the gap in ``signals``
+            for unit in units:
                 self.log.state(s.ts, unit, int(State.UNKNOWN))
+                self._restore[f"{names[unit]}/state"] = gap
+            for sig in others:
+                self._restore[sig] = gap
         elif up and before == "down":
             for gap in reversed(self.gaps):
                 if gap["source"] == source and gap["end"] is None:

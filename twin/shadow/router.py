@@ -9,7 +9,9 @@ stable names that show up in JSON summaries and on ``/health``:
 ``unknown_state``   a ``state`` value that is not a state name of docs/kpis.md
 ``unknown_product`` a ``product`` value that the factory does not make
 ``bad_quality``     the source marked it Bad: kept out of the KPIs, but counted
-``duplicate``       the same signal at the same timestamp again (the first one is kept)
+``duplicate``       the same signal at the same timestamp again (the first one is kept). A value a server
+                    re-sends after a reconnect with its original time is not one: the live twin
+                    restores it from the reconnect (live_twin.py) before it gets here
 ``clock_skew``      live runs only: stamped more than ``live.max_clock_skew_s`` ahead of its receive time
 ``too_old``         live runs only: stamped more than ``live.max_sample_age_s`` before its receive time
 
@@ -97,6 +99,9 @@ class SampleRouter:
         self.used = 0
         self.rejected: Counter[str] = Counter()
         self.uncertain = 0
+        # per signal, so a live run can say what each source's samples came to (twin/runtime/diagnostics.py)
+        self.used_by_signal: dict[str, int] = {}
+        self.rejected_by_signal: dict[str, Counter[str]] = {}
         # the hash of (signal, ts) of the last ``seen_limit`` to 2 x ``seen_limit`` used samples, in two
         # generations: O(1) per sample (evicting the oldest key of one dict one by one costs a scan over
         # the deleted slots in front of it) and ~60 bytes a key (a tuple and its float cost ~110); two
@@ -113,10 +118,20 @@ class SampleRouter:
 
     def reject(self, reason: str, sample: Sample | None, detail: str = "") -> None:
         self.rejected[reason] += 1
+        if sample is not None and sample.signal in self.routes:  # bounded: junk names are not kept
+            per = self.rejected_by_signal.get(sample.signal)
+            if per is None:
+                per = self.rejected_by_signal[sample.signal] = Counter()
+            per[reason] += 1
         if self._on_reject is not None:
             self._on_reject(reason, sample, detail)
         elif self.rejected[reason] <= 5:  # the first few of each reason, then counts only
             log.warning("sample rejected (%s): %s %s", reason, sample, detail)
+
+    def seen(self, signal: str, ts: float) -> bool:
+        """True if a sample of ``signal`` at ``ts`` was used (within the remembered ones)."""
+        key = hash((signal, ts))
+        return key in self._seen or key in self._seen_old
 
     def add(self, s: Sample) -> bool:
         """Route one sample; True if it was used."""
@@ -188,6 +203,8 @@ class SampleRouter:
         if s.quality == Quality.UNCERTAIN:
             self.uncertain += 1
         self.used += 1
+        per_signal = self.used_by_signal
+        per_signal[s.signal] = per_signal.get(s.signal, 0) + 1
         if s.ts < self.t_min:
             self.t_min = s.ts
         if s.ts > self.t_max:

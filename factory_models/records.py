@@ -141,11 +141,18 @@ class KpiWindow:
 
 @dataclass(frozen=True, slots=True)
 class EmissionsRecord:
-    """Emissions of one source over one period, with the factors that produced the figure.
+    """Emissions of one source over one clock hour of the site, with the factors that produced the figure.
 
-    ``scope`` is "1" or "2"; ``method`` is "location" or "market" for Scope 2 and "direct" for
-    Scope 1. Gas masses are in kg of the gas itself; ``co2e_kg`` applies the GWP set named in
-    ``gwp_set``.
+    The ledger's identity is (site, source, scope, method, start, origin): writing the same identity
+    again replaces the record. ``scope`` is "1" or "2"; ``method`` is "direct" (Scope 1 fuel),
+    "location" (Scope 2 grid import and heat), "onsite" (self-consumed on-site generation, kWh,
+    co2e 0) or "export" (exported generation, kWh, co2e 0). ``start`` is a clock-hour boundary of
+    the site's time zone and ``end`` the next one. ``origin`` is "measured" (replay, run) or
+    "simulated" (simulate, demo). Gas masses are in kg of the gas itself; ``co2e_kg`` applies the
+    GWP set named in ``gwp_set``. ``data_quality`` is "estimated" when any part of the hour's
+    activity was estimated (``estimated_activity`` of it, same unit); ``readings`` and ``resets``
+    count the meter readings and counter decreases (reset, replaced meter) that fall in the hour;
+    ``first_reading``/``last_reading`` are the times of its first and last reading (None: none).
     """
 
     site: str
@@ -163,12 +170,23 @@ class EmissionsRecord:
     factor_id: str = ""
     factor_version: str = ""
     gwp_set: str = ""
-    data_quality: str = "measured"  # measured | estimated | gap_filled
+    data_quality: str = "measured"  # measured | estimated
+    origin: str = "measured"  # measured | simulated
+    estimated_activity: float = 0.0
+    readings: int = 0
+    resets: int = 0
+    first_reading: float | None = None
+    last_reading: float | None = None
+
+    @property
+    def key(self) -> tuple:
+        """The ledger identity: (site, source, scope, method, start, origin)."""
+        return (self.site, self.source, self.scope, self.method, self.start, self.origin)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["start"] = iso_utc(self.start)
-        d["end"] = iso_utc(self.end)
+        for name in ("start", "end", "first_reading", "last_reading"):
+            d[name] = None if d[name] is None else iso_utc(d[name])
         return d
 
 

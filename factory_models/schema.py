@@ -226,10 +226,25 @@ class BaseLoad(Strict):
     off_shift_kw: NonNegative = 0.0
 
 
+#: a meter's counter maximum: the register wraps to 0 after it (e.g. 99999999 for an 8-digit register);
+#: None: it never wraps, so every decrease is a reset or a replaced meter (docs/carbon.md)
+Rollover = Annotated[float, Field(gt=0)] | None
+
+
 class GridMeter(Strict):
     name: Name
     kind: Literal["grid_import"]
     base_load: BaseLoad = BaseLoad()
+    rollover: Rollover = None
+
+
+class ExportMeter(Strict):
+    """Electricity exported to the grid (surplus on-site generation), a cumulative kWh register:
+    signal ``site/<meter>/energy_kwh``. Self-consumed generation = generated - exported, per hour."""
+
+    name: Name
+    kind: Literal["grid_export"]
+    rollover: Rollover = None
 
 
 class PvMeter(Strict):
@@ -239,6 +254,7 @@ class PvMeter(Strict):
     sunrise_h: Annotated[float, Field(ge=0, le=12)] = 6.0  # local solar time
     sunset_h: Annotated[float, Field(ge=12, le=24)] = 18.0
     cloudiness: Fraction = 0.3  # mean fraction of clear-sky output lost to cloud
+    rollover: Rollover = None
 
 
 class GasMeter(Strict):
@@ -247,6 +263,7 @@ class GasMeter(Strict):
     on_shift_nm3_per_h: NonNegative
     off_shift_nm3_per_h: NonNegative = 0.0
     ncv_mj_per_nm3: Positive = 38.931  # net calorific value; GB/T default (389.31 GJ per 10^4 Nm3)
+    rollover: Rollover = None
 
 
 class AirMeter(Strict):
@@ -256,9 +273,10 @@ class AirMeter(Strict):
     specific_power_kw_per_m3_min: Positive = 6.5  # typical screw compressor at 7 bar
     on_shift_load: Fraction = 0.6
     off_shift_load: Fraction = 0.1
+    rollover: Rollover = None
 
 
-Meter = Annotated[Union[GridMeter, PvMeter, GasMeter, AirMeter], Field(discriminator="kind")]
+Meter = Annotated[Union[GridMeter, ExportMeter, PvMeter, GasMeter, AirMeter], Field(discriminator="kind")]
 
 
 class Simulation(Strict):
@@ -300,6 +318,16 @@ class Site(Strict):
     name: Name
     country: str = "CN"
     grid_region: str | None = None  # e.g. "east" for China's East grid
+    #: IANA zone of the site's clock hours and days (the emissions ledger, report periods); when
+    #: not given, the calendar's zone (``Factory`` fills it in, so it is never None there)
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return v if v is None else Calendar._tz(v)
+    #: a DOWN spell with less DOWN time than this is a micro-stop: in ADET, but no failure for MTBF/MTTR
+    micro_stop_s: NonNegative = 120.0
 
 
 class Factory(Strict):
@@ -316,6 +344,30 @@ class Factory(Strict):
     #: carbon accounting settings (factors, methods, certificates); validated by ``carbon`` itself,
     #: which this floor does not import. None: the defaults for the site's country and grid region.
     carbon: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_timezone(cls, data: Any) -> Any:
+        """``site.timezone`` and ``calendar.timezone`` name one zone: either given fills the other."""
+        if not isinstance(data, dict) or not isinstance(data.get("site"), (dict, Site)):
+            return data
+        site, cal = data["site"], data.get("calendar")
+        site_tz = site.get("timezone") if isinstance(site, dict) else site.timezone
+        cal_tz = cal.get("timezone") if isinstance(cal, dict) else getattr(cal, "timezone", None)
+        if site_tz is not None and cal_tz is not None and site_tz != cal_tz:
+            raise ValueError(f"site.timezone {site_tz!r} and calendar.timezone {cal_tz!r} differ; give one zone")
+        data = dict(data)
+        if site_tz is None:
+            tz = cal_tz or "UTC"
+            data["site"] = {**site, "timezone": tz} if isinstance(site, dict) else site.model_copy(update={"timezone": tz})
+        elif cal_tz is None:
+            if cal is None:
+                data["calendar"] = {"timezone": site_tz}
+            elif isinstance(cal, dict):
+                data["calendar"] = {**cal, "timezone": site_tz}
+            else:
+                data["calendar"] = cal.model_copy(update={"timezone": site_tz})
+        return data
 
     @model_validator(mode="after")
     def _check_references(self) -> "Factory":

@@ -30,6 +30,7 @@ STATION_SIGNALS: dict[str, str] = {
 METER_SIGNALS: dict[str, dict[str, str]] = {
     "grid_import": {"energy_kwh": "counter", "power_kw": "gauge"},
     "pv": {"energy_kwh": "counter", "power_kw": "gauge"},
+    "grid_export": {"energy_kwh": "counter"},
     "natural_gas": {"volume_nm3": "counter"},
     "compressed_air": {"volume_m3": "counter"},
 }

@@ -3,6 +3,8 @@
 The default sink when no InfluxDB is configured, and what reports and the dashboard read
 (docs/architecture.md, Contracts). Every table has a primary key on series and time, and writes are upserts,
 so a replay or a re-run of the same period rewrites its rows instead of adding new ones.
+Emissions are the hourly ledger: one row per (site, source, scope, method, hour, origin); a batch
+of records replaces the whole hours it holds, and ``writes`` counts how often each was written.
 
 Signals are downsampled to one row per signal and bucket (``bucket_s``, default one minute)
 holding the last value (by sample time) with its quality, and the minimum and maximum of the
@@ -34,7 +36,10 @@ _OPEN = -1.0e300
 _EMISSION_COLUMNS = (
     "site", "scope", "source", "method", "start", "end", "activity", "activity_unit", "co2e_kg", "co2_kg",
     "ch4_kg", "n2o_kg", "factor_id", "factor_version", "gwp_set", "data_quality",
+    "origin", "estimated_activity", "readings", "resets", "first_reading", "last_reading",
 )
+#: the ledger identity of an emissions row (factory_models.records.EmissionsRecord.key)
+_EMISSION_KEY = ("site", "source", "scope", "method", "start", "origin")
 
 #: Migration n takes a file from schema version n-1 to n. Append; never edit a released one.
 MIGRATIONS: list[str] = [
@@ -86,6 +91,43 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (site, line, station, product, start, "end")
     ) WITHOUT ROWID;
     CREATE INDEX product_use_end ON product_use ("end");
+    """,
+    # 3: the hourly emissions ledger: one row per (site, source, scope, method, hour, origin), with
+    # data quality, reading counts and a count of writes. Old rows are kept as they were (their own
+    # start and end), with origin 'measured'; 'gap_filled' becomes 'estimated' with all of its
+    # activity estimated; rows that now share an identity (a market period split over instruments)
+    # are merged: activity and masses summed, factor ids joined with '+'.
+    """
+    CREATE TABLE emissions_ledger (
+        site TEXT NOT NULL, source TEXT NOT NULL, scope TEXT NOT NULL, method TEXT NOT NULL,
+        start REAL NOT NULL, "end" REAL NOT NULL, origin TEXT NOT NULL,
+        activity REAL NOT NULL, activity_unit TEXT NOT NULL, co2e_kg REAL NOT NULL,
+        co2_kg REAL NOT NULL, ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL,
+        factor_id TEXT NOT NULL, factor_version TEXT NOT NULL, gwp_set TEXT NOT NULL,
+        data_quality TEXT NOT NULL, estimated_activity REAL NOT NULL DEFAULT 0,
+        readings INTEGER NOT NULL DEFAULT 0, resets INTEGER NOT NULL DEFAULT 0,
+        first_reading REAL, last_reading REAL,
+        writes INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (site, source, scope, method, start, origin)
+    ) WITHOUT ROWID;
+    INSERT INTO emissions_ledger (site, source, scope, method, start, "end", origin, activity, activity_unit,
+        co2e_kg, co2_kg, ch4_kg, n2o_kg, factor_id, factor_version, gwp_set, data_quality, estimated_activity)
+    SELECT site, source, scope, method, start, "end", 'measured', activity, activity_unit, co2e_kg, co2_kg,
+        ch4_kg, n2o_kg, factor_id, factor_version, gwp_set,
+        CASE WHEN data_quality = 'measured' THEN 'measured' ELSE 'estimated' END,
+        CASE WHEN data_quality = 'measured' THEN 0 ELSE activity END
+    FROM emissions WHERE true ORDER BY start, factor_id
+    ON CONFLICT (site, source, scope, method, start, origin) DO UPDATE SET
+        "end" = max("end", excluded."end"), activity = activity + excluded.activity,
+        co2e_kg = co2e_kg + excluded.co2e_kg, co2_kg = co2_kg + excluded.co2_kg,
+        ch4_kg = ch4_kg + excluded.ch4_kg, n2o_kg = n2o_kg + excluded.n2o_kg,
+        factor_id = factor_id || '+' || excluded.factor_id,
+        estimated_activity = estimated_activity + excluded.estimated_activity,
+        data_quality = CASE WHEN data_quality = 'measured' AND excluded.data_quality = 'measured'
+                            THEN 'measured' ELSE 'estimated' END;
+    DROP TABLE emissions;
+    ALTER TABLE emissions_ledger RENAME TO emissions;
+    CREATE INDEX emissions_hour ON emissions (start, site, origin);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -181,11 +223,37 @@ class Store:
         return self._upsert("kpi", f'INSERT OR REPLACE INTO kpi (site, line, station, start, "end", {cols}, flags) VALUES ({marks})', rows)
 
     def write_emissions(self, records: Iterable[EmissionsRecord]) -> int:
-        """Upsert emissions records with their factor ids; returns the rows written."""
-        rows = [tuple(getattr(r, c) for c in _EMISSION_COLUMNS) for r in records]
-        cols = ", ".join(f'"{c}"' for c in _EMISSION_COLUMNS)
-        marks = ", ".join("?" * len(_EMISSION_COLUMNS))
-        return self._upsert("emissions", f"INSERT OR REPLACE INTO emissions ({cols}) VALUES ({marks})", rows)
+        """Write ledger records; returns the rows written.
+
+        A batch holds whole hours: the records of one hour (site, start, origin) replace every row
+        of that hour in the store, so an hour written again by another run or a re-run is replaced,
+        never added to, and a source that no longer appears in it goes. Each row's ``writes``
+        counts how often its hour was written (``emission_rewrites``)."""
+        recs = list(records)
+        if not recs:
+            return 0
+        hours: dict[tuple, list[EmissionsRecord]] = {}
+        for r in recs:
+            hours.setdefault((r.site, float(r.start), r.origin), []).append(r)
+        cols = ", ".join(f'"{c}"' for c in (*_EMISSION_COLUMNS, "writes"))
+        marks = ", ".join("?" * (len(_EMISSION_COLUMNS) + 1))
+        insert = f"INSERT INTO emissions ({cols}) VALUES ({marks})"
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for (site, start, origin), group in hours.items():
+                    where = "site = ? AND start = ? AND origin = ?"
+                    prior = self._db.execute(f"SELECT max(writes) FROM emissions WHERE {where}",
+                                             (site, start, origin)).fetchone()[0] or 0
+                    self._db.execute(f"DELETE FROM emissions WHERE {where}", (site, start, origin))
+                    self._db.executemany(insert, [(*(getattr(r, c) for c in _EMISSION_COLUMNS), prior + 1)
+                                                  for r in group])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._written["emissions"] += len(recs)
+        return len(recs)
 
     def write_product_use(self, rows: Iterable, site: str) -> int:
         """Upsert per-station, per-product machine time and output (``twin.emissions.products.ProductUse``)."""
@@ -295,14 +363,24 @@ class Store:
             ))
         return out
 
-    def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[EmissionsRecord]:
-        """Emissions records whose period ends in [t0, t1), ordered by end, scope, source, method."""
+    def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None,
+                  origin: str | None = None) -> list[EmissionsRecord]:
+        """Ledger records whose hour starts in [t0, t1), ordered by start, scope, source, method."""
         sql, args = _where(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _EMISSION_COLUMNS)} FROM emissions",
-                           [('"end" >= ?', t0), ('"end" < ?', t1), ("site = ?", site)])
-        sql += ' ORDER BY "end", scope, source, method'
+                           [("start >= ?", t0), ("start < ?", t1), ("site = ?", site), ("origin = ?", origin)])
+        sql += " ORDER BY start, scope, source, method, origin"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [EmissionsRecord(**dict(zip(_EMISSION_COLUMNS, r))) for r in rows]
+
+    def emission_rewrites(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None,
+                          origin: str | None = None) -> int:
+        """Hours (distinct site, start, origin) starting in [t0, t1) that were written more than once."""
+        sql, args = _where("SELECT site, start, origin FROM emissions",
+                           [("start >= ?", t0), ("start < ?", t1), ("site = ?", site), ("origin = ?", origin)])
+        sql = f"SELECT count(*) FROM ({sql} GROUP BY site, start, origin HAVING max(writes) > 1)"
+        with self._lock:
+            return int(self._db.execute(sql, args).fetchone()[0])
 
     def signals(self, signal: str, t0: float | None = None, t1: float | None = None, *, site: str | None = None) -> list[dict]:
         """Downsampled rows of one signal with bucket start in [t0, t1), oldest first.

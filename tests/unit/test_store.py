@@ -60,7 +60,8 @@ def test_emissions_keep_factor_ids(tmp_path):
         st.write_emissions(recs)
         st.write_emissions(recs)
         assert st.emissions() == [recs[1], recs[0], recs[2]]
-        assert st.emissions(T0 + 3601, T0 + 7201) == [recs[2]]
+        # the ledger's hours are selected by their start (issue 11): [T0 + 3600, T0 + 7200) holds one
+        assert st.emissions(T0 + 3600, T0 + 7200) == [recs[2]]
         assert st.stats()["rows_emissions"] == 3
 
 

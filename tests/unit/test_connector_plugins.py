@@ -21,8 +21,8 @@ CONNECTORS = Path(__file__).resolve().parents[2] / "connectors"
 
 
 def test_opcua_and_mqtt_are_plugins_and_the_sink_folder_is_not():
-    assert set(plugins()) == {"opcua", "mqtt"}
-    assert set(Mapping.model_fields) == {"site", "opcua", "mqtt"}
+    assert set(plugins()) == {"opcua", "mqtt", "sparkplug"}
+    assert set(Mapping.model_fields) == {"site", "opcua", "mqtt", "sparkplug"}
 
 
 @pytest.mark.parametrize("key", sorted(plugins()))
@@ -51,13 +51,15 @@ def test_build_sources_makes_one_source_per_entry(tmp_path):
         entry = (CONNECTORS / key / "sample.yaml").read_text(encoding="utf-8").split(f"\n{key}:\n", 1)[1]
         text += f"{key}:\n{entry}"
     path = tmp_path / "both.yaml"
-    path.write_text(text.replace("dead_letter: var/deadletter-meters.jsonl", ""), encoding="utf-8")
+    path.write_text(text.replace("dead_letter: var/deadletter-meters.jsonl", "")
+                    .replace("dead_letter: var/deadletter-edge-line1.jsonl", ""), encoding="utf-8")
     mapping = load_mapping(path, small_factory())
     sources = build_sources(mapping, small_factory(), tmp_path / "dead")
-    assert sorted(s.name for s in sources) == ["meters", "plc-line1"]
+    assert sorted(s.name for s in sources) == ["edge-line1", "meters", "plc-line1"]
     assert all(isinstance(s, Source) for s in sources)
     assert {s.stats()["dead_letter"] for s in sources} == {
-        str(tmp_path / "dead" / "deadletter-meters.jsonl"), str(tmp_path / "dead" / "deadletter-plc-line1.jsonl")}
+        str(tmp_path / "dead" / "deadletter-meters.jsonl"), str(tmp_path / "dead" / "deadletter-plc-line1.jsonl"),
+        str(tmp_path / "dead" / "deadletter-edge-line1.jsonl")}
     assert "line1/printer/power_kw" in next(s for s in sources if s.name == "plc-line1").signals()
 
 

@@ -84,6 +84,38 @@ def test_state_durations_match_reference(log, edges):
     close(sec.sum(axis=2), np.broadcast_to(np.diff(edges), sec.shape[:2]))
 
 
+@st.composite
+def spell_logs(draw):
+    """State logs rich in DOWN spells broken by planned stops, shift ends and gaps, whose DOWN time
+    often lands exactly on the micro-stop thresholds drawn below (10 s steps)."""
+    log = draw(event_logs())
+    n = log.n_units
+    interlude = st.sampled_from([int(State.DOWN), int(State.PLANNED_STOP), int(State.NO_SHIFT), int(State.UNKNOWN),
+                                 int(State.PRODUCING), int(State.IDLE), -3, N_STATES])
+    for t, u, c in draw(st.lists(st.tuples(times, st.integers(0, n - 1), interlude), max_size=30)):
+        log.state(t, u, c)
+    return log
+
+
+@SETTINGS
+@given(spell_logs(), windows(), st.sampled_from([0.0, 10.0, 20.0, 35.5, 1e9]))
+def test_failure_spells_match_reference(log, edges, micro_stop_s):
+    f = log.freeze()
+    fail, repair, micro = kernels.failure_spells(f.states, edges, f.t_end, micro_stop_s)
+    r_fail, r_repair, r_micro = reference.failure_spells(log.state_t, log.state_unit, log.state_code, log.n_units,
+                                                         edges.tolist(), log.t_end, micro_stop_s)
+    assert fail.tolist() == r_fail
+    assert micro.tolist() == r_micro
+    close(repair, r_repair)
+    # every failure lasted at least the threshold; a spell is a failure or a micro-stop, never both
+    assert (repair >= fail * micro_stop_s).all()
+    spells = kernels.failure_spells(f.states, edges, f.t_end, 0.0)[0]  # threshold 0: every spell fails
+    assert (fail + micro == spells).all()
+    # a spell begins with an entry into DOWN: never more spells than entries into DOWN
+    _, entries, _ = kernels.state_durations(f.states, edges, f.t_end)
+    assert (fail + micro <= entries).all()
+
+
 @SETTINGS
 @given(event_logs(), windows(), st.sampled_from([0.0, MODULUS]))
 def test_counter_deltas_match_reference(log, edges, modulus):

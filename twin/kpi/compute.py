@@ -25,10 +25,13 @@ contract:
   not a loss in NEE).
 - A ratio whose denominator is zero is None, never 0 or 1. With nothing produced in a window the
   production ratios (performance, quality, OEE, NEE) are None; availability stays APT / PBT.
-- failures = entries into DOWN (see the kernels). MTBF = AUPT / failures and MTTR = ADET /
-  failures, None without failures. ISO 22400-2 defines MTBF as the mean busy time between
-  consecutive failures and MTTR as the mean time to restore; dividing the window's totals by the
-  failure count is the usual simplification, exact when each DOWN period is one failure.
+- failures (``kernels.failure_spells``): a DOWN spell is DOWN time that a PLANNED_STOP, NO_SHIFT or
+  UNKNOWN interlude does not end (a repair a break or a shift end interrupts is one failure, its
+  repair time the DOWN time on both sides); a spell with less DOWN time than the site's
+  ``micro_stop_s`` is a micro-stop: its time stays in ADET, but it is no failure. A failure and its
+  repair time are booked in the window where the spell began. MTBF = AUPT / failures and MTTR =
+  repair time / failures, None without failures (ISO 22400-2: mean busy time between failures,
+  mean time to restore). Micro-stops are counted per unit in ``diagnostics``.
 - Counts come from cumulative counters (resets and rollovers handled, never negative). When a
   unit has no valid GOOD reading at all, good = produced - scrap - rework (flag ``good_derived``).
 - energy_kwh of a unit: its ENERGY_KWH counter when it has at least two valid readings; else the
@@ -100,6 +103,7 @@ class _Totals:
     scrap: float = 0.0
     rework: float = 0.0
     failures: int = 0
+    repair_s: float = 0.0
     ideal_s: float = 0.0
     unknown_product: float = 0.0
     energy_kwh: float | None = None
@@ -112,6 +116,8 @@ class _Measured:
 
     seconds: np.ndarray  # [units, windows, states]
     failures: np.ndarray  # [units, windows]
+    repair_s: np.ndarray  # [units, windows]
+    micro_stops: np.ndarray  # [units, windows]
     invalid_states: np.ndarray  # [units]
     delta: np.ndarray  # [units, channels, windows]
     resets: np.ndarray  # [units, channels]
@@ -126,10 +132,11 @@ class _Measured:
 
 
 def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_product: np.ndarray,
-             ideal_cycle_s: np.ndarray) -> _Measured:
+             ideal_cycle_s: np.ndarray, micro_stop_s: float) -> _Measured:
     n_units = len(log.units)
     st, ct, pw, pr = log.states, log.counters, log.power, log.products_stream
-    seconds, failures, invalid = kernels.state_durations(st, edges, float(log.t_end))
+    seconds, _stops, invalid = kernels.state_durations(st, edges, float(log.t_end))
+    failures, repair, micro = kernels.failure_spells(st, edges, float(log.t_end), micro_stop_s)
     delta, resets, rollovers, bad, readings = kernels.counter_deltas(ct, edges, modulus, CONTINUOUS)
     kwh, _covered, pbad = kernels.trapezoid_energy(pw, edges)
     mix = kernels.product_mix(pr, default_product, ideal_cycle_s)
@@ -137,7 +144,7 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
     n_w = edges.shape[0] - 1
     shape = (n_units, N_CHANNELS)
     return _Measured(
-        seconds=seconds, failures=failures, invalid_states=invalid,
+        seconds=seconds, failures=failures, repair_s=repair, micro_stops=micro, invalid_states=invalid,
         delta=delta.reshape(n_units, N_CHANNELS, n_w), resets=resets.reshape(shape),
         rollovers=rollovers.reshape(shape), bad_counts=bad.reshape(shape), readings=readings.reshape(shape),
         power_kwh=kwh, power_bad=pbad, power_valid=np.diff(pw.offsets) - pbad,
@@ -147,7 +154,7 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
 
 def _nothing_booked(m: _Measured) -> _Measured:
     """The measurement of a zero-length span: no time and no event in it; stream diagnostics kept."""
-    for name in ("seconds", "failures", "delta", "power_kwh", "ideal_s", "unknown_units"):
+    for name in ("seconds", "failures", "repair_s", "micro_stops", "delta", "power_kwh", "ideal_s", "unknown_units"):
         getattr(m, name)[...] = 0
     return m
 
@@ -165,7 +172,7 @@ def _station_totals(m: _Measured, u: int, w: int) -> _Totals:
     d = m.delta[u, :, w]
     tot = _Totals(seconds=m.seconds[u, w].copy(), produced=float(d[Channel.PRODUCED]),
                   scrap=float(d[Channel.SCRAP]), rework=float(d[Channel.REWORK]),
-                  failures=int(m.failures[u, w]), ideal_s=float(m.ideal_s[u, w]),
+                  failures=int(m.failures[u, w]), repair_s=float(m.repair_s[u, w]), ideal_s=float(m.ideal_s[u, w]),
                   unknown_product=float(m.unknown_units[u, w]))
     if m.readings[u, Channel.GOOD] > 0:
         tot.good = float(d[Channel.GOOD])
@@ -191,6 +198,7 @@ def _sum_totals(parts: list[_Totals]) -> _Totals:
     """Time elements, failures, ideal time, counts and energy summed; flags merged (not energy_partial logic)."""
     tot = _Totals(seconds=np.sum([p.seconds for p in parts], axis=0) if parts else np.zeros(N_STATES))
     tot.failures = sum(p.failures for p in parts)
+    tot.repair_s = math.fsum(p.repair_s for p in parts)
     tot.ideal_s = math.fsum(p.ideal_s for p in parts)
     tot.unknown_product = math.fsum(p.unknown_product for p in parts)
     tot.scrap = math.fsum(p.scrap for p in parts)
@@ -236,7 +244,7 @@ def _finish(tot: _Totals, site: str, line: str | None, station: str | None, star
         produced=tot.produced, good=tot.good, scrap=tot.scrap, rework=tot.rework, failures=tot.failures,
         availability=availability, performance=performance, quality=quality, oee=oee, nee=nee,
         mtbf_s=aupt / tot.failures if tot.failures else None,
-        mttr_s=adet / tot.failures if tot.failures else None,
+        mttr_s=tot.repair_s / tot.failures if tot.failures else None,
         energy_kwh=energy, kwh_per_good=energy / tot.good if energy is not None and tot.good > 0 else None,
         flags=sorted(flags),
     )
@@ -299,6 +307,7 @@ def _diagnostics(m: _Measured, log: FrozenLog, layout: _Layout, modulus: np.ndar
         return {log.units[u]: int(arr[u]) for u in np.nonzero(arr)[0]}
 
     unknown_units = m.unknown_units.sum(axis=1)
+    micro = m.micro_stops.sum(axis=1)
     meters = {}
     for u, meter in layout.meters:
         vol = float(m.delta[u, Channel.VOLUME, 0]) if m.readings[u, Channel.VOLUME] >= 2 else None
@@ -311,6 +320,8 @@ def _diagnostics(m: _Measured, log: FrozenLog, layout: _Layout, modulus: np.ndar
         "bad_counter_readings": per_key(m.bad_counts),
         "bad_power_samples": per_unit(m.power_bad),
         "invalid_state_codes": per_unit(m.invalid_states),
+        "micro_stop_s": float(layout.factory.site.micro_stop_s),
+        "micro_stops": per_unit(micro),
         "unknown_product_units": {log.units[u]: float(unknown_units[u]) for u in np.nonzero(unknown_units)[0]},
         "units_with_unknown_product": [log.units[u] for u in np.nonzero(unknown_units)[0]],
         "meters": meters,
@@ -337,14 +348,15 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
     modulus = counter_modulus_array(factory.kpi.counter_rollover if counter_modulus is None else counter_modulus)
     layout = _Layout(factory)
     span = np.array([log.t_start, log.t_end], dtype=np.float64)
-    whole = _measure(log, span, modulus, layout.default_product, layout.ideal_cycle_s)
+    micro_stop_s = float(factory.site.micro_stop_s)
+    whole = _measure(log, span, modulus, layout.default_product, layout.ideal_cycle_s, micro_stop_s)
     if log.t_end == log.t_start:
         whole = _nothing_booked(whole)
     stations, lines, site = layout.windows(whole, 0, None, None)
     windows: list[KpiWindow] = []
     if edges is not None:
         e = check_edges(edges)
-        m = _measure(log, e, modulus, layout.default_product, layout.ideal_cycle_s)
+        m = _measure(log, e, modulus, layout.default_product, layout.ideal_cycle_s, micro_stop_s)
         for w in range(e.shape[0] - 1):
             st, ln, si = layout.windows(m, w, float(e[w]), float(e[w + 1]))
             windows.extend(st)

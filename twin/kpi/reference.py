@@ -12,7 +12,10 @@ Rules, shared with the kernels (see their docstrings for the reasons):
   last window, a failure starting there does not;
 - a state holds from its sample until the unit's next state sample, or ``t_end`` for the last;
   time before the first sample and after ``t_end`` is UNKNOWN; an invalid code is UNKNOWN (counted);
-- a failure is an entry into DOWN from any other state, at ``t < t_end``;
+- a stop (``state_durations``' count) is an entry into DOWN from any other state, at ``t < t_end``;
+- a failure (``failure_spells``) is a DOWN spell, i.e. DOWN time that PLANNED_STOP, NO_SHIFT or
+  UNKNOWN interludes do not end, with at least ``micro_stop_s`` of DOWN time; a shorter spell is a
+  micro-stop; the spell and its DOWN seconds are booked in the window where it began;
 - counter readings that are NaN, infinite or negative are skipped (counted); the first valid one is
   the baseline; a decrease by more than M/2 and at most M (modulus M > 0) is a rollover, any other
   decrease a reset to zero;
@@ -105,6 +108,42 @@ def state_durations(t, unit, code, n_units, edges, t_end):
             for w, lo, hi in _overlaps(edges, a, b):
                 seconds[u][w][s] += hi - lo
     return seconds, failures, invalid
+
+
+def failure_spells(t, unit, code, n_units, edges, t_end, micro_stop_s):
+    """(failures[u][w], repair_s[u][w], micro_stops[u][w]); see the module rules."""
+    edges = [float(e) for e in edges]
+    n_windows = len(edges) - 1
+    failures = [[0] * n_windows for _ in range(n_units)]
+    repair = [[0.0] * n_windows for _ in range(n_units)]
+    micro = [[0] * n_windows for _ in range(n_units)]
+    interludes = (State.PLANNED_STOP, State.NO_SHIFT, State.UNKNOWN)
+    for u, samples in enumerate(_grouped(t, unit, code, n_units)):
+        spells = []  # (start, DOWN seconds)
+        state, since = int(State.UNKNOWN), None
+        for ti, c in samples:
+            if ti >= t_end:
+                break
+            c = int(c) if 0 <= int(c) < N_STATES else int(State.UNKNOWN)
+            if state == State.DOWN:
+                spells[-1][1] += ti - since
+            if c == State.DOWN and not (spells and spells[-1][2]):
+                spells.append([ti, 0.0, True])
+            elif c != State.DOWN and c not in interludes and spells:
+                spells[-1][2] = False  # closed
+            state, since = c, ti
+        if state == State.DOWN:
+            spells[-1][1] += t_end - since
+        for start, down_s, _open in spells:
+            w = _window_of(edges, start, closed_last=False)
+            if w is None:
+                continue
+            if down_s >= micro_stop_s:
+                failures[u][w] += 1
+                repair[u][w] += down_s
+            else:
+                micro[u][w] += 1
+    return failures, repair, micro
 
 
 def counter_deltas(t, key, value, n_keys, edges, modulus, continuous):

@@ -54,6 +54,7 @@ def compile_kernels() -> float:
     modulus = np.zeros(N_CHANNELS)
     for edges in (np.array([0.0, 60.0]), np.arange(0.0, 61.0, 30.0)):
         kernels.state_durations(st, edges, float(f.t_end))
+        kernels.failure_spells(st, edges, float(f.t_end), 120.0)
         kernels.counter_deltas(ct, edges, modulus, CONTINUOUS)
         kernels.trapezoid_energy(pw, edges)
         mix = kernels.product_mix(pr, np.zeros(1, dtype=np.int64), np.ones((1, 1)))

@@ -96,10 +96,11 @@ def state_durations(states, edges, t_end):
     A state holds from its sample until the unit's next state sample, or ``t_end`` for the last;
     time before a unit's first sample and after ``t_end`` is UNKNOWN, so each window's seconds sum
     to its length. A code outside ``0..N_STATES-1`` is booked as UNKNOWN (a gap, never "unchanged")
-    and counted in ``invalid``. A failure is an entry into DOWN from any other state (UNKNOWN
-    included) at ``t < t_end``, booked in the window where the DOWN starts.
+    and counted in ``invalid``. A stop is an entry into DOWN from any other state (UNKNOWN
+    included) at ``t < t_end``, booked in the window where the DOWN starts. Stops are not failures:
+    MTBF and MTTR count ``failure_spells`` (micro-stops out, a repair split by a break counted once).
 
-    Returns ``seconds[n_units, n_windows, N_STATES]``, ``failures[n_units, n_windows]`` (int64),
+    Returns ``seconds[n_units, n_windows, N_STATES]``, ``stops[n_units, n_windows]`` (int64),
     ``invalid[n_units]`` (int64).
     """
     s = csr(states)

@@ -1,46 +1,58 @@
 """The rules every source applies between a raw reading and a Sample, in one place.
 
-A raw value becomes a signal value through ``scale``/``offset``, then ``unit``, then the type of
-the signal (a float, or text for state and product); a value no rule can place is a named
-rejection, never a guess (docs/architecture.md, Contracts, "From raw value to signal value").
-Then the timestamp policy picks the clock, and the deadband holds back changes too small to
-matter. ``to_sample`` does all of it for one reading; a client's own work ends at "raw value,
-raw timestamps, quality" (the StatusCode of OPC UA, the payload of MQTT) and starts again at "put
-the Sample on the queue, or count why not".
+A raw value becomes a signal value through ``scale``/``offset``, then ``unit`` (converted to the
+signal's own unit: connectors/units.py), then the type of the signal (a float, or text for state
+and product; ``values:`` turns a state code into a twin state: connectors/valuemaps.py); a value no
+rule can place is a named rejection, never a guess (docs/architecture.md, Contracts, "From raw
+value to signal value"). A counter with ``rollover:`` is made continuous (connectors/rollover.py);
+a number outside ``eu_range`` is rejected. Then the timestamp policy picks the clock, and the
+deadband holds back changes too small to matter. ``to_sample`` does all of it for one reading; a
+client's own work ends at "raw value, raw timestamps, quality" (the StatusCode of OPC UA, the
+payload of MQTT) and starts again at "put the Sample on the queue, or count why not".
 
-The templates that name signals (``{line}/{station}/{signal}``) and the patterns they are filled
-from (an MQTT topic, an OPC UA browse path) are here too: ``PathPattern``, ``render``,
-``template_signals``.
+The templates that name signals and the patterns that fill them live in connectors/patterns.py
+and are re-exported here: ``PathPattern``, ``render``, ``template_signals``.
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from factory_models import Quality, Sample, TsKind
-from factory_models.schema import NAME
-from factory_models.signals import BadValue, coerce, is_text, signal_name
+from factory_models.signals import BadValue, coerce, is_text, signal_kind, signal_name
 
 from .config_base import Strict
+from .patterns import PathPattern, check_template, names_in, render, template_regex, template_signals
+from .rollover import Unwrap
+from .units import conversion_factor
+from .valuemaps import ValueMap, ValuesSpec, value_map
+
+__all__ = [
+    "DEADBAND", "DUPLICATE", "Deadband", "Held", "Overrides", "PathPattern", "Rejected", "Rules", "SignalMemory",
+    "Transform", "check_template", "names_in", "pick_timestamp", "render", "template_regex", "template_signals",
+    "to_sample",
+]
 
 TimestampPolicy = Literal["source", "server", "receive"]
 
 _GOOD, _BAD = Quality.GOOD, Quality.BAD
 _SOURCE, _SERVER, _RECEIVE = TsKind.SOURCE, TsKind.SERVER, TsKind.RECEIVE
 _NAN = float("nan")
+_UNMAPPED = "unmapped_value"
 
 
 class Transform(Strict):
-    """engineering value = raw x scale + offset; a change smaller than ``deadband`` is not forwarded.
+    """engineering value = (raw x scale + offset) in ``unit``, converted to the signal's unit; a
+    change smaller than ``deadband`` (in the signal's unit) is not forwarded.
 
-    ``unit`` names the unit of the value after scaling. Today it is checked by nobody and only
-    documents the entry; converting it to the signal's unit (pint) belongs in ``_number`` below.
     ``timestamp`` is the preferred clock: ``source`` falls back to the server time, then to the
     receive time; ``server`` falls back to the receive time; the clock actually used is recorded on
-    the Sample as its ``ts_kind``.
+    the Sample as its ``ts_kind``. ``values`` (state signals): a built-in table name or an inline
+    map raw -> twin state. ``rollover`` (counters): the counter's maximum in raw counts, e.g. 65535.
+    ``eu_range`` (numbers): [low, high] of the raw value, as the device's EURange states it.
     """
 
     scale: float = 1.0
@@ -48,6 +60,15 @@ class Transform(Strict):
     unit: str | None = None
     deadband: Annotated[float, Field(ge=0)] = 0.0
     timestamp: TimestampPolicy = "source"
+    values: ValuesSpec | None = None
+    rollover: Annotated[int, Field(ge=1)] | None = None
+    eu_range: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.eu_range is not None and not self.eu_range[0] < self.eu_range[1]:
+            raise ValueError(f"eu_range must be [low, high] with low < high, got {list(self.eu_range)}")
+        return self
 
     def apply(self, raw: float) -> float:
         return raw * self.scale + self.offset
@@ -61,10 +82,13 @@ class Overrides(Strict):
     unit: str | None = None
     deadband: Annotated[float, Field(ge=0)] | None = None
     timestamp: TimestampPolicy | None = None
+    values: ValuesSpec | None = None
+    rollover: Annotated[int, Field(ge=1)] | None = None
+    eu_range: tuple[float, float] | None = None
 
     def transform(self, defaults: Transform) -> Transform:
         own = {k: getattr(self, k) for k in Transform.model_fields if getattr(self, k) is not None}
-        return defaults.model_copy(update=own)
+        return Transform.model_validate({**defaults.model_dump(), **own}) if own else defaults
 
 
 def pick_timestamp(
@@ -78,15 +102,23 @@ def pick_timestamp(
     return receive_ts, _RECEIVE
 
 
-class Deadband:
-    """Absolute deadband per signal: forward a value only when it moved at least ``deadband`` from
-    the last forwarded one. Text values pass when they change. A deadband of 0 forwards everything
-    (a repeated counter value is still a heartbeat the twin uses to see the source is alive)."""
+class SignalMemory:
+    """What a source remembers per signal between readings; one per source, passed to every
+    ``to_sample``.
 
-    __slots__ = ("_last",)
+    The deadband: forward a value only when it moved at least ``deadband`` from the last forwarded
+    one (text values pass when they change; a deadband of 0 forwards everything: a repeated counter
+    value is still a heartbeat the twin uses to see the source is alive); ``forget`` after a
+    reconnect so the first value passes whatever it is. ``unwrap``: the counters' rollovers, kept
+    across reconnects. ``unmapped``: values a value map did not hold, per signal (for ``stats()``).
+    """
+
+    __slots__ = ("_last", "unwrap", "unmapped")
 
     def __init__(self) -> None:
         self._last: dict[str, float | str] = {}
+        self.unwrap = Unwrap()
+        self.unmapped: Counter[str] = Counter()
 
     def passes(self, signal: str, value: float | str, deadband: float) -> bool:
         if deadband <= 0:
@@ -106,31 +138,57 @@ class Deadband:
         self._last.clear()
 
 
+#: the old name: every client made one ``Deadband()`` per source, which is now its signal memory
+Deadband = SignalMemory
+
+
 # --- one reading -> a Sample or a named reason --------------------------------------------------
 
 
 class Rules:
     """One entry's transform for one signal, unpacked: the per-value path reads plain slots, which
-    costs less than attribute reads on the pydantic model."""
+    costs less than attribute reads on the pydantic model. The unit's conversion factor is folded
+    into ``scale`` and ``offset``. ``problem``: why no value of this signal can be used (a unit
+    that cannot become the signal's; the mapping's check normally stops that at start-up)."""
 
-    __slots__ = ("signal", "text", "state", "scale", "offset", "unit", "deadband", "policy")
+    __slots__ = ("signal", "text", "state", "scale", "offset", "unit", "deadband", "policy", "values",
+                 "rollover", "eu_range", "checks", "problem")
 
     def __init__(self, signal: str, transform: Transform):
         self.signal = signal
         self.text = is_text(signal)
         self.state = signal_name(signal) == "state"
-        self.scale = transform.scale
-        self.offset = transform.offset
         self.unit = transform.unit
+        self.problem: str | None = None
+        factor = 1.0
+        if not self.text:
+            try:
+                factor = conversion_factor(transform.unit, signal)
+            except ValueError as exc:
+                self.problem = str(exc)
+        self.scale = transform.scale * factor
+        self.offset = transform.offset * factor
         self.deadband = transform.deadband
         self.policy = transform.timestamp
+        self.values: ValueMap | None = (
+            value_map(transform.values) if self.state and transform.values is not None else None)
+        try:
+            counter = not self.text and signal_kind(signal) == "counter"
+        except KeyError:
+            counter = False
+        self.rollover: int | None = transform.rollover if counter else None
+        self.eu_range: tuple[float, float] | None = None if self.text else transform.eu_range
+        self.checks = self.rollover is not None or self.eu_range is not None
 
 
 class Rejected(NamedTuple):
-    """A reading no rule can place: ``reason`` is the counted name, ``detail`` says what was wrong."""
+    """A reading no rule can place: ``reason`` is the counted name, ``detail`` says what was wrong.
+    ``sample``: what the client still forwards after counting it (a state value the value map
+    does not hold leaves the station UNKNOWN: an ``UNKNOWN`` state Sample), else None."""
 
     reason: str
     detail: str
+    sample: Sample | None = None
 
 
 class Held(NamedTuple):
@@ -152,7 +210,7 @@ def to_sample(
     source_ts: float | None,
     server_ts: float | None,
     receive_ts: float,
-    deadband: Deadband,
+    deadband: SignalMemory,
     seen: dict[str, tuple] | None = None,
     redelivered: bool = False,
 ) -> Sample | Rejected | Held:
@@ -161,26 +219,43 @@ def to_sample(
     ``source_ts``/``server_ts`` are epoch seconds or None when the source gave none. Only Good
     values go through the deadband: a Bad or Uncertain one is news about the source. ``seen``
     (signal -> last (ts, value)) lets a ``redelivered`` reading that repeats it be held as a
-    DUPLICATE; sources that never redeliver pass None.
+    DUPLICATE; sources that never redeliver pass None. ``deadband`` is the source's SignalMemory.
+
+    A state value its value map does not hold is ``Rejected("unmapped_value", ..., sample)`` whose
+    ``sample`` is the station's UNKNOWN state at the reading's time: count the rejection, then
+    forward the sample (when it is not None), so the twin never keeps the previous state.
     """
+    if rules.problem is not None:
+        return Rejected("bad_unit", rules.problem)
     try:
-        value = _number(rules, raw, quality) if not rules.text else _text(rules, raw, quality)
+        value = _number(rules, raw, quality, deadband) if not rules.text else _text(rules, raw, quality)
     except BadValue as exc:
-        return Rejected(exc.reason, str(exc))
+        if exc.reason != _UNMAPPED:
+            return Rejected(exc.reason, str(exc))
+        deadband.unmapped[rules.signal] += 1
+        out = _forward(rules, "UNKNOWN", quality, source_ts, server_ts, receive_ts, deadband, seen, False)
+        return Rejected(_UNMAPPED, str(exc), out if type(out) is Sample else None)
+    return _forward(rules, value, quality, source_ts, server_ts, receive_ts, deadband, seen, redelivered)
+
+
+def _forward(rules: Rules, value: float | str, quality: Quality, source_ts: float | None,
+             server_ts: float | None, receive_ts: float, memory: SignalMemory, seen: dict | None,
+             redelivered: bool) -> Sample | Held:
     ts, kind = pick_timestamp(rules.policy, source_ts, server_ts, receive_ts)
     signal = rules.signal
     if seen is not None:
         if redelivered and seen.get(signal) == (ts, value):
             return DUPLICATE
         seen[signal] = (ts, value)
-    if rules.deadband and quality is _GOOD and not deadband.passes(signal, value, rules.deadband):
+    if rules.deadband and quality is _GOOD and not memory.passes(signal, value, rules.deadband):
         return DEADBAND
     return Sample(signal, value, ts, quality, kind)
 
 
-def _number(rules: Rules, raw: object, quality: Quality) -> float:
-    """A gauge or counter: a number (or numeric text), scaled. A Bad reading whose value is unusable
-    still becomes a Sample, with NaN, so the twin counts it and keeps it out of KPIs."""
+def _number(rules: Rules, raw: object, quality: Quality, memory: SignalMemory) -> float:
+    """A gauge or counter: a number (or numeric text), scaled and in the signal's unit. A Bad
+    reading whose value is unusable still becomes a Sample, with NaN, so the twin counts it and
+    keeps it out of KPIs."""
     if type(raw) is not float and type(raw) is not int:
         if raw is None and quality is _BAD:
             return _NAN
@@ -191,6 +266,8 @@ def _number(rules: Rules, raw: object, quality: Quality) -> float:
                 if quality is _BAD:
                     return _NAN
                 raise
+    if rules.checks and quality is not _BAD:
+        raw = _checked(rules, raw, memory)
     try:
         value = float(raw) * rules.scale + rules.offset
     except OverflowError:  # an integer beyond float range
@@ -202,14 +279,35 @@ def _number(rules: Rules, raw: object, quality: Quality) -> float:
     raise BadValue("not_finite", f"{rules.signal}: {raw!r} (x {rules.scale} + {rules.offset}) is not a finite number"[:200])
 
 
+def _checked(rules: Rules, raw: float, memory: SignalMemory) -> float:
+    """The raw value inside ``eu_range``, and made continuous across ``rollover``s; BadValue
+    ``out_of_range`` otherwise."""
+    if rules.eu_range is not None:
+        low, high = rules.eu_range
+        if not low <= raw <= high:
+            raise BadValue("out_of_range", f"{rules.signal}: {raw!r} is outside its EURange [{low:g}, {high:g}]")
+    if rules.rollover is not None:
+        raw = memory.unwrap.total(rules.signal, raw, rules.rollover)
+    return raw
+
+
 def _text(rules: Rules, raw: object, quality: Quality) -> str:
-    """A state (a State name or its integer code, leaving as the name) or other text. Product codes
-    are often integers, so an integer is taken as its decimal text. A Bad reading without a usable
-    value becomes "UNKNOWN" for a state, "" otherwise."""
+    """A state (through its value map when it has one; else a State name or the twin's own integer
+    code, leaving as the name) or other text. Product codes are often integers, so an integer is
+    taken as its decimal text. A Bad reading without a usable value becomes "UNKNOWN" for a state,
+    "" otherwise."""
     if raw is None:
         if quality is _BAD:
             return "UNKNOWN" if rules.state else ""
         raise BadValue("wrong_type", f"{rules.signal}: no value")
+    values = rules.values
+    if values is not None:
+        state = values.lookup(raw)
+        if state is not None:
+            return state
+        if quality is _BAD:
+            return "UNKNOWN"
+        raise BadValue(_UNMAPPED, f"{rules.signal}: {str(raw)[:64]!r} is not in value map {values.name!r}")
     try:
         if rules.state:
             return coerce(rules.signal, raw)
@@ -222,107 +320,3 @@ def _text(rules: Rules, raw: object, quality: Quality) -> str:
         if quality is _BAD:
             return "UNKNOWN" if rules.state else ""
         raise
-
-
-# --- signal templates and the patterns that fill them ---------------------------------------------
-
-_PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_PLACEHOLDERS = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NAME_RE = re.compile(NAME)
-
-
-class PathPattern:
-    """A ``/``-separated pattern such as ``factory/{site}/{line}/{station}/{signal}``.
-
-    Each ``{name}`` stands for exactly one path level (a signal name segment, so no ``/``); ``+``
-    for one anonymous level; ``#`` (last level only) for any remaining levels. ``fixed`` values
-    (typically ``site``) are substituted before matching, so only that site's paths match.
-    """
-
-    def __init__(self, pattern: str, fixed: dict[str, str] | None = None):
-        self.pattern = pattern
-        self.levels: list[tuple[str, str]] = []  # (kind, text): kind is lit | var | plus | hash
-        levels = pattern.split("/")
-        for i, level in enumerate(levels):
-            m = _PLACEHOLDER.match(level)
-            if m:
-                name = m.group(1)
-                if fixed and name in fixed:
-                    self.levels.append(("lit", fixed[name]))
-                else:
-                    self.levels.append(("var", name))
-            elif level == "+":
-                self.levels.append(("plus", level))
-            elif level == "#":
-                if i != len(levels) - 1:
-                    raise ValueError(f"'#' may only be the last level of {pattern!r}")
-                self.levels.append(("hash", level))
-            elif level == "" and 0 < i < len(levels) - 1 or any(c in level for c in "{}+#"):
-                raise ValueError(
-                    f"level {level!r} of {pattern!r} is neither text nor a '{{name}}' placeholder"
-                )
-            else:
-                self.levels.append(("lit", level))
-        names = [t for k, t in self.levels if k == "var"]
-        if len(set(names)) != len(names):
-            raise ValueError(f"placeholder repeated in {pattern!r}")
-        self.names = frozenset(names) | frozenset(fixed or ()) & names_in(pattern)
-        self.fixed = dict(fixed or {})
-
-    def subscription(self) -> str:
-        """The MQTT topic filter this pattern needs (placeholders become ``+``)."""
-        return "/".join("+" if k in ("var", "plus") else t for k, t in self.levels)
-
-    def match(self, path: str) -> dict[str, str] | None:
-        """The placeholder values if ``path`` matches, else None. A value must be a valid name."""
-        parts = path.split("/")
-        out = dict(self.fixed)
-        for i, (kind, text) in enumerate(self.levels):
-            if kind == "hash":
-                return out
-            if i >= len(parts):
-                return None
-            part = parts[i]
-            if kind == "lit":
-                if part != text:
-                    return None
-            elif kind == "var":
-                if not _NAME_RE.match(part) or len(part) > 64:
-                    return None
-                out[text] = part
-            elif not part:
-                return None
-        return out if len(parts) == len(self.levels) else None
-
-
-def names_in(template: str) -> frozenset[str]:
-    """The placeholder names of a template or pattern."""
-    return frozenset(_PLACEHOLDERS.findall(template))
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """``{line}/{station}/{signal}`` filled from ``values`` (every placeholder must be there)."""
-    return _PLACEHOLDERS.sub(lambda m: values[m.group(1)], template)
-
-
-def template_regex(template: str) -> re.Pattern:
-    """A regex matching every signal a template can produce (each placeholder: one path segment)."""
-    parts = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template)
-    return re.compile("".join("[^/]+" if _PLACEHOLDER.match(p) else re.escape(p) for p in parts) + "$")
-
-
-def template_signals(template: str, site: str, known: set[str] | frozenset[str], *, meters: bool = True) -> set[str]:
-    """The signals of ``known`` that ``template`` can produce for ``site``. ``meters=False`` leaves
-    the site meters (``site/...``) out unless the template names them literally."""
-    rx = template_regex(template.replace("{site}", site))
-    keep_meters = meters or template.startswith("site/")
-    return {s for s in known if rx.match(s) and (keep_meters or not s.startswith("site/"))}
-
-
-def check_template(template: str, available: frozenset[str], pattern: str) -> None:
-    """ValueError when ``template`` uses a placeholder ``pattern`` does not define."""
-    missing = names_in(template) - available
-    if missing:
-        raise ValueError(
-            f"signal template {template!r} uses {sorted(missing)}, which pattern {pattern!r} does not define"
-        )

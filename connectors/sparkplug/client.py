@@ -70,6 +70,17 @@ class SparkplugClient:
     # --- Source interface -------------------------------------------------------------------------
 
     def signals(self) -> set[str]:
+        """The signals its entries name outright, and those its templates have delivered: a template
+        such as ``{line}/{station}/{signal}`` could feed every signal of the site, but a broker
+        outage must blank only what this source actually feeds (as the MQTT source does)."""
+        out = set(self._stats.delivered)
+        for _, template, _ in self._entries:
+            if "{" not in template:
+                out |= template_signals(template, self.site, self.known)
+        return out
+
+    def possible_signals(self) -> set[str]:
+        """Every known signal its entries' templates can produce."""
         out: set[str] = set()
         for _, template, _ in self._entries:
             out |= template_signals(template, self.site, self.known)
@@ -115,7 +126,7 @@ class SparkplugClient:
 
     def _connect_failed(self, message: str) -> None:
         self._extra["connect_failures"] += 1
-        self._extra["last_error"] = message
+        self._extra["last_error"] = self._stats.last_error = message
         log.warning("%s: %s:%s: %s; retrying with backoff", self.name, self.config.host, self.config.port, message)
 
     async def _reorder_watch(self) -> None:
@@ -291,6 +302,7 @@ class SparkplugClient:
             s = to_sample(rules, raw, quality, ts, out.payload_ts, receive_ts, self._deadband)
             if type(s) is Sample:
                 made.append(s)
+                self._stats.delivered.add(signal)
                 self._fed.setdefault((out.topic.group, out.topic.node), {}).setdefault(reading.device, set()).add(signal)
             elif s is DEADBAND:
                 self._stats.suppressed += 1

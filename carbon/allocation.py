@@ -34,6 +34,8 @@ class StationUse:
     energy_kwh: float
     machine_time_s: dict[str, float] = field(default_factory=dict)
     units: dict[str, float] = field(default_factory=dict)
+    #: the station's electricity CO2e when priced hour by hour; None: energy x the period's factor
+    co2e_kg: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def allocate(
                 )
             else:
                 continue
-        kg = station_co2e(st.energy_kwh, electricity_kg_per_kwh)
+        kg = st.co2e_kg if st.co2e_kg is not None else station_co2e(st.energy_kwh, electricity_kg_per_kwh)
         for p, s in share.items():
             fp[p].electricity_kwh += st.energy_kwh * s
             fp[p].indirect_co2e_kg += kg * s
@@ -191,8 +193,11 @@ def allocate(
             else:
                 fp[p].direct_co2e_kg += load.co2e_kg * s
             fp[p].shared_co2e_kg += load.co2e_kg * s
+    made = {p for st in stations for p in names if st.machine_time_s.get(p, 0) > 0 or st.units.get(p, 0) > 0}
     for f in fp.values():
-        if f.good_units <= 0 and f.total_co2e_kg > 0:
+        if f.good_units <= 0 and f.total_co2e_kg == 0 and f.product not in made:
+            f.flags.append("not produced in the period: zero allocation")
+        elif f.good_units <= 0 and f.total_co2e_kg > 0:
             f.flags.append("no good units in the period: footprint per unit undefined, total still reported")
     parts = [
         f"ISO 14067:2018 6.4.6 allocation. Station electricity from {len(stations)} station sub-meters "

@@ -8,6 +8,7 @@ Quality Criteria (Scope 2 Guidance ch. 7): retired, same market, same vintage as
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,27 +24,38 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: certificate and contract kinds: China's GEC, the I-REC standard, US RECs, green PPAs; ``ppa`` and
+#: ``supplier`` (a supplier-specific contract) are kept from earlier configs
+INSTRUMENT_KINDS = ("gec", "i-rec", "rec", "green_ppa", "ppa", "supplier")
+
+
 class Instrument(Strict):
-    """A green electricity certificate (GEC), a PPA or a supplier contract claimed for Scope 2 market-based.
+    """A certificate (GEC, I-REC, REC), a green PPA or a supplier contract for Scope 2 market-based.
 
     Exactly one of ``kwh`` and ``mwh``. ``factor`` names the registry factor of the contracted
-    power (renewable: zero); ``vintage`` is the calendar year (UTC) of the generation it covers,
-    and it can be claimed only against consumption in that year.
+    power (renewable: zero). ``vintage`` is the calendar year, in the site's time zone, of the
+    generation it covers: it is claimed only against consumption in that year, and within
+    ``valid_from`` to ``valid_to`` (dates, both included) when given. Instruments that are not
+    retired or are of another market are refused when a report is made, with the reason.
     """
 
     id: Annotated[str, Field(min_length=1, max_length=120)]
-    kind: Literal["gec", "ppa", "supplier"]
+    kind: Literal["gec", "i-rec", "rec", "green_ppa", "ppa", "supplier"]
     kwh: Annotated[float, Field(gt=0)] | None = None
     mwh: Annotated[float, Field(gt=0)] | None = None
     vintage: Annotated[int, Field(ge=2000, le=2100)]
     market: Annotated[str, Field(min_length=2, max_length=2)]  # ISO 3166-1 alpha-2 of the market
     retired: bool
     factor: str = "ghgp-renewable-instrument"
+    valid_from: date | None = None
+    valid_to: date | None = None
 
     @model_validator(mode="after")
     def _volume(self) -> "Instrument":
         if (self.kwh is None) == (self.mwh is None):
             raise ValueError(f"instrument {self.id!r}: give exactly one of kwh and mwh")
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError(f"instrument {self.id!r}: valid_to {self.valid_to} is before valid_from {self.valid_from}")
         return self
 
     @property
@@ -54,7 +66,8 @@ class Instrument(Strict):
 class CarbonConfig(Strict):
     site_country: str = "CN"
     grid_factor: str = "cn-mee-2023-grid-east"  # location-based: annual factor or a grid_hourly series
-    residual_factor: str = "cn-mee-2023-excl-nonfossil"  # market-based, after instruments
+    # market-based, after instruments; None: no residual mix, the grid factor stands in (disclosed)
+    residual_factor: str | None = "cn-mee-2023-excl-nonfossil"
     heat_factor: str = "cn-gbt-heat-default"
     onsite_factor: str = "ghgp-onsite-renewable"
     scope1_method: Literal["ipcc", "ndrc"] = "ipcc"
@@ -89,7 +102,7 @@ class CarbonConfig(Strict):
         problems = []
         wanted = {
             "grid_factor": (self.grid_factor, ("grid_electricity", "grid_hourly", "supplier_electricity")),
-            "residual_factor": (self.residual_factor, ("grid_electricity",)),
+            **({"residual_factor": (self.residual_factor, ("grid_electricity",))} if self.residual_factor else {}),
             "heat_factor": (self.heat_factor, ("heat",)),
             "onsite_factor": (self.onsite_factor, ("onsite_renewable",)),
         }
@@ -104,11 +117,8 @@ class CarbonConfig(Strict):
             f = registry.get(fid)
             if f.kind not in kinds:
                 problems.append(f"{field}: factor {fid!r} is a {f.kind} factor, expected {' or '.join(kinds)}")
-        for i, x in enumerate(self.instruments):
-            if not x.retired:
-                problems.append(f"instruments[{i}] ({x.id}): not retired; only retired certificates can be claimed (Scope 2 Quality Criteria)")
-            if x.market.upper() != self.site_country.upper():
-                problems.append(f"instruments[{i}] ({x.id}): market {x.market} is not the site's market {self.site_country}")
+        # an instrument not retired or of another market is no config error: the report refuses it
+        # by name with the reason (carbon.claims), so it is counted rather than failing every run
         if problems:
             raise ConfigError("carbon config", problems)
 

@@ -120,14 +120,16 @@ def replay(
 
 @app.command(cls=Command)
 def report(
-    date_from: str = typer.Option(..., "--from", help="Period start: RFC 3339 or a date (UTC), e.g. 2026-01-05."),
-    date_to: str = typer.Option(..., "--to", help="Period end (exclusive): RFC 3339 or a date (UTC)."),
+    date_from: str = typer.Option(..., "--from", help="Period start: a date or time in the site's time zone "
+                                  "(2026-01-05, 2026-01-05T08:00) or RFC 3339 with an offset."),
+    date_to: str = typer.Option(..., "--to", help="Period end (exclusive), read as --from."),
     fmt: str = typer.Option(..., "--format", "-f", help="csv, xlsx, json, pdf or pact."),
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     store: Path = StoreOpt,
     config: Optional[Path] = typer.Option(None, "--config", help="Factory model: product masses (CBAM table) and carbon settings."),
     carbon_file: Optional[Path] = CarbonOpt,
     site: Optional[str] = typer.Option(None, "--site", help="Site, when the store holds several."),
+    origin: str = typer.Option("measured", "--origin", help="measured (replay, run) or simulated (simulate, demo); never mixed."),
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -135,8 +137,9 @@ def report(
     setup_logging(verbose)
     from twin.emissions import report as reporting
     from twin.emissions.account import carbon_setup
-    from twin.shadow.replay import parse_period_bound
 
+    if origin not in reporting.ORIGINS:
+        fail(f"--origin {origin!r}: expected measured or simulated")
     if store.is_dir():
         fail(f"{store}: is a directory; expected an SQLite store file")
     if not store.is_file():
@@ -144,13 +147,11 @@ def report(
     checked(check_store, store)
     checked(check_yaml, carbon_file)
     checked(check_output, out)
+    factory = load(config) if config else None
     try:
-        t0, t1 = parse_period_bound(date_from), parse_period_bound(date_to)
+        t0, t1 = reporting.parse_period(date_from, date_to, reporting.site_zone(factory))
     except ValueError as exc:
         fail(str(exc))
-    if t1 <= t0:
-        fail("--to must be after --from")
-    factory = load(config) if config else None
     try:
         if factory is not None:
             cfg, registry = carbon_setup(factory, config, carbon_file)
@@ -159,7 +160,7 @@ def report(
 
             cfg, registry = _carbon.load_carbon_config(carbon_file) if carbon_file else (None, _carbon.Registry.default())
         inv = reporting.write_period_report(store, t0, t1, fmt, out, factory=factory, carbon_cfg=cfg,
-                                            registry=registry, site=site)
+                                            registry=registry, site=site, origin=origin)
     except ConfigError as exc:
         fail(str(exc))
     except (ValueError, StoreError) as exc:
@@ -167,11 +168,15 @@ def report(
     except OSError as exc:
         fail(f"{out}: cannot write the report: {exc.strerror or exc}")
     summary = {"out": str(out), "format": fmt, "inputs_sha256": inv.get("inputs_sha256"),
-               "totals": inv.get("totals"), "notes": inv.get("notes", [])}
+               "origin": inv.get("origin"), "period": inv.get("period"), "totals": inv.get("totals"),
+               "coverage": {k: v for k, v in (inv.get("coverage") or {}).items() if k != "meters"},
+               "disclosures": inv.get("disclosures", []), "notes": inv.get("notes", [])}
     if json_out:
         dump_json(summary)
     else:
         typer.echo(f"wrote {out} ({fmt}); inputs SHA-256 {summary['inputs_sha256']}")
+        for line in summary["disclosures"] + summary["notes"]:
+            typer.echo(f"  {line}")
 
 
 def _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
@@ -204,6 +209,10 @@ def demo(
     duration: Optional[float] = typer.Option(None, "--duration", "-d", min=1, help="Wall seconds; default: until Ctrl-C."),
     seed: int = typer.Option(0, "--seed", "-s"),
     mqtt_url: Optional[str] = typer.Option(None, "--mqtt-url", help="Use this broker (mqtt://host:port) instead of the embedded one."),
+    plc_port: int = typer.Option(4840, "--plc-port", min=0, max=65535, envvar="FACTORY_TWIN_PLC_PORT",
+                                 help="Port of the simulated PLC (OPC UA); 0: any free port."),
+    broker_port: int = typer.Option(1883, "--broker-port", min=0, max=65535, envvar="FACTORY_TWIN_BROKER_PORT",
+                                    help="Port of the embedded MQTT broker; 0: any free port."),
     store: Path = StoreOpt,
     no_store: bool = NoStoreOpt,
     influx_url: Optional[str] = InfluxUrlOpt,
@@ -229,6 +238,7 @@ def demo(
     opts = _live_options(duration, speed, seed, mqtt_url, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
                          dashboard_allowed_host)
+    opts.plc_port, opts.broker_port = plc_port, broker_port
     _run_live("demo", run_demo(factory, config, opts), json_out, factory.calendar.timezone)
 
 

@@ -1,62 +1,56 @@
-"""Charts for the PDF report (matplotlib, Agg backend): emissions by scope and source over time, per product."""
+"""Charts for the PDF report (matplotlib, Agg backend): the ledger's hours, and CO2e per product.
+
+The timeline draws each clock hour of the ledger as it is recorded (bars up to four days, a step
+line beyond); hours without data are left empty, not filled in.
+"""
 
 from __future__ import annotations
 
 import io
-from collections import defaultdict
+from datetime import datetime
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from factory_models import EmissionsRecord  # noqa: E402
-
-
-def _bucket_s(span_s: float) -> tuple[float, str]:
-    for size, label in ((3600.0, "hour"), (86400.0, "day"), (7 * 86400.0, "week")):
-        if span_s / size <= 62:
-            return size, label
-    return 30 * 86400.0, "30 days"
+from ..periods import zone  # noqa: E402
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 
 
-def timeline_png(records: list[EmissionsRecord], t0: float, t1: float) -> bytes:
-    """Stacked bars of CO2e per time bucket: Scope 1 by source, Scope 2 (location and market) by source."""
-    size, label = _bucket_s(t1 - t0)
-    n = max(1, int(np.ceil((t1 - t0) / size)))
-    series: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(n))
-    for r in records:
-        if r.method == "onsite":
-            continue
-        key = f"S{r.scope} {r.method} {r.source}"
-        # a record's CO2e is spread evenly over its window, split across the buckets it overlaps
-        a, b = max(r.start, t0), min(r.end, t1)
-        if b <= a:
-            continue
-        for k in range(int((a - t0) // size), min(n, int(np.ceil((b - t0) / size)))):
-            lo, hi = t0 + k * size, t0 + (k + 1) * size
-            ov = max(0.0, min(b, hi) - max(a, lo))
-            series[key][k] += r.co2e_kg * ov / (b - a)
+def _when(text: str, tz) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(tz)
+
+
+def timeline_png(hours: list[dict], tz: str | None) -> bytes:
+    """CO2e per hour: Scope 1 and Scope 2 stacked, location-based and market-based side by side."""
+    z = zone(tz)
+    x = [_when(h["start"], z) for h in hours]
+    data = np.array([h["data"] for h in hours], dtype=bool)
+    s1 = np.where(data, [h["scope1_co2e_kg"] for h in hours], np.nan)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
-    x = np.arange(n)
     for ax, method in zip(axes, ("location", "market")):
-        bottom = np.zeros(n)
-        for key in sorted(series):
-            if key.startswith("S1") or f" {method} " in key:
-                ax.bar(x, series[key], bottom=bottom, label=key.replace(f" {method}", "").replace(" direct", ""))
-                bottom += series[key]
-        ax.set_title(f"Scope 1 + Scope 2 {method}-based")
-        ax.set_xlabel(f"{label} since period start")
+        s2 = np.where(data, [h[f"scope2_{method}_co2e_kg"] for h in hours], np.nan)
+        if len(hours) <= 96:
+            width = 1 / 24 * 0.9
+            ax.bar(x, np.nan_to_num(s1), width=width, align="edge", label="Scope 1")
+            ax.bar(x, np.nan_to_num(s2), width=width, align="edge", bottom=np.nan_to_num(s1), label=f"Scope 2 {method}")
+        else:
+            ax.stackplot(x, np.nan_to_num(s1), np.nan_to_num(s2), labels=["Scope 1", f"Scope 2 {method}"], step="post")
+        ax.set_title(f"Scope 1 + Scope 2 {method}-based, per hour")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M" if len(hours) <= 96 else "%Y-%m-%d", tz=z))
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        ax.set_xlabel(f"hour ({tz or 'UTC'})")
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("kg CO2e")
+    axes[0].set_ylabel("kg CO2e per hour")
     return _png(fig)
 
 

@@ -4,12 +4,9 @@ method statement and the SHA-256 digest of the inputs."""
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from pathlib import Path
 
 from fpdf import FPDF
-
-from factory_models import EmissionsRecord
 
 from .charts import products_png, timeline_png
 from .tables import tables
@@ -57,37 +54,50 @@ def _table(pdf: _Pdf, title: str, header: list[str], rows: list[list], widths: l
     pdf.ln(3)
 
 
-def write_pdf(inventory: dict, records: list[EmissionsRecord], out_path: Path) -> None:
+def write_pdf(inventory: dict, out_path: Path) -> None:
     inv = inventory
-    t0 = datetime.fromisoformat(inv["period"]["start"].replace("Z", "+00:00")).timestamp()
-    t1 = datetime.fromisoformat(inv["period"]["end"].replace("Z", "+00:00")).timestamp()
+    cov = inv.get("coverage") or {}
     pdf = _Pdf(f"inputs SHA-256 {inv['inputs_sha256']}")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 15)
     pdf.cell(0, 9, _text(f"Carbon inventory - site {inv['site']}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=9)
+    period = inv["period"]
     for line in (
-        f"Period: {inv['period']['start']} to {inv['period']['end']}",
+        f"Period: {period.get('start_local', period['start'])} to {period.get('end_local', period['end'])} "
+        f"({period['start']} to {period['end']})",
+        f"Origin: {inv.get('origin', 'measured')} records. Coverage: {cov.get('hours_with_data')} of "
+        f"{cov.get('hours_in_period')} hours with data, {cov.get('estimated_hours')} estimated"
+        + ("" if cov.get("complete") else " - PARTIAL"),
         f"Factor registry {inv['registry_version']}, GWP set {inv['gwp_set']['id'].upper()}",
         f"Inputs SHA-256: {inv['inputs_sha256']}",
         f"Registry SHA-256: {inv['registry_sha256']}",
     ):
         pdf.cell(0, 5, _text(line), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    # the disclosures sit on the first page: a partly covered period is never shown as complete
+    for d in inv.get("disclosures", []) + inv.get("notes", []):
+        partial = d.startswith("PARTIAL")
+        pdf.set_font("Helvetica", "B" if partial else "", 8.5 if partial else 8)
+        pdf.set_text_color(170, 0, 0) if partial else pdf.set_text_color(0, 0, 0)
+        pdf.multi_cell(0, 4, _text(d), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
     pdf.ln(2)
-    named = {title: (header, rows) for title, header, rows in tables(inv)}
-    _table(pdf, "Totals (kg CO2e)", *named["Totals"], widths=[80, 35, 35, 20], size=9)
-    pdf.image(io.BytesIO(timeline_png(records, t0, t1)), w=180)
+    named = {title: (header, rows) for title, header, rows in tables(inv, hours=False)}
+    _table(pdf, "Totals", *named["Totals"], widths=[80, 35, 35, 20], size=9)
+    if inv.get("hours"):
+        pdf.image(io.BytesIO(timeline_png(inv["hours"], period.get("timezone"))), w=180)
     pdf.ln(2)
     if inv.get("products"):
         pdf.image(io.BytesIO(products_png(inv["products"]["products"])), w=120)
     pdf.add_page()
-    for title in ("By source", "By gas", "ISO 14064-1 categories", "Data quality", "Instruments", "Products",
-                  "Allocation method", "CBAM", "GWP set"):
+    for title in ("Meters", "By source", "By gas", "ISO 14064-1 categories", "Data quality", "Instruments",
+                  "Instruments refused", "Products", "Allocation method", "CBAM", "GWP set"):
         if title in named:
             header, rows = named[title]
             by_source = title == "By source"
             _table(pdf, title, header, rows, widths=[16, 9, 14, 20, 13, 19, 19, 13, 13, 54] if by_source else None,
-                   size=6 if by_source else 7.5)
+                   size=6 if by_source or title == "Meters" else 7.5)
     header, rows = named["Factor appendix"]
     keep = [header.index(k) for k in ("id", "value", "unit", "year", "document", "published", "secondary", "version")]
     _table(pdf, "Factor appendix", [header[i] for i in keep], [[r[i] for i in keep] for r in rows],

@@ -11,34 +11,34 @@ import openpyxl
 import pytest
 
 from carbon import (
-    CarbonConfig, Instrument, MeterSeries, ProductOutput, Registry, SharedLoad, StationUse, account, allocate,
-    grid_intensity_kg_per_kwh, inputs_digest, write_report,
+    CarbonConfig, Instrument, ProductOutput, Registry, SharedLoad, StationUse, allocate, inputs_digest, write_report,
 )
-from carbon.reports.pact import pact_document, validate_pact
+from support.ledger_rows import hours_of
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
 T1 = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()
-H = np.arange(T0, T1, 3600.0)
+N = 31 * 24
 CFG = CarbonConfig(grid_factor="cn-mee-2022-national", residual_factor="cn-mee-2022-excl-nonfossil",
                    instruments=[Instrument(id="GEC-1", kind="gec", kwh=30000, vintage=2026, market="CN", retired=True)])
 
 
 @pytest.fixture(scope="module")
 def inputs():
+    """January 2026 by hand: 8,000 Nm3 of gas at 2.1861 kg CO2e/Nm3, 120,000 kWh imported at 0.5366
+    kg/kWh (one hour estimated), 15,000 kWh of PV self-consumed."""
     reg = Registry.default()
-    n = len(H)
-    grid = np.full(n, 120000.0 / n)
-    grid[50] = np.nan  # one missing reading: gap-filled and counted in the report
-    meters = [MeterSeries("boiler", "natural_gas", "Nm3", H, H + 3600, np.full(n, 8000.0 / n)),
-              MeterSeries("grid", "grid_import", "kWh", H, H + 3600, grid),
-              MeterSeries("pv", "pv", "kWh", H, H + 3600, np.full(n, 15000.0 / n))]
-    recs = account(meters, CFG, reg, T0, T1, windows=86400.0, site="example")
-    s1 = sum(r.co2e_kg for r in recs if r.scope == "1")
+    recs = (hours_of("example", "boiler", "1", "direct", "Nm3", T0, N, 8000.0 / N, 2.1861,
+                     factor_id="ipcc2006-t2.3-natural_gas-co2+gwp-ar5")
+            + hours_of("example", "grid", "2", "location", "kWh", T0, N, 120000.0 / N, 0.5366,
+                       factor_id="cn-mee-2022-national", estimated=(50,))
+            + hours_of("example", "pv", "2", "onsite", "kWh", T0, N, 15000.0 / N, 0.0, factor_id="ghgp-onsite-renewable"))
+    s1 = 8000 * 2.1861
+    # grid at the site's effective intensity: 64,392 kg over 120,000 + 15,000 kWh consumed
+    eff = 64392.0 / 135000.0
     al = allocate([StationUse("smt/printer", 40000.0, machine_time_s={"board-a": 2e6, "board-b": 1e6}),
                    StationUse("smt/reflow", 60000.0, machine_time_s={"board-a": 1.5e6, "board-b": 1.5e6})],
                   [ProductOutput("board-a", 20000, 0.25), ProductOutput("board-b", 10000, None)],
-                  [SharedLoad("boiler", "fuel", s1), SharedLoad("lighting", "electricity", 20000 * 0.5366, 20000.0)],
-                  grid_intensity_kg_per_kwh(recs))
+                  [SharedLoad("boiler", "fuel", s1), SharedLoad("lighting", "electricity", 35000 * eff, 35000.0)], eff)
     return recs, al, reg
 
 
@@ -53,11 +53,11 @@ def test_json_report(inputs, tmp_path):
     inv, out = write(inputs, "json", tmp_path, "json")
     doc = json.loads(out.read_text())
     t = doc["totals"]
-    assert (round(t["scope1_co2e_kg"], 2), round(t["scope2_location_co2e_kg"], 1), round(t["scope2_market_co2e_kg"], 1)) \
-        == (17489.21, 64392.0, 52704.0)
+    assert (round(t["scope1_co2e_kg"], 6), round(t["scope2_location_co2e_kg"], 6), round(t["scope2_market_co2e_kg"], 6)) \
+        == (17488.8, 64392.0, 52704.0)  # market: (120,000 - 30,000 kWh) x 0.5856
     assert t["onsite_renewable_kwh"] == pytest.approx(15000.0)
     assert doc["inputs_sha256"] == inputs_digest(inputs[0], inputs[2], inputs[1], CFG)
-    assert doc["gap_filled_records"] == 1  # counted once per source (market records repeat the same activity)
+    assert doc["gap_filled_records"] == 1  # the one estimated grid hour
     grid_dq = next(d for d in doc["data_quality"] if d["source"] == "grid")
     assert grid_dq["gap_filled_records"] == 1 and 0 < grid_dq["gap_filled_share"] < 0.01
     assert {f["id"] for f in doc["factor_appendix"]} >= {"cn-mee-2022-national", "cn-mee-2022-excl-nonfossil",
@@ -67,7 +67,7 @@ def test_json_report(inputs, tmp_path):
     assert cats["2"]["market_co2e_kg"] == t["scope2_market_co2e_kg"] and cats["3"]["quantified"] is False
     products = doc["products"]
     total = sum(p["total_co2e_kg"] for p in products["products"])
-    assert total == pytest.approx(t["scope1_co2e_kg"] + 100000 * 0.5366 + 20000 * 0.5366, rel=1e-9)
+    assert total == pytest.approx(t["scope1_co2e_kg"] + 64392.0, rel=1e-9)
     assert products["cbam"][0]["product"] == "board-a" and "ISO 14067" in products["method"]
 
 
@@ -81,7 +81,7 @@ def test_csv_report(inputs, tmp_path):
     inv, out = write(inputs, "csv", tmp_path, "csv")
     rows = list(csv.DictReader(out.open()))
     totals = {(r["row"], r["field"]): r["value"] for r in rows if r["section"] == "Totals"}
-    assert round(float(totals[("0", "location_based")]), 2) == 17489.21
+    assert round(float(totals[("0", "location_based")]), 2) == 17488.8
     assert round(float(totals[("1", "market_based")]), 1) == 52704.0
     report = [r for r in rows if r["section"] == "Report"]
     meta = {k["value"]: v["value"] for k, v in zip(report[0::2], report[1::2])}
@@ -93,10 +93,10 @@ def test_xlsx_report_opens_and_totals_match(inputs, tmp_path):
     wb = openpyxl.load_workbook(out)
     rows = list(wb["Totals"].iter_rows(values_only=True))
     assert rows[0] == ("figure", "location_based", "market_based", "unit")
-    assert round(rows[1][1], 2) == 17489.21 and round(rows[2][1], 1) == 64392.0 and round(rows[2][2], 1) == 52704.0
+    assert round(rows[1][1], 2) == 17488.8 and round(rows[2][1], 1) == 64392.0 and round(rows[2][2], 1) == 52704.0
     meta = dict(wb["Report"].iter_rows(min_row=2, values_only=True))
     assert meta["inputs_sha256"] == inv["inputs_sha256"]
-    assert wb["Records"].max_row == len(inputs[0]) + 1
+    assert wb["Hours"].max_row == 31 * 24 + 1  # every clock hour of January, one row each
     assert "CBAM" in wb.sheetnames and "Factor appendix" in wb.sheetnames
 
 
@@ -110,26 +110,9 @@ def test_pdf_report_renders_and_shows_the_json_totals(inputs, tmp_path):
     t = inv["totals"]
     for v in (t["scope1_co2e_kg"], t["scope2_location_co2e_kg"], t["scope2_market_co2e_kg"]):
         assert f"{v:,.2f}" in text
-    assert "17,489.21" in text and "64,392.00" in text and "52,704.00" in text
+    assert "17,488.80" in text and "64,392.00" in text and "52,704.00" in text
     assert inv["inputs_sha256"] in text.replace("\n", " ")
     assert "Method statement" in text and "Factor appendix" in text
-
-
-def test_pact_output_validates(inputs, tmp_path):
-    import jsonschema
-
-    inv, out = write(inputs, "pact", tmp_path, "json")
-    doc = json.loads(out.read_text())
-    validate_pact(doc)
-    a = next(p for p in doc["data"] if p["productNameCompany"] == "board-a")
-    per_unit = next(p for p in inv["products"]["products"] if p["product"] == "board-a")["co2e_kg_per_unit"]
-    assert float(a["pcf"]["pcfExcludingBiogenicUptake"]) == pytest.approx(per_unit, abs=1e-6)
-    assert a["pcf"]["ipccCharacterizationFactors"] == ["AR5"] and a["pcf"]["productMassPerDeclaredUnit"] == "0.25"
-    assert inv["inputs_sha256"] in a["comment"]
-    bad = pact_document(inv, "CN")
-    bad["data"][0]["pcf"]["pcfExcludingBiogenicUptake"] = 1.5  # a number, not a decimal string
-    with pytest.raises(jsonschema.ValidationError):
-        validate_pact(bad)
 
 
 def test_report_refuses_empty_records_and_unknown_format(inputs, tmp_path):

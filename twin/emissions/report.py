@@ -1,9 +1,11 @@
-"""``factory-twin report``: the emissions ledger of the embedded store, through carbon's report writers.
+"""``factory-twin report``: one period of the store's emissions ledger, through carbon's report writers.
 
-The store holds what runs recorded (emissions records with their factor ids, station KPI rows with
-energy, machine time and output per product); this module reads one period back and builds the
-allocation to products: station sub-meters split by machine time per product (ISO 14067's
-preferred route), fuels and electricity that no station meter sees split by machine time too.
+The period is a whole number of clock hours of the site's time zone; the report sums exactly the
+ledger hours inside it, of one origin (measured or simulated, never both), claims the contractual
+instruments at report time (``carbon.claims``) and allocates to products: station sub-meters split
+by machine time per product (ISO 14067's preferred route), what no station meter sees (fuels,
+heat, the rest of the site's electricity) split by machine time too. Electricity is priced at the
+effective intensity of what the site consumed (grid import plus self-consumed generation).
 """
 
 from __future__ import annotations
@@ -11,26 +13,66 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 import carbon
+from carbon.claims import earliest_eligible
+from carbon.inventory import claim_for, inventory_of
+from carbon.ledger_view import PeriodData
+from carbon.periods import local_text, on_clock_hour, parse_site_time
+from carbon.reports import check_format, write_inventory
 from factory_models import Factory
 
 from twin.store import Store
 
+from . import ledger_sql
 
-def _in_period(rows, t0: float, t1: float):
-    return [r for r in rows if r.start is not None and r.start >= t0 - 1e-6 and r.end <= t1 + 1e-6]
+ORIGINS = ("measured", "simulated")
 
 
-def build_allocation(store: Store, t0: float, t1: float, site: str, records, factory: Factory | None,
-                     method: str = "location"):
-    """The product allocation of [t0, t1], or (None, reason) when the store has no product data."""
-    uses = store.product_use(t0, t1, site=site)
+def site_zone(factory: Factory | None) -> str:
+    if factory is None:
+        return "UTC"
+    return getattr(factory.site, "timezone", None) or factory.calendar.timezone or "UTC"
+
+
+def parse_period(date_from: str, date_to: str, tz: str) -> tuple[float, float]:
+    """[t0, t1) of ``--from``/``--to`` read in the site's zone; both on the zone's clock hours."""
+    t0, t1 = parse_site_time(date_from, tz), parse_site_time(date_to, tz)
+    if t1 <= t0:
+        raise ValueError(f"--to {date_to} must be after --from {date_from}")
+    for name, text, t in (("--from", date_from, t0), ("--to", date_to, t1)):
+        if not on_clock_hour(t, tz):
+            raise ValueError(f"{name} {text}: not on a clock hour of {tz} ({local_text(t, tz)}); "
+                             f"the ledger is hourly, give a date or a whole hour")
+    return t0, t1
+
+
+def effective_intensity(pd: PeriodData, a: float | None = None, b: float | None = None) -> float | None:
+    """kg CO2e per kWh the site consumed over the hours in [a, b): grid CO2e over grid import plus
+    self-consumed generation (the PV share dilutes it); None without electricity."""
+    sel = np.ones(len(pd.hours), dtype=bool)
+    if a is not None and b is not None:
+        sel = (pd.hours + 3600.0 > a) & (pd.hours < b)
+    kwh = pd.hourly["grid_kwh"][sel].sum() + pd.hourly["onsite_kwh"][sel].sum()
+    return float(pd.hourly["grid_co2e_kg"][sel].sum() / kwh) if kwh > 0 else None
+
+
+def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
+    """(allocation of the period or None, notes): the product footprints, or why there are none."""
+    notes: list[str] = []
+    uses = store.product_use(pd.t0, pd.t1, site=pd.site)
     if not uses:
-        return None, "no machine time per product in the store for this period"
-    energy = defaultdict(float)
-    for w in _in_period(store.kpis(t0, None, site=site, level="station"), t0, t1):
-        if w.energy_kwh is not None:
-            energy[f"{w.line}/{w.station}"] += w.energy_kwh
+        return None, ["no machine time per product in the store for this period: no product footprints"]
+    intensity = effective_intensity(pd) or 0.0
+    energy: dict[str, float] = defaultdict(float)
+    kg: dict[str, float] = defaultdict(float)
+    for w in store.kpis(pd.t0, None, site=pd.site, level="station"):
+        if w.energy_kwh is None or w.start is None or w.start < pd.t0 - 1e-6 or w.end > pd.t1 + 1e-6:
+            continue
+        key = f"{w.line}/{w.station}"
+        energy[key] += w.energy_kwh
+        kg[key] += w.energy_kwh * (effective_intensity(pd, w.start, w.end) or intensity)
     time_s: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     units: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     good: dict[str, float] = defaultdict(float)
@@ -41,37 +83,65 @@ def build_allocation(store: Store, t0: float, t1: float, site: str, records, fac
         if u["is_output"]:
             good[u["product"]] += u["good"]
     masses = {p.name: p.mass_kg for p in factory.products} if factory else {}
-    products = sorted(good) or sorted({u["product"] for u in uses})
-    outputs = [carbon.ProductOutput(p, good.get(p, 0.0), masses.get(p)) for p in products]
-    stations = [carbon.StationUse(k, energy.get(k, 0.0), dict(time_s[k]), dict(units[k])) for k in sorted(time_s)]
-    intensity = carbon.grid_intensity_kg_per_kwh(records, method) or 0.0
+    # every product of the model: one that made nothing in the period gets zero, not an error
+    names = list(factory.product_names()) if factory else []
+    names += sorted({u["product"] for u in uses} - set(names))
+    outputs = [carbon.ProductOutput(p, good.get(p, 0.0), masses.get(p)) for p in names]
+    stations = [carbon.StationUse(k, energy.get(k, 0.0), dict(time_s[k]), dict(units[k]),
+                                  co2e_kg=kg.get(k, 0.0)) for k in sorted(time_s)]
     shared = []
-    fuel_kg = sum(r.co2e_kg for r in records if r.scope == "1")
+    fuel_kg = pd.total("scope1_co2e_kg")
     if fuel_kg:
         shared.append(carbon.SharedLoad("fuels (Scope 1)", "fuel", fuel_kg, 0.0, "machine_time"))
-    grid_kwh = sum(r.activity for r in records if r.scope == "2" and r.method == method and r.activity_unit == "kWh")
-    unmetered_kwh = grid_kwh - sum(energy.values())
-    if unmetered_kwh > 1e-9:
+    heat_kg = pd.total("heat_co2e_kg")
+    if heat_kg:
+        shared.append(carbon.SharedLoad("purchased heat (Scope 2)", "heat", heat_kg, 0.0, "machine_time"))
+    site_kwh = pd.total("grid_kwh") + pd.total("onsite_kwh")
+    rest_kwh = site_kwh - sum(energy[k] for k in time_s)
+    rest_kg = pd.total("grid_co2e_kg") - sum(kg[k] for k in time_s)
+    if rest_kwh > 1e-9 and rest_kg > -1e-9:
         shared.append(carbon.SharedLoad("electricity not sub-metered (base load, compressors)", "electricity",
-                                        unmetered_kwh * intensity, unmetered_kwh, "machine_time"))
-    return carbon.allocate(stations, outputs, shared, intensity, method), None
+                                        max(rest_kg, 0.0), rest_kwh, "machine_time"))
+    elif rest_kwh < -1e-6:
+        notes.append(f"station sub-meters read {-rest_kwh:.3f} kWh more than the site consumed (grid import plus "
+                     f"self-consumed): nothing left to share as base load")
+    try:
+        alloc = carbon.allocate(stations, outputs, shared, intensity, "location")
+    except carbon.AllocationError as exc:
+        return None, [f"no product footprints: {exc}"]
+    notes += [f"product {p.product}: {f}" for p in alloc.products for f in p.flags if f.startswith("not produced")]
+    return alloc, notes
 
 
 def write_period_report(store_path: Path, t0: float, t1: float, fmt: str, out: Path, *,
-                        factory: Factory | None, carbon_cfg, registry, site: str | None = None) -> dict:
-    """Write the report of [t0, t1] from the store; returns the inventory (with ``inputs_sha256``)."""
+                        factory: Factory | None, carbon_cfg, registry, site: str | None = None,
+                        origin: str = "measured", tz: str | None = None) -> dict:
+    """Write the report of [t0, t1) from the store; returns the inventory (with ``inputs_sha256``)."""
+    check_format(fmt)
+    if origin not in ORIGINS:
+        raise ValueError(f"--origin {origin!r}: expected measured or simulated")
+    tz = tz or site_zone(factory)
+    cfg = carbon_cfg or carbon.CarbonConfig()
+    notes = [] if factory is not None else [f"no --config: the period is read in {tz}"]
     with Store(store_path) as store:
-        records = [r for r in store.emissions(t0, None, site=site) if r.start >= t0 - 1e-6 and r.end <= t1 + 1e-6]
-        if not records:
-            raise ValueError(f"{store_path}: no emissions records between the two times"
-                             f"{' for site ' + site if site else ''}; run simulate, replay or demo with --store first")
-        sites = sorted({r.site for r in records})
-        if len(sites) > 1:
-            raise ValueError(f"{store_path}: records of several sites {sites}; choose one with --site")
-        site = sites[0]
-        allocation, why_not = build_allocation(store, t0, t1, site, records, factory)
-    inv = carbon.write_report(records, allocation, registry, fmt, out, (t0, t1), site, carbon_cfg,
-                              country=factory.site.country if factory else None)
-    if why_not:
-        inv.setdefault("notes", []).append(why_not)
-    return inv
+        db = ledger_sql.connect(store_path)
+        try:
+            names = ledger_sql.sites(db, origin, t0, t1)
+            if site is None and len(names) > 1:
+                raise ValueError(f"{store_path}: {origin} records of several sites {names}; choose one with --site")
+            site = site or (names[0] if names else None)
+            if site is None or site not in names:
+                held = ledger_sql.origins(db, t0, t1)
+                other = [o for o in held if o != origin]
+                hint = (f"; the store holds {', '.join(f'{held[o]} {o}' for o in other)} records then: "
+                        f"use --origin {other[0]}") if other else "; run simulate, replay or demo with --store first"
+                raise ValueError(f"{store_path}: no {origin} emissions records from {local_text(t0, tz)} to "
+                                 f"{local_text(t1, tz)}{' for site ' + site if site else ''}{hint}")
+            rewrites = store.emission_rewrites(t0, t1, site=site, origin=origin)
+            pd, (g_t, g_kwh) = ledger_sql.period_data(db, site, origin, t0, t1, tz,
+                                                      earliest_eligible(list(cfg.instruments), tz), rewrites)
+        finally:
+            db.close()
+        allocation, why = build_allocation(store, pd, factory)
+    inv = inventory_of(pd, claim_for(cfg, tz, g_t, g_kwh), registry, allocation, cfg, notes + why)
+    return write_inventory(inv, fmt, out, factory.site.country if factory else None, cfg)

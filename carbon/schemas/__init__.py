@@ -1,0 +1,1 @@
+"""JSON Schemas factory-twin validates its exchange documents against (package data)."""

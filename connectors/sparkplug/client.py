@@ -32,7 +32,7 @@ from factory_models.signals import known_signals, signal_name
 from ..mqtt.client import AUTH_REFUSED, MqttAuthError
 from ..mqtt.loop import PahoInLoop
 from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample, dead_letter_path
-from ..transform import DEADBAND, Deadband, Rules, render, template_signals, to_sample
+from ..transform import DEADBAND, Rules, SignalMemory, render, template_signals, to_sample
 from .config import SparkplugSource
 from .payload import rebirth_request
 from .session import NAMESPACE, Outcome, Sessions, parse_topic
@@ -60,7 +60,7 @@ class SparkplugClient:
         self._routes: dict[tuple, tuple[tuple[str, Rules | None], ...]] = {}
         # (group, node) -> device (None: the node) -> signals its metrics fed: what a death leaves unknown
         self._fed: dict[tuple[str, str], dict[str | None, set[str]]] = {}
-        self._deadband = Deadband()
+        self._deadband = SignalMemory()  # deadband, rollovers, unmapped state codes
         self._state_ts: int | None = None  # ms of the current STATE will and birth
         self._ever_connected = False
         self._fatal: BaseException | None = None
@@ -308,6 +308,8 @@ class SparkplugClient:
                 self._stats.suppressed += 1
             else:
                 self._stats.reject(s.reason, f"{reading.name}: {s.detail}", topic, payload)
+                if s.sample is not None:  # a state code the value map lacks: the station is UNKNOWN, not unchanged
+                    made.append(s.sample)
         return made
 
     def _route(self, group: str, node: str, device: str | None, name: str) -> tuple:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from factory_models import ConfigError
 
+from .exchange_config import CbamSettings, PactSettings
 from .registry import Registry
 
 
@@ -74,6 +75,8 @@ class CarbonConfig(Strict):
     gwp_set: Literal["ar4", "ar5", "ar6"] = "ar5"
     instruments: list[Instrument] = []
     factor_files: list[str] = []  # user factor YAML files, relative to the config file
+    pact: PactSettings = PactSettings()  # report --format pact: ids, classifications (carbon/exchange_config.py)
+    cbam: CbamSettings | None = None  # report --format cbam: the installation and CN codes
 
     @model_validator(mode="after")
     def _unique(self) -> "CarbonConfig":

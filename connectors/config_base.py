@@ -14,12 +14,26 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from factory_models import ConfigError
 from factory_models.schema import NAME
 
 Name = Annotated[str, Field(pattern=NAME, max_length=64)]
+
+
+def _zone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name such as 'Asia/Shanghai' or 'Europe/Berlin'") from None
+    return name
+
+
+#: ``timezone:`` of a source: the IANA zone of device times sent without a UTC offset
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
 
 
 def checked_url(url: str, schemes: tuple[str, ...], expected: str) -> SplitResult:

@@ -78,9 +78,12 @@ def plugins() -> dict[str, Plugin]:
 def build_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[Source]:
     """One Source per entry of every plugin's key in ``mapping`` (a loaded ``Mapping``), checked
     against ``factory``. Dead-letter logs go to ``<dead_letter_dir>/deadletter-<source>.jsonl``
-    unless an entry names its own; without a directory, to the temp dir."""
+    unless an entry names its own; without a directory, to the temp dir. With ``derived:`` signals
+    in the mapping, every source is wrapped to feed them (connectors/derived.py)."""
+    from .derived import with_derived
+
     out: list[Source] = []
     for key, plugin in type(mapping).plugins.items():
         if getattr(mapping, key):
             out.extend(plugin.build(mapping, factory, dead_letter_dir))
-    return out
+    return with_derived(out, getattr(mapping, "derived", []))

@@ -30,6 +30,7 @@ import ssl
 import tempfile
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -89,8 +90,9 @@ class MqttClient:
         self._stats_extra = {"duplicates": 0, "subscribe_refused": 0, "unsent_at_stop": 0, "connect_failures": 0,
                              "last_error": None}
         self._patterns = [(PathPattern(t.pattern, {"site": site}), t) for t in config.topics]
-        self._routes: dict[str, _Route | None] = {}
-        self._deadband = Deadband()
+        self._routes: dict[str, tuple[_Route, ...]] = {}
+        self._deadband = Deadband()  # the source's signal memory: deadband, rollovers, unmapped values
+        self._tz = ZoneInfo(config.timezone) if config.timezone else None  # for device times without an offset
         self._seq = SeqTracker(self.name)
         # last (ts, value) per signal, to tell a QoS 1 redelivery from a new reading; kept across
         # reconnects, which is when redeliveries come
@@ -134,6 +136,8 @@ class MqttClient:
         d = self._stats.as_dict()
         d.update(self._stats_extra)
         d.update(self._seq.as_dict())
+        d["unmapped_by_signal"] = dict(self._deadband.unmapped)  # values: a value map did not hold
+        d["counter_wraps"] = dict(self._deadband.unwrap.wraps)  # rollover: seen per counter
         return d
 
     async def run(self, out: asyncio.Queue) -> None:
@@ -275,73 +279,83 @@ class MqttClient:
     def _on_message(self, client, userdata, msg) -> None:
         self._io.messages += 1
         try:
-            sample = self.to_sample(msg.topic, msg.payload, time.time(), msg.dup)
+            samples = self.to_samples(msg.topic, msg.payload, time.time(), msg.dup)
         except Exception as exc:  # a bug here must cost one message, counted, never the connection
             log.exception("%s: unexpected error on topic %r", self.name, msg.topic)
             self._stats.reject("internal_error", repr(exc)[:200], msg.topic, msg.payload)
             return
-        if sample is not None:
+        for sample in samples:
             self._io.emit(sample)
 
     # --- message -> Sample ------------------------------------------------------------------------
 
-    def _route(self, topic: str) -> _Route | None:
-        route = self._routes.get(topic, False)
-        if route is not False:
-            return route
-        route = None
+    def _route(self, topic: str) -> tuple[_Route, ...]:
+        """Every topic entry whose pattern matches ``topic``, resolved (empty: none matches); each
+        one reads its own field of the payload, so one message can feed several signals."""
+        routes = self._routes.get(topic)
+        if routes is not None:
+            return routes
+        found = []
         for pattern, cfg in self._patterns:
             values = pattern.match(topic)
             if values is not None:
                 signal = render(cfg.signal, values)
-                reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field)
-                route = _Route(signal, cfg.transform(self.config.defaults), reader,
-                               (cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field))
-                break
+                reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field, self._tz)
+                found.append(_Route(signal, cfg.transform(self.config.defaults), reader,
+                                    (cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field)))
         if len(self._routes) >= self.MAX_ROUTES:
             self._routes.clear()
-        self._routes[topic] = route
-        return route
+        routes = self._routes[topic] = tuple(found)
+        return routes
 
-    def to_sample(self, topic: str, payload: bytes, receive_ts: float, dup: bool = False) -> Sample | None:
-        """The Sample a message makes, or None when it was rejected (counted) or held back by a
-        deadband or as a redelivered duplicate."""
+    def to_samples(self, topic: str, payload: bytes, receive_ts: float, dup: bool = False) -> list[Sample]:
+        """The Samples a message makes, one per topic entry that matches it, less those rejected
+        (counted) or held back by a deadband or as a redelivered duplicate. A state value a value
+        map does not hold is counted as rejected and still sends the station's UNKNOWN state."""
         st = self._stats
         st.received += 1
         if len(payload) > self.config.max_payload_bytes:
             st.reject("oversized", f"{len(payload)} bytes > max_payload_bytes {self.config.max_payload_bytes}", topic, payload)
-            return None
-        route = self._route(topic)
-        if route is None:
+            return []
+        routes = self._route(topic)
+        if not routes:
             st.reject("unknown_topic", "matches no topic pattern of the mapping", topic, payload)
-            return None
-        signal = route.signal
-        if signal not in self.known:
-            st.reject("unknown_signal", f"topic maps to {signal!r}, which the factory does not have", topic, payload)
-            return None
-        try:
-            read = read_fast(route.fast, payload) if route.fast is not None else None
-            raw, source_ts, quality, seq = read if read is not None else route.reader.read(payload)
-        except BadValue as exc:
-            seq = getattr(exc, "seq", None)
-            if seq is not None:
-                self._seq.see(topic, seq, None, dup)
-            st.reject(exc.reason, str(exc), topic, payload)
-            return None
-        if seq is not None:
-            self._seq.see(topic, seq, source_ts, dup)
-        out = to_sample(route.rules, raw, quality, source_ts, None, receive_ts, self._deadband, self._seen, dup)
-        if type(out) is Sample:
-            st.samples += 1
-            st.delivered.add(signal)
-            return out
-        if out is DEADBAND:
-            st.suppressed += 1
-        elif out is DUPLICATE:
-            self._stats_extra["duplicates"] += 1  # QoS 1 is at-least-once: same message again
-        else:
-            st.reject(out.reason, out.detail, topic, payload)
-        return None
+            return []
+        samples: list[Sample] = []
+        seq_seen = False  # a message's seq is counted once, however many entries read it
+        for route in routes:
+            signal = route.signal
+            if signal not in self.known:
+                st.reject("unknown_signal", f"topic maps to {signal!r}, which the factory does not have", topic, payload)
+                continue
+            try:
+                read = read_fast(route.fast, payload) if route.fast is not None else None
+                raw, source_ts, quality, seq = read if read is not None else route.reader.read(payload)
+            except BadValue as exc:
+                seq = getattr(exc, "seq", None)
+                if seq is not None and not seq_seen:
+                    seq_seen = True
+                    self._seq.see(topic, seq, None, dup)
+                st.reject(exc.reason, str(exc), topic, payload)
+                continue
+            if seq is not None and not seq_seen:
+                seq_seen = True
+                self._seq.see(topic, seq, source_ts, dup)
+            out = to_sample(route.rules, raw, quality, source_ts, None, receive_ts, self._deadband, self._seen, dup)
+            if type(out) is Sample:
+                st.samples += 1
+                st.delivered.add(signal)
+                samples.append(out)
+            elif out is DEADBAND:
+                st.suppressed += 1
+            elif out is DUPLICATE:
+                self._stats_extra["duplicates"] += 1  # QoS 1 is at-least-once: same message again
+            else:
+                st.reject(out.reason, out.detail, topic, payload)
+                if out.sample is not None:  # unmapped_value: the station is UNKNOWN from now on
+                    st.samples += 1
+                    samples.append(out.sample)
+        return samples
 
     def _fail(self, exc: BaseException) -> None:
         self._fatal = exc

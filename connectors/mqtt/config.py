@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config_base import Credentials, SourceConfig, Strict, checked_url
+from ..config_base import Credentials, SourceConfig, Strict, TimeZoneName, checked_url
 from ..registry import Plugin
 from ..transform import Overrides, PathPattern, Transform, check_template
 
@@ -36,7 +36,8 @@ class MqttTopic(Overrides):
     ``field`` is a dotted JSON path to the value; a bare payload (a number or text that is not a
     JSON object) is taken whole. ``ts_field``, ``quality_field`` and ``seq_field`` follow the default
     convention (docs/architecture.md, Contracts) unless set; a payload without the seq field is
-    simply not checked for gaps.
+    simply not checked for gaps. Every topic entry whose pattern matches a message applies to it,
+    so one JSON payload feeds as many signals as entries read a ``field`` of it.
     """
 
     pattern: str
@@ -64,6 +65,7 @@ class MqttSource(Credentials, SourceConfig):
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
     max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 65_536
     dead_letter: Path | None = None
+    timezone: TimeZoneName | None = None  # device times without a UTC offset are in this zone
     defaults: Transform = Transform()
     topics: Annotated[list[MqttTopic], Field(min_length=1)]
 

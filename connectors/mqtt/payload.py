@@ -3,7 +3,8 @@
 docs/architecture.md, Contracts: ``{"value": ..., "ts": <RFC 3339 string or epoch milliseconds>,
 "quality": "good"|"uncertain"|"bad", "seq": <optional publisher sequence number>}``; the value may
 sit deeper (``field: data.power.kw``). Every way a payload can be unusable raises ``BadValue`` with
-the reason that gets counted. ``seq`` (a non-negative integer counting up by one per message on a
+the reason that gets counted. A ``ts`` text without a UTC offset is read in the source's
+``timezone`` when it has one, and rejected (``naive_timestamp``) when it has none: never guessed. ``seq`` (a non-negative integer counting up by one per message on a
 topic) lets the client count messages that never arrived (seq.py).
 """
 
@@ -13,7 +14,7 @@ import json
 import json.scanner
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from factory_models import Quality
 
@@ -53,8 +54,10 @@ def _lookup(doc: dict, path: tuple[str, ...]):
     return node
 
 
-def parse_ts(raw: object) -> float:
-    """Epoch seconds from an RFC 3339 string (with its UTC offset) or an epoch-milliseconds number."""
+def parse_ts(raw: object, tz: tzinfo | None = None) -> float:
+    """Epoch seconds from an RFC 3339 string or an epoch-milliseconds number. Text without a UTC
+    offset is local time of ``tz``; without ``tz`` it is rejected (``naive_timestamp``), and so is a
+    local time the zone's clock change makes ambiguous or skips (``ambiguous_timestamp``)."""
     if isinstance(raw, bool):
         raise BadValue("bad_ts", f"ts must be RFC 3339 text or epoch milliseconds, got {raw!r}")
     if isinstance(raw, (int, float)):
@@ -71,12 +74,25 @@ def parse_ts(raw: object) -> float:
         except ValueError:
             raise BadValue("bad_ts", f"ts {raw[:64]!r} is not RFC 3339 text") from None
         if when.tzinfo is None:
-            raise BadValue("bad_ts", f"ts {raw[:64]!r} has no UTC offset (add 'Z' or '+08:00')")
+            when = _localize(when, tz, raw)
         ts = when.timestamp()
         if not TS_MIN_S <= ts < TS_MAX_S:
             raise BadValue("bad_ts", f"ts {raw[:64]!r} is outside 2000..2100")
         return ts
     raise BadValue("bad_ts", f"ts must be RFC 3339 text or epoch milliseconds, got {type(raw).__name__}")
+
+
+def _localize(when: datetime, tz: tzinfo | None, raw: str) -> datetime:
+    """A naive device time placed in ``tz``; BadValue when there is no zone, or when the zone's
+    clock change makes the time ambiguous (it happened twice) or impossible (it was skipped)."""
+    if tz is None:
+        raise BadValue("naive_timestamp", f"ts {raw[:64]!r} has no UTC offset and the source has no timezone "
+                                          "(add 'Z' or '+08:00' to the device's times, or timezone: to the source)")
+    first, second = when.replace(tzinfo=tz, fold=0), when.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        raise BadValue("ambiguous_timestamp", f"ts {raw[:64]!r} is ambiguous or skipped in {tz} "
+                                              "(a clock change); only a UTC offset can place it")
+    return first
 
 
 def parse_seq(raw: object) -> int | None:
@@ -102,7 +118,7 @@ class PayloadReader:
 
     ``read`` returns ``(value, ts, quality, seq)``; ``parse_payload`` wraps it in a Reading. Raises
     BadValue: ``not_utf8``, ``bad_json``, ``missing_field``, ``wrong_type``, ``bad_ts``,
-    ``bad_quality``, ``bad_seq``; a rejected JSON object's readable ``seq`` rides on the exception
+    ``naive_timestamp``, ``ambiguous_timestamp``, ``bad_quality``, ``bad_seq``; a rejected JSON object's readable ``seq`` rides on the exception
     (``exc.seq``), so a rejected message is not also counted as lost.
 
     A payload that is a JSON object is read by field paths; one that is a JSON string literal is
@@ -110,10 +126,11 @@ class PayloadReader:
     becomes a number for a gauge and ``DOWN`` stays a state name).
     """
 
-    __slots__ = ("field", "_field", "_ts", "_quality", "_seq")
+    __slots__ = ("field", "_field", "_ts", "_quality", "_seq", "_tz")
 
     def __init__(self, field: str = "value", ts_field: str = "ts", quality_field: str = "quality",
-                 seq_field: str = "seq"):
+                 seq_field: str = "seq", tz: tzinfo | None = None):
+        self._tz = tz  # the source's timezone, for device times without a UTC offset
         self.field = field
         self._field = tuple(field.split("."))
         self._ts = tuple(ts_field.split("."))
@@ -156,15 +173,16 @@ class PayloadReader:
             if not (value is None and quality == Quality.BAD):
                 raise BadValue("wrong_type", f"field {self.field!r} holds {type(value).__name__}, not a value")
         ts_raw = _lookup(doc, self._ts)
-        ts = None if ts_raw is _MISSING or ts_raw is None else parse_ts(ts_raw)
+        ts = None if ts_raw is _MISSING or ts_raw is None else parse_ts(ts_raw, self._tz)
         return value, ts, quality
 
 
 def parse_payload(
-    payload: bytes, field: str = "value", ts_field: str = "ts", quality_field: str = "quality", seq_field: str = "seq"
+    payload: bytes, field: str = "value", ts_field: str = "ts", quality_field: str = "quality", seq_field: str = "seq",
+    tz: tzinfo | None = None,
 ) -> Reading:
     """The reading in one payload (see PayloadReader for the rules and the rejection reasons)."""
-    return Reading(*PayloadReader(field, ts_field, quality_field, seq_field).read(payload))
+    return Reading(*PayloadReader(field, ts_field, quality_field, seq_field, tz).read(payload))
 
 
 _scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner behind json.loads

@@ -121,7 +121,8 @@ class OpcUaClient:
     def stats(self) -> dict:
         """The shared Source counts, plus Bad/Uncertain values, subscriptions, monitored and refused
         items (of the current connection, or the last one while down), gaps."""
-        return {**self._stats.as_dict(), **self._extra}
+        return {**self._stats.as_dict(), **self._extra, "unmapped_by_signal": dict(self._deadband.unmapped),
+                "counter_wraps": dict(self._deadband.unwrap.wraps)}
 
     def signals(self) -> set[str]:
         return set(self._signals)
@@ -388,6 +389,7 @@ class OpcUaClient:
             self._stats.suppressed += 1
         else:
             self._reject(out.reason, item.signal, f"{item.text}: {out.detail}")
+            return out.sample  # unmapped_value: counted, and the station is UNKNOWN from now on
         return None
 
     def _reject(self, reason: str, signal: str | None, detail: str) -> None:

@@ -22,7 +22,7 @@ CONNECTORS = Path(__file__).resolve().parents[2] / "connectors"
 
 def test_opcua_and_mqtt_are_plugins_and_the_sink_folder_is_not():
     assert set(plugins()) == {"opcua", "mqtt", "sparkplug"}
-    assert set(Mapping.model_fields) == {"site", "opcua", "mqtt", "sparkplug"}
+    assert set(Mapping.model_fields) == {"site", "derived", "opcua", "mqtt", "sparkplug"}
 
 
 @pytest.mark.parametrize("key", sorted(plugins()))

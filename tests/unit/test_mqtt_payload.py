@@ -38,7 +38,7 @@ def test_bad_reading_with_null_value_is_a_bad_sample_not_malformed():
         (b'{"value": null}', "wrong_type"),
         (b'{"value": 1, "ts": 1767571200}', "bad_ts"),
         (b'{"value": 1, "ts": "yesterday"}', "bad_ts"),
-        (b'{"value": 1, "ts": "2026-01-05T08:00:00"}', "bad_ts"),
+        (b'{"value": 1, "ts": "2026-01-05T08:00:00"}', "naive_timestamp"),  # no offset, no timezone: not guessed
         (b'{"value": 1, "ts": true}', "bad_ts"),
         (b'{"value": 1, "quality": "meh"}', "bad_quality"),
         (b'{"value": 1, "seq": -1}', "bad_seq"),
@@ -74,3 +74,33 @@ def test_a_rejected_message_still_tells_its_seq():
     with pytest.raises(BadValue) as err:
         parse_payload(b'{"value": 1, "ts": "yesterday", "seq": 9}')
     assert err.value.reason == "bad_ts" and err.value.seq == 9
+
+
+def test_a_local_device_time_is_read_in_the_sources_timezone():
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")  # UTC+8, no daylight saving
+    # 2026-01-05 08:00 in Shanghai is 00:00 UTC: 1767571200 s after the epoch
+    r = parse_payload(b'{"value": 1, "ts": "2026-01-05T08:00:00"}', tz=shanghai)
+    assert r.ts == 1767571200.0
+    # an explicit offset wins over the source's zone
+    assert parse_payload(b'{"value": 1, "ts": "2026-01-05T08:00:00+00:00"}', tz=shanghai).ts == 1767571200.0 + 8 * 3600
+    with pytest.raises(BadValue) as err:
+        parse_ts("2026-01-05T08:00:00")
+    assert err.value.reason == "naive_timestamp" and "timezone" in str(err.value)
+
+
+def test_a_local_time_a_clock_change_repeats_or_skips_is_rejected_not_guessed():
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    # 2026-10-25: clocks go back from 03:00 CEST to 02:00 CET, so 02:30 happens twice
+    with pytest.raises(BadValue) as err:
+        parse_ts("2026-10-25T02:30:00", berlin)
+    assert err.value.reason == "ambiguous_timestamp"
+    # 2026-03-29: clocks jump from 02:00 to 03:00, so 02:30 never happens
+    with pytest.raises(BadValue) as err:
+        parse_ts("2026-03-29T02:30:00", berlin)
+    assert err.value.reason == "ambiguous_timestamp"
+    # 01:30 on the day clocks go back is still CEST (UTC+2): 2026-10-24T23:30Z
+    assert parse_ts("2026-10-25T01:30:00", berlin) == parse_ts("2026-10-24T23:30:00Z")

@@ -62,6 +62,7 @@ KPI_FIELDS = (
     "good",
     "scrap",
     "rework",
+    "produced_in_gap",
     "failures",
     "availability",
     "performance",
@@ -107,6 +108,7 @@ class KpiWindow:
     good: float = 0.0
     scrap: float = 0.0
     rework: float = 0.0
+    produced_in_gap: float = 0.0  # parts counted across a gap (UNKNOWN time): in produced, not in performance
     failures: int = 0
     availability: float | None = None
     performance: float | None = None
@@ -131,7 +133,7 @@ class KpiWindow:
             out["end"] = iso_utc(self.end)
         for name in KPI_FIELDS:
             v = getattr(self, name)
-            if name in ("produced", "good", "scrap", "rework", "failures"):
+            if name in ("produced", "good", "scrap", "rework", "produced_in_gap", "failures"):
                 out[name] = int(round(v)) if float(v).is_integer() else float(v)
             else:
                 out[name] = _finite_or_none(v)

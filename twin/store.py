@@ -41,6 +41,9 @@ _EMISSION_COLUMNS = (
 #: the ledger identity of an emissions row (factory_models.records.EmissionsRecord.key)
 _EMISSION_KEY = ("site", "source", "scope", "method", "start", "origin")
 
+#: The KPI columns of migration 1: KPI fields added later come with a migration of their own.
+_KPI_FIELDS_V1 = tuple(name for name in KPI_FIELDS if name != "produced_in_gap")
+
 #: Migration n takes a file from schema version n-1 to n. Append; never edit a released one.
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -51,7 +54,7 @@ MIGRATIONS: list[str] = [
         station TEXT NOT NULL,   -- '' for line and site rows
         start REAL NOT NULL,     -- epoch s, or {_OPEN} for a whole-run window
         "end" REAL NOT NULL,
-        {", ".join(f"{name} REAL" for name in KPI_FIELDS)},
+        {", ".join(f"{name} REAL" for name in _KPI_FIELDS_V1)},
         flags TEXT NOT NULL DEFAULT '[]',
         PRIMARY KEY (site, line, station, start, "end")
     ) WITHOUT ROWID;
@@ -129,6 +132,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE emissions_ledger RENAME TO emissions;
     CREATE INDEX emissions_hour ON emissions (start, site, origin);
     """,
+    # 4: parts counted across a connection gap, left out of performance (issue 12)
+    "ALTER TABLE kpi ADD COLUMN produced_in_gap REAL",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _PRODUCT_USE_COLUMNS = ("line", "station", "product", "start", "end", "machine_time_s", "produced", "good", "is_output")
@@ -353,7 +358,8 @@ class Store:
         out = []
         for r in rows:
             values = dict(zip(KPI_FIELDS, r[5:-1]))
-            for name in ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unknown_s", "produced", "good", "scrap", "rework"):
+            for name in ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unknown_s", "produced", "good", "scrap", "rework",
+                         "produced_in_gap"):
                 values[name] = values[name] if values[name] is not None else 0.0
             values["failures"] = int(values["failures"] or 0)
             out.append(KpiWindow(

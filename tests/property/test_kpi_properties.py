@@ -181,3 +181,30 @@ def test_ideal_time_with_product_changes_at_reading_times_matches_reference(log,
                                               ideal_cycle_s.tolist(), edges.tolist(), modulus)
     close(ideal, r_ideal)
     close(unknown, r_unknown)
+
+
+@SETTINGS
+@given(spell_logs(), windows(), st.sampled_from([0.0, MODULUS]), st.data())
+def test_gap_parts_match_reference(log, edges, modulus, data):
+    n_products = len(log.products)
+    f = log.freeze()
+    ideal_cycle_s = np.arange(1.0, 1.0 + log.n_stations * n_products).reshape(log.n_stations, n_products)
+    default = np.array(data.draw(st.lists(st.integers(-1, n_products - 1), min_size=log.n_stations,
+                                          max_size=log.n_stations)), dtype=np.int64)
+    mix = kernels.product_mix(f.products_stream, default, ideal_cycle_s)
+    in_gap, ideal_gap, apt_gap = kernels.gap_parts(f.counters, f.states, mix, edges, f.t_end, modulus)
+    want = reference.gap_parts(log.count_t, log.count_key, log.count_value, log.state_t, log.state_unit,
+                               log.state_code, log.product_t, log.product_unit, log.product_code, default.tolist(),
+                               ideal_cycle_s.tolist(), edges.tolist(), f.t_end, modulus)
+    close(in_gap, want[0])
+    close(ideal_gap, want[1])
+    close(apt_gap, want[2])
+    # what is set aside is part of what was counted: never more parts, ideal time or APT than in total
+    ideal, _ = kernels.ideal_time(f.counters, mix, edges, modulus)
+    delta = kernels.counter_deltas(f.counters, edges, np.full(N_CHANNELS, modulus), CONTINUOUS)[0]
+    produced = delta.reshape(log.n_units, N_CHANNELS, -1)[:, Channel.PRODUCED]
+    sec = kernels.state_durations(f.states, edges, f.t_end)[0]
+    tol = 1e-9 * max(1.0, float(np.abs(produced).max(initial=0)), float(np.abs(ideal).max(initial=0)))
+    assert (in_gap <= produced[:log.n_stations] + tol).all()
+    assert (ideal_gap <= ideal + tol).all()
+    assert (apt_gap <= sec[:log.n_stations, :, State.PRODUCING] + 1e-9).all()

@@ -21,6 +21,12 @@ contract:
   keeps the old product's ideal cycle time. Without any earlier product sample the station's default
   product applies (the only product when there is one, else unknown). Units produced while the product is unknown add no ideal time and set the
   flag ``unknown_product`` (performance is then understated). quality = GQ / PQ.
+- Parts across a gap (``kernels.gap_parts``): a PRODUCED increment whose two readings bracket UNKNOWN
+  state time is reported as ``produced_in_gap`` and left out of performance, with its ideal time and
+  the PRODUCING time between those readings: performance = (ideal time - its gap part) / (APT - the
+  PRODUCING time set aside), None when no attributable part is left. ``produced``, ``good``,
+  ``scrap`` and quality keep every part counted (their number and quality are measured; only their
+  time is unknown). A line's ``produced_in_gap`` is its output stations', the site's its lines'.
   OEE = availability x performance x quality; NEE = AUPT / PBT x performance x quality (setup is
   not a loss in NEE).
 - A ratio whose denominator is zero is None, never 0 or 1. With nothing produced in a window the
@@ -105,6 +111,9 @@ class _Totals:
     failures: int = 0
     repair_s: float = 0.0
     ideal_s: float = 0.0
+    produced_in_gap: float = 0.0
+    ideal_gap_s: float = 0.0
+    apt_gap_s: float = 0.0
     unknown_product: float = 0.0
     energy_kwh: float | None = None
     flags: set = field(default_factory=set)
@@ -129,6 +138,9 @@ class _Measured:
     power_valid: np.ndarray  # [units]
     ideal_s: np.ndarray  # [stations, windows]
     unknown_units: np.ndarray  # [stations, windows]
+    in_gap: np.ndarray  # [stations, windows]: parts, their ideal time, PRODUCING time set aside
+    ideal_gap_s: np.ndarray
+    apt_gap_s: np.ndarray
 
 
 def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_product: np.ndarray,
@@ -141,6 +153,7 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
     kwh, _covered, pbad = kernels.trapezoid_energy(pw, edges)
     mix = kernels.product_mix(pr, default_product, ideal_cycle_s)
     ideal, unknown = kernels.ideal_time(ct, mix, edges, float(modulus[Channel.PRODUCED]))
+    in_gap, ideal_gap, apt_gap = kernels.gap_parts(ct, st, mix, edges, float(log.t_end), float(modulus[Channel.PRODUCED]))
     n_w = edges.shape[0] - 1
     shape = (n_units, N_CHANNELS)
     return _Measured(
@@ -148,13 +161,14 @@ def _measure(log: FrozenLog, edges: np.ndarray, modulus: np.ndarray, default_pro
         delta=delta.reshape(n_units, N_CHANNELS, n_w), resets=resets.reshape(shape),
         rollovers=rollovers.reshape(shape), bad_counts=bad.reshape(shape), readings=readings.reshape(shape),
         power_kwh=kwh, power_bad=pbad, power_valid=np.diff(pw.offsets) - pbad,
-        ideal_s=ideal, unknown_units=unknown,
+        ideal_s=ideal, unknown_units=unknown, in_gap=in_gap, ideal_gap_s=ideal_gap, apt_gap_s=apt_gap,
     )
 
 
 def _nothing_booked(m: _Measured) -> _Measured:
     """The measurement of a zero-length span: no time and no event in it; stream diagnostics kept."""
-    for name in ("seconds", "failures", "repair_s", "micro_stops", "delta", "power_kwh", "ideal_s", "unknown_units"):
+    for name in ("seconds", "failures", "repair_s", "micro_stops", "delta", "power_kwh", "ideal_s", "unknown_units", "in_gap", "ideal_gap_s",
+                 "apt_gap_s"):
         getattr(m, name)[...] = 0
     return m
 
@@ -173,7 +187,8 @@ def _station_totals(m: _Measured, u: int, w: int) -> _Totals:
     tot = _Totals(seconds=m.seconds[u, w].copy(), produced=float(d[Channel.PRODUCED]),
                   scrap=float(d[Channel.SCRAP]), rework=float(d[Channel.REWORK]),
                   failures=int(m.failures[u, w]), repair_s=float(m.repair_s[u, w]), ideal_s=float(m.ideal_s[u, w]),
-                  unknown_product=float(m.unknown_units[u, w]))
+                  unknown_product=float(m.unknown_units[u, w]), produced_in_gap=float(m.in_gap[u, w]),
+                  ideal_gap_s=float(m.ideal_gap_s[u, w]), apt_gap_s=float(m.apt_gap_s[u, w]))
     if m.readings[u, Channel.GOOD] > 0:
         tot.good = float(d[Channel.GOOD])
     else:
@@ -200,6 +215,8 @@ def _sum_totals(parts: list[_Totals]) -> _Totals:
     tot.failures = sum(p.failures for p in parts)
     tot.repair_s = math.fsum(p.repair_s for p in parts)
     tot.ideal_s = math.fsum(p.ideal_s for p in parts)
+    tot.ideal_gap_s = math.fsum(p.ideal_gap_s for p in parts)
+    tot.apt_gap_s = math.fsum(p.apt_gap_s for p in parts)
     tot.unknown_product = math.fsum(p.unknown_product for p in parts)
     tot.scrap = math.fsum(p.scrap for p in parts)
     tot.rework = math.fsum(p.rework for p in parts)
@@ -224,8 +241,9 @@ def _finish(tot: _Totals, site: str, line: str | None, station: str | None, star
     flags = set(tot.flags)
     availability = _ratio(apt, pbt)
     performance = quality = oee = nee = None
+    if tot.produced - tot.produced_in_gap > 0:
+        performance = _ratio(tot.ideal_s - tot.ideal_gap_s, apt - tot.apt_gap_s)
     if tot.produced > 0:
-        performance = _ratio(tot.ideal_s, apt)
         quality = tot.good / tot.produced
     if tot.unknown_product > 0:
         flags.add("unknown_product")
@@ -241,7 +259,7 @@ def _finish(tot: _Totals, site: str, line: str | None, station: str | None, star
     return KpiWindow(
         site=site, line=line, station=station, start=start, end=end,
         pot_s=pot, pbt_s=pbt, apt_s=apt, asut_s=asut, adet_s=adet, adot_s=adot, unknown_s=unknown,
-        produced=tot.produced, good=tot.good, scrap=tot.scrap, rework=tot.rework, failures=tot.failures,
+        produced=tot.produced, produced_in_gap=tot.produced_in_gap, good=tot.good, scrap=tot.scrap, rework=tot.rework, failures=tot.failures,
         availability=availability, performance=performance, quality=quality, oee=oee, nee=nee,
         mtbf_s=aupt / tot.failures if tot.failures else None,
         mttr_s=tot.repair_s / tot.failures if tot.failures else None,
@@ -280,12 +298,14 @@ class _Layout:
             members = [stations[u] for u in self.line_units.get(ln, [])]
             tot = _sum_totals(members)
             tot.good = math.fsum(stations[u].good for u in self.output_units.get(ln, []))
+            tot.produced_in_gap = math.fsum(stations[u].produced_in_gap for u in self.output_units.get(ln, []))
             tot.produced = tot.good + tot.scrap
             lines.append(tot)
         ln_out = [_finish(tot, self.site, name, None, start, end) for tot, name in zip(lines, self.lines)]
         site = _sum_totals(lines)
         site.good = math.fsum(t.good for t in lines)
         site.produced = math.fsum(t.produced for t in lines)
+        site.produced_in_gap = math.fsum(t.produced_in_gap for t in lines)
         grid = [self.meter_energy(m, u, w) for u, meter in self.meters if meter.kind == "grid_import"]
         if any(e is not None for e in grid):
             site.flags = (site.flags - {"energy_partial"}) | {"energy_from_grid_meter"}

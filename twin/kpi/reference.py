@@ -24,7 +24,9 @@ Rules, shared with the kernels (see their docstrings for the reasons):
 - power is integrated by trapezoid between consecutive finite samples, clipped at window edges;
 - ideal time = increase of PRODUCED x ideal cycle time of the product in effect strictly before the
   reading (the last product sample with t < the reading's t; one at the same instant takes effect
-  after the reading), else the station's default product.
+  after the reading), else the station's default product;
+- a PRODUCED increment whose two readings bracket any UNKNOWN time of the station (``gap_parts``) is
+  in a gap: its parts and ideal time are booked apart, with the PRODUCING time between the readings.
 """
 
 from __future__ import annotations
@@ -250,3 +252,57 @@ def ideal_time(c_t, c_key, c_value, p_t, p_unit, p_code, default_product, ideal_
             else:
                 unknown[s][w] += d
     return ideal, unknown
+
+
+def gap_parts(c_t, c_key, c_value, s_t, s_unit, s_code, p_t, p_unit, p_code, default_product, ideal_cycle_s,
+              edges, t_end, modulus_produced):
+    """(in_gap[s][w], ideal_gap_s[s][w], apt_gap_s[s][w]): PRODUCED increments whose two readings
+    bracket UNKNOWN time, their ideal time, and the PRODUCING time between those readings."""
+    edges = [float(e) for e in edges]
+    n_windows = len(edges) - 1
+    n_stations = len(default_product)
+    n_keys = max([int(k) for k in c_key] + [n_stations * N_CHANNELS - 1]) + 1
+    n_units = max([int(u) for u in list(s_unit) + list(p_unit)] + [n_stations - 1]) + 1
+    counters = _grouped(c_t, c_key, c_value, n_keys)
+    states = _grouped(s_t, s_unit, s_code, n_units)
+    products = _grouped(p_t, p_unit, p_code, n_units)
+    in_gap = [[0.0] * n_windows for _ in range(n_stations)]
+    ideal_gap = [[0.0] * n_windows for _ in range(n_stations)]
+    apt_gap = [[0.0] * n_windows for _ in range(n_stations)]
+    for s in range(n_stations):
+        timeline = []  # (start, end, state), as state_durations reads the samples
+        start, state = -math.inf, int(State.UNKNOWN)
+        for ti, c in states[s]:
+            c = int(c) if 0 <= int(c) < N_STATES else int(State.UNKNOWN)
+            timeline.append((start, min(ti, t_end), state))
+            start, state = ti, c
+        timeline.append((start, t_end, state))
+        timeline.append((t_end, math.inf, int(State.UNKNOWN)))
+        prev = None
+        for ti, v in counters[s * N_CHANNELS + Channel.PRODUCED]:
+            v = float(v)
+            if not _is_valid_reading(v):
+                continue
+            if prev is None:
+                prev = (ti, v)
+                continue
+            t0, v0 = prev
+            d, _ = _counter_step(v0, v, float(modulus_produced))
+            prev = (ti, v)
+            pieces = [(max(a, t0), min(b, ti), st) for a, b, st in timeline if min(b, ti) > max(a, t0)]
+            if d <= 0 or not any(st == State.UNKNOWN for _, _, st in pieces):
+                continue
+            w = _window_of(edges, ti, closed_last=True)
+            if w is not None:
+                product = int(default_product[s])
+                for tp, code in products[s]:
+                    if tp < ti:
+                        product = int(code)
+                in_gap[s][w] += d
+                if 0 <= product < len(ideal_cycle_s[s]):
+                    ideal_gap[s][w] += d * float(ideal_cycle_s[s][product])
+            for a, b, st in pieces:
+                if st == State.PRODUCING:
+                    for k, lo, hi in _overlaps(edges, a, b):
+                        apt_gap[s][k] += hi - lo
+    return in_gap, ideal_gap, apt_gap

@@ -59,6 +59,7 @@ def compile_kernels() -> float:
         kernels.trapezoid_energy(pw, edges)
         mix = kernels.product_mix(pr, np.zeros(1, dtype=np.int64), np.ones((1, 1)))
         kernels.ideal_time(ct, mix, edges, float(modulus[Channel.PRODUCED]))
+        kernels.gap_parts(ct, st, mix, edges, float(f.t_end), float(modulus[Channel.PRODUCED]))
     return time.perf_counter() - start
 
 

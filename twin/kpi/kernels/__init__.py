@@ -1,8 +1,8 @@
 """Numba kernels of the KPI core: one pass over one frozen event-log stream per call.
 
 ``state_durations`` (states), ``failure_spells`` (states again: failures, repair time, micro-stops),
-``counter_deltas`` and ``ideal_time`` (cumulative counters, with the
-product mix for the latter), ``trapezoid_energy`` (power). A stream is passed as one record with
+``counter_deltas`` and ``ideal_time`` (cumulative counters, with the product mix for the latter),
+``gap_parts`` (PRODUCED readings that bracket UNKNOWN state time), ``trapezoid_energy`` (power). A stream is passed as one record with
 ``offsets``, ``t`` and ``value`` (an event log's ``Stream`` or a ``Csr``), the product mix as a
 ``Mix`` (``product_mix``). Each walks its stream one key at a time
 (``walk``: records, window cursors, the driver that spreads groups of keys over threads) and books
@@ -27,9 +27,10 @@ default they use Numba's thread count (``NUMBA_NUM_THREADS``), and small calls s
 from twin.kpi.kernels.counters import Mix, counter_deltas, ideal_time, product_mix
 from twin.kpi.kernels.energy import trapezoid_energy
 from twin.kpi.kernels.failures import failure_spells
+from twin.kpi.kernels.gaps import gap_parts
 from twin.kpi.kernels.states import state_durations
 from twin.kpi.kernels.walk import Csr, balanced_chunks, threads
 
 __all__ = ["state_durations", "failure_spells", "counter_deltas", "ideal_time", "product_mix", "trapezoid_energy",
-           "Csr", "Mix",
+           "gap_parts", "Csr", "Mix",
            "balanced_chunks", "threads"]

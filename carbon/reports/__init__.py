@@ -23,6 +23,10 @@ def write_inventory(inv: dict, fmt: str, out_path: str | Path, country: str | No
     check_format(fmt)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if getattr(config, "cbam", None) is not None and inv.get("products") and fmt in ("json", "csv", "xlsx", "pdf"):
+        from .cbam import attach_cbam  # the CBAM contents travel in every format that shows the inventory
+
+        attach_cbam(inv, config.cbam, strict=False)
     if fmt == "json":
         from .json_report import write_json
 

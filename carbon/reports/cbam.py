@@ -182,13 +182,27 @@ def table_rows(doc: dict) -> list[list]:
             for g in doc["goods"]]
 
 
+def attach_cbam(inv: dict, cbam: CbamSettings, strict: bool = True) -> dict | None:
+    """Put the CBAM contents in ``inv["cbam"]`` (the other formats show them) and their notes in
+    ``inv["notes"]``; without a good to report: raise when ``strict``, else a note."""
+    try:
+        doc = cbam_document(inv, cbam)
+    except ValueError as exc:
+        if strict:
+            raise
+        inv.setdefault("notes", []).append(f"cbam: {exc}")
+        return None
+    inv["cbam"] = doc
+    inv.setdefault("notes", []).extend(f"cbam: {n}" for n in doc["notes"])
+    return doc
+
+
 def write_cbam(inv: dict, out_path: Path, cbam: CbamSettings | None) -> dict:
     if cbam is None:
         from factory_models import ConfigError
 
         raise ConfigError("carbon config", ["carbon.cbam: the cbam format needs the installation and the CN code "
                                             "of each good (see docs/carbon.md, EU CBAM)"])
-    doc = cbam_document(inv, cbam)
-    inv.setdefault("notes", []).extend(doc["notes"])
+    doc = inv.get("cbam") or attach_cbam(inv, cbam)
     out_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc

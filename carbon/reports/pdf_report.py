@@ -97,7 +97,7 @@ def write_pdf(inventory: dict, out_path: Path) -> None:
             header, rows = named[title]
             by_source = title == "By source"
             _table(pdf, title, header, rows, widths=[16, 9, 14, 20, 13, 19, 19, 13, 13, 54] if by_source else None,
-                   size=6 if by_source or title == "Meters" else 7.5)
+                   size=6 if by_source or title in ("Meters", "CBAM") else 7.5)
     header, rows = named["Factor appendix"]
     keep = [header.index(k) for k in ("id", "value", "unit", "year", "document", "published", "secondary", "version")]
     _table(pdf, "Factor appendix", [header[i] for i in keep], [[r[i] for i in keep] for r in rows],

@@ -95,7 +95,11 @@ def tables(inv: dict, hours: bool = True) -> list[tuple[str, list[str], list[lis
                     [[x["product"], x["good_units"], x["total_co2e_kg"], x["co2e_kg_per_unit"], x["direct_co2e_kg"],
                       x["indirect_co2e_kg"], x["electricity_kwh"], "; ".join(x["flags"])] for x in p["products"]]))
         out.append(("Allocation method", ["method"], [[p["method"]]]))
-        if p["cbam"]:
+        if inv.get("cbam"):  # Annex I contents per good (carbon.cbam configured): carbon/reports/cbam.py
+            from .cbam import TABLE_HEADER, table_rows
+
+            out.append(("CBAM", TABLE_HEADER, table_rows(inv["cbam"])))
+        elif p["cbam"]:
             out.append(("CBAM", ["product", "mass_t", "direct_see_t_co2e_per_t", "indirect_see_t_co2e_per_t", "electricity_mwh_per_t"],
                         [[c["product"], c["mass_t"], c["direct_see_t_per_t"], c["indirect_see_t_per_t"],
                           c["electricity_mwh_per_t"]] for c in p["cbam"]]))

@@ -100,3 +100,26 @@ def test_bad_cbam_config_is_refused():
         CbamGood(cn_code="85340011", production_route="x", direct_default_t_per_t=1.0)
     with pytest.raises(ValueError, match="unlocode"):
         CbamInstallation(id="x", name="x", country="CN", unlocode="shanghai")
+
+
+def test_other_formats_show_the_annex_i_table(tmp_path):
+    import csv
+    import subprocess
+
+    from carbon import Registry, write_report
+    from tests.support.carbon_exchange import CFG, SITE, T0, T1, TZ, allocation, records
+
+    cfg = CFG.model_copy(update={"cbam": CBAM})
+    inv = write_report(records(), allocation(), Registry.default(), "csv", tmp_path / "r.csv", (T0, T1), SITE, cfg,
+                       tz=TZ)
+    assert inv["cbam"]["goods"][0]["cn_code"] == "85340011"
+    rows = [r for r in csv.DictReader((tmp_path / "r.csv").open()) if r["section"] == "CBAM"]
+    cells = {(r["row"], r["field"]): r["value"] for r in rows}
+    assert cells[("0", "cn_code")] == "85340011" and float(cells[("0", "direct_see_t_co2e_per_t")]) == 0.648
+    assert cells[("1", "direct_determination")] == "default"
+    write_report(records(), allocation(), Registry.default(), "pdf", tmp_path / "r.pdf", (T0, T1), SITE, cfg, tz=TZ)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    assert "85340011" in text and "CN-SH-0001" in text
+    write_report(records(), allocation(), Registry.default(), "cbam", tmp_path / "c.json", (T0, T1), SITE, cfg, tz=TZ)
+    assert json.loads((tmp_path / "c.json").read_text())["goods"][1]["direct"]["determination"] == "default"

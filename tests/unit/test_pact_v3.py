@@ -215,3 +215,17 @@ def test_percentages_and_validity_period_rules(measured):
     pf["validityPeriodEnd"] = "2029-04-01T00:00:00Z"  # more than 3 years after the reference period
     with pytest.raises(ValueError, match="3 years"):
         validate_footprint(pf)
+
+
+def test_report_pact_format_writes_a_valid_document(tmp_path):
+    from carbon import Registry, write_report
+    from tests.support.carbon_exchange import CFG, SITE, T0, T1, TZ, allocation, records
+
+    out = tmp_path / "pcf.json"
+    write_report(records(), allocation(), Registry.default(), "pact", out, (T0, T1), SITE,
+                 CFG.model_copy(update={"pact": PACT}), tz=TZ)
+    doc = json.loads(out.read_text())
+    validate_pact(doc)
+    assert [pf["productNameCompany"] for pf in doc["data"]] == ["board-a", "Board B"]
+    with pytest.raises(ConfigError, match="exempted_emissions_percent"):  # no pact: block
+        write_report(records(), allocation(), Registry.default(), "pact", out, (T0, T1), SITE, CFG, tz=TZ)

@@ -123,7 +123,7 @@ def report(
     date_from: str = typer.Option(..., "--from", help="Period start: a date or time in the site's time zone "
                                   "(2026-01-05, 2026-01-05T08:00) or RFC 3339 with an offset."),
     date_to: str = typer.Option(..., "--to", help="Period end (exclusive), read as --from."),
-    fmt: str = typer.Option(..., "--format", "-f", help="csv, xlsx, json, pdf or pact."),
+    fmt: str = typer.Option(..., "--format", "-f", help="csv, xlsx, json, pdf, pact (PACT v3 footprints) or cbam (CBAM report contents)."),
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     store: Path = StoreOpt,
     config: Optional[Path] = typer.Option(None, "--config", help="Factory model: product masses (CBAM table) and carbon settings."),

@@ -229,3 +229,53 @@ def test_report_pact_format_writes_a_valid_document(tmp_path):
     assert [pf["productNameCompany"] for pf in doc["data"]] == ["board-a", "Board B"]
     with pytest.raises(ConfigError, match="exempted_emissions_percent"):  # no pact: block
         write_report(records(), allocation(), Registry.default(), "pact", out, (T0, T1), SITE, CFG, tz=TZ)
+
+
+EXCHANGE_YAML = """\
+carbon:
+  pact:
+    domain: example.com
+    exempted_emissions_percent: 70
+    products:
+      ctrl-board: {fossil_carbon_content_kg: 0.012}
+      power-board: {fossil_carbon_content_kg: 0.03, classifications: ["urn:pact:example.com:cn-code:85340019"]}
+  cbam:
+    installation: {id: CN-SZ-0001, name: SMT plant, country: CN, unlocode: CNSZV}
+    goods:
+      ctrl-board: {cn_code: "85340011", production_route: SMT assembly}
+      power-board: {cn_code: "85340019", production_route: SMT assembly}
+"""
+
+
+def test_report_command_writes_pact_and_cbam_from_a_simulated_store(tmp_path):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    runner = CliRunner()
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "demo_smt.yaml")
+    store, carbon_file = tmp_path / "s.sqlite", tmp_path / "carbon.yaml"
+    carbon_file.write_text(EXCHANGE_YAML)
+    assert runner.invoke(app, ["simulate", config, "--hours", "24", "--seed", "1", "--store", str(store),
+                               "--json"]).exit_code == 0
+    args = ["report", "--store", str(store), "--origin", "simulated", "--from", "2026-01-05", "--to", "2026-01-06",
+            "--config", config]
+    for fmt in ("pact", "cbam"):
+        result = runner.invoke(app, [*args, "--carbon", str(carbon_file), "--format", fmt,
+                                     "--out", str(tmp_path / f"{fmt}.json")])
+        assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "pact.json").read_text())
+    validate_pact(doc)
+    assert {pf["pcf"]["primaryDataShare"] for pf in doc["data"]} == {"0"}  # simulated: no primary data
+    cbam = json.loads((tmp_path / "cbam.json").read_text())
+    e = cbam["electricity"]
+    assert e["consumed_mwh"] == pytest.approx(e["grid_import_mwh"] + e["self_generated_consumed_mwh"], abs=2e-6)
+    # the goods' indirect tonnes add up to the grid's: self-consumed PV carries no grid factor
+    indirect_t = sum(g["indirect"]["specific_embedded_emissions_t_co2e_per_t"] * g["quantity_t"] for g in cbam["goods"])
+    grid_t = e["grid_import_mwh"] * e["grid_emission_factor_t_co2e_per_mwh"]
+    products_mwh = sum(g["indirect"]["electricity_consumed_mwh_per_t"] * g["quantity_t"] for g in cbam["goods"])
+    assert indirect_t == pytest.approx(grid_t * products_mwh / e["consumed_mwh"], rel=1e-5)
+    missing = runner.invoke(app, [*args, "--format", "pact", "--out", str(tmp_path / "x.json")])
+    assert missing.exit_code == 2 and "carbon.pact.exempted_emissions_percent" in missing.output

@@ -116,18 +116,19 @@ def test_unknown_factor_id_is_a_clear_error(tmp_path):
 
 
 def test_report_pact_validates_and_csv_carries_the_digest(tmp_path):
-    import jsonschema
+    from carbon.reports.pact import validate_pact
 
-    from carbon.reports.pact import SCHEMA_PATH
-
-    store = tmp_path / "s.sqlite"
+    store, carbon_file = tmp_path / "s.sqlite", tmp_path / "carbon.yaml"
+    carbon_file.write_text("carbon:\n  pact:\n    exempted_emissions_percent: 70\n    products:\n"
+                           "      ctrl-board: {fossil_carbon_content_kg: 0.012}\n"
+                           "      power-board: {fossil_carbon_content_kg: 0.03}\n")
     invoke_json("simulate", str(Path(__file__).resolve().parents[2] / "configs" / "demo_smt.yaml"),
                 "--hours", "24", "--store", str(store))
-    args = ["--store", str(store), "--from", "2026-01-01", "--to", "2026-01-10",
-            "--config", str(Path(__file__).resolve().parents[2] / "configs" / "demo_smt.yaml")]
+    args = ["--store", str(store), "--origin", "simulated", "--from", "2026-01-01", "--to", "2026-01-10",
+            "--config", str(Path(__file__).resolve().parents[2] / "configs" / "demo_smt.yaml"), "--carbon", str(carbon_file)]
     summary = invoke_json("report", *args, "--format", "pact", "--out", str(tmp_path / "pcf.json"))
     doc = json.loads((tmp_path / "pcf.json").read_text())
-    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
+    validate_pact(doc)  # the v3 schema, carbon/schemas/pact_v3_product_footprint.json
     footprints = [item["pcf"] for item in doc["data"]]
     assert len(footprints) == 2
     for pcf in footprints:

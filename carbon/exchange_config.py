@@ -85,7 +85,7 @@ class CbamGood(_Strict):
     direct_default_source: Text | None = None
 
     @model_validator(mode="after")
-    def _default_with_source(self) -> "CbamGood":
+    def _default_with_source(self) -> CbamGood:
         if (self.direct_default_t_per_t is None) != (self.direct_default_source is None):
             raise ValueError("give direct_default_t_per_t and direct_default_source together")
         return self

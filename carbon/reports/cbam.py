@@ -82,8 +82,8 @@ def reporting_quarter(inv: dict) -> str | None:
     """'2026-Q1' when the period is exactly one calendar quarter of the site's time zone, else None."""
     p = inv["period"]
     tz = ZoneInfo(p.get("timezone") or "UTC")
-    a = datetime.fromisoformat(p["start"].replace("Z", "+00:00")).astimezone(tz)
-    b = datetime.fromisoformat(p["end"].replace("Z", "+00:00")).astimezone(tz)
+    a = datetime.fromisoformat(p["start"]).astimezone(tz)
+    b = datetime.fromisoformat(p["end"]).astimezone(tz)
     if (a.month - 1) % 3 or a.day != 1 or a.time() != datetime.min.time():
         return None
     m = a.month + 3
@@ -201,8 +201,8 @@ def write_cbam(inv: dict, out_path: Path, cbam: CbamSettings | None) -> dict:
     if cbam is None:
         from factory_models import ConfigError
 
-        raise ConfigError("carbon config", ["carbon.cbam: the cbam format needs the installation and the CN code "
-                                            "of each good (see docs/carbon.md, EU CBAM)"])
+        raise ConfigError("carbon config", [("carbon.cbam: the cbam format needs the installation and the CN code "
+                                             "of each good (see docs/carbon.md, EU CBAM)")])
     doc = inv.get("cbam") or attach_cbam(inv, cbam)
     out_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc

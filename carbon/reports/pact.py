@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -49,7 +49,7 @@ def _urn_part(s: str) -> str:
 
 def footprint_series(company_id: str, product_id: str, start: str, end: str, origin: str) -> uuid.UUID:
     """The series of a product's footprints over one reference period (stable across reports)."""
-    return uuid.uuid5(_NS, "|".join((company_id, product_id, start, end, origin)))
+    return uuid.uuid5(_NS, f"{company_id}|{product_id}|{start}|{end}|{origin}")
 
 
 def footprint_id(series: uuid.UUID, revision: int = 1) -> str:
@@ -167,7 +167,7 @@ def pact_document(inv: dict, pact: PactSettings | None = None, country: str = "C
     problems, notes = _check_config(inv, pact)
     if problems:
         raise ConfigError("carbon config", problems)
-    created = created or datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    created = created or datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     site, period, origin = inv["site"], inv["period"], inv.get("origin", "measured")
     gwp = inv["gwp_set"]["id"].upper()
     direct_share, elec_share = primary_shares(inv)
@@ -246,7 +246,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 def validate_footprint(pf: dict) -> None:

@@ -17,13 +17,21 @@ machine time: A 32,400 kg, B 10,800 kg. Good units: A 100,000 of 0.5 kg (50 t), 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from carbon import CarbonConfig, ProductOutput, Registry, SharedLoad, StationUse, allocate, build_inventory
+from carbon import (
+    CarbonConfig,
+    ProductOutput,
+    Registry,
+    SharedLoad,
+    StationUse,
+    allocate,
+    build_inventory,
+)
 from factory_models import EmissionsRecord
 
-T0 = datetime(2025, 12, 31, 16, tzinfo=timezone.utc).timestamp()
-T1 = datetime(2026, 3, 31, 16, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2025, 12, 31, 16, tzinfo=UTC).timestamp()
+T1 = datetime(2026, 3, 31, 16, tzinfo=UTC).timestamp()
 HOURS = int((T1 - T0) // 3600)  # 2160
 TZ = "Asia/Shanghai"
 SITE = "plant1"

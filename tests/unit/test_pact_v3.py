@@ -16,7 +16,12 @@ import pytest
 
 from carbon.exchange_config import PactProduct, PactSettings
 from carbon.reports.pact import (
-    SCHEMA_PATH, footprint_id, footprint_series, pact_document, validate_footprint, validate_pact,
+    SCHEMA_PATH,
+    footprint_id,
+    footprint_series,
+    pact_document,
+    validate_footprint,
+    validate_pact,
 )
 from factory_models import ConfigError
 from tests.support.carbon_exchange import inventory

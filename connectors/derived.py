@@ -8,7 +8,7 @@ PLC that counts good and scrap parts but not their sum. The rules:
   is parsed with ``ast`` and every node checked; nothing is ever evaluated by Python's ``eval``.
   A signal name is written in full, ``<line>/<station>/<name>`` (or ``site/<meter>/<name>``): a
   ``/`` between names that are not one signal needs spaces around it (``a/b/c / 2``), and so does a
-  ``-`` (names may contain ``-``).
+  ``-`` after a name (names may contain ``-``: ``a/b/c-2`` is one name).
 - **Checked at load.** Every name must be a numeric signal of the factory, all of the same station
   or meter as the derived signal (mapping.py reports a problem with the file, the line and
   ``derived[i]``). A derived signal is not an input of another, and no mapping entry feeds it by
@@ -47,7 +47,7 @@ from .config_base import Strict
 
 #: a signal reference: three name segments joined by "/" (factory_models.schema NAME each)
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-_SIGNAL_REF = re.compile(rf"(?<![A-Za-z0-9_./-])({_SEGMENT}/{_SEGMENT}/{_SEGMENT})")
+_SIGNAL_REF = re.compile(rf"(?<![A-Za-z0-9_./])({_SEGMENT}/{_SEGMENT}/{_SEGMENT})")
 _MAX_EXPR = 500
 _WORST = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
 
@@ -183,7 +183,8 @@ class DerivedEngine:
             for name in expr.inputs:
                 self._users.setdefault(name, []).append(k)
         self._latest: dict[str, Sample] = {}
-        self._emitted: dict[str, tuple[float, float]] = {}  # derived signal -> (ts, value) last sent
+        # derived signal -> (its inputs' latest time, value, ts) of the last Sample sent
+        self._emitted: dict[str, tuple[float, float, float]] = {}
 
     def fanout(self, signal: str) -> int:
         return len(self._users.get(signal, ()))
@@ -222,10 +223,10 @@ class DerivedEngine:
             ts = newest.ts
             last = self._emitted.get(signal)
             if last is not None and ts <= last[0]:
-                if ts == last[0] and (value == last[1] or math.isnan(value) and math.isnan(last[1])):
+                if value == last[1] or math.isnan(value) and math.isnan(last[1]):
                     continue  # nothing new at this instant
-                ts = last[0] + 1e-6
-            self._emitted[signal] = (ts, value)
+                ts = last[2] + 1e-6
+            self._emitted[signal] = (newest.ts, value, ts)
             out.append(Sample(signal, value, ts, quality, newest.ts_kind))
         return out, rejected
 

@@ -168,11 +168,17 @@ def _rule_problems(entry: Overrides, defaults: Transform, feeds: set[str], fixed
     if entry.rollover is not None and not counters:
         out.append((("rollover",), f"rollover: applies to counters, and {_what(feeds, fixed)} feeds none"))
     if rules.rollover is not None:
-        twice = sorted({s.rsplit("/", 1)[1] for s in counters} & set(factory.kpi.counter_rollover))
+        # the source makes the counter continuous; a second modulus downstream would read a real
+        # reset of the continuous count as a wrap
+        twice = sorted({f"kpi.counter_rollover.{s.rsplit('/', 1)[1]}" for s in counters
+                        if not s.startswith(f"{SITE}/") and s.rsplit("/", 1)[1] in factory.kpi.counter_rollover})
+        metered = {m.name for m in factory.meters if getattr(m, "rollover", None)}
+        twice += sorted({f"meters.{s.split('/')[1]}.rollover" for s in counters
+                         if s.startswith(f"{SITE}/") and s.split("/")[1] in metered})
         if twice:
             where = ("rollover",) if entry.rollover is not None else ("defaults", "rollover")
-            out.append((where, f"the factory's kpi.counter_rollover also sets {twice}: give a counter's rollover "
-                               "in one place (here, per entry; the factory's applies to every such counter)"))
+            out.append((where, f"the factory also sets {', '.join(twice)}: give a counter's rollover in one "
+                               "place (here, per entry, or the factory's)"))
     if entry.eu_range is not None and not numeric:
         out.append((("eu_range",), f"eu_range: applies to numbers, and {_what(feeds, fixed)} feeds text only"))
     return out

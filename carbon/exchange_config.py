@@ -33,6 +33,8 @@ class PactProduct(_Strict):
     name: Text | None = None  # productNameCompany; default: the product's name in the factory model
     description: Text | None = None
     fossil_carbon_content_kg: Annotated[float, Field(ge=0)] | None = None
+    #: this product's share (%) of cradle-to-gate emissions left out; default: ``pact.exempted_emissions_percent``
+    exempted_emissions_percent: Annotated[float, Field(gt=0, lt=100)] | None = None
 
     @field_validator("product_ids", "classifications")
     @classmethod

@@ -146,7 +146,9 @@ def _check_config(inv: dict, pact: PactSettings) -> tuple[list[str], list[str]]:
                             f"(fossilCarbonContent, kg C in one unit of the product); meters cannot tell it")
         if not p.get("mass_kg_per_unit"):
             problems.append(f"products.{p['product']}.mass_kg: required for productMassPerDeclaredUnit of a piece")
-    if pact.exempted_emissions_percent is None:
+    if pact.exempted_emissions_percent is None and any(
+            p.get("good_units") and getattr(pact.products.get(p["product"]), "exempted_emissions_percent", None) is None
+            for p in inv["products"]["products"]):
         problems.append("carbon.pact.exempted_emissions_percent: required: the share (%, above 0) of the "
                         "cradle-to-gate footprint that this gate-to-gate site footprint leaves out (upstream materials, "
                         "transport), the data owner's estimate")
@@ -185,7 +187,7 @@ def pact_document(inv: dict, pact: PactSettings | None = None, country: str = "C
         rev = (revisions or {}).get(name, 1)
         d, i = p["direct_co2e_kg"], p["indirect_co2e_kg"]
         pds = 100.0 * (d * direct_share + i * elec_share) / (d + i) if d + i > 0 else 0.0
-        exempted = pact.exempted_emissions_percent
+        exempted = cfg.exempted_emissions_percent or pact.exempted_emissions_percent
         per_unit = decimal_text(p["co2e_kg_per_unit"])
         pcf = {
             "declaredUnitOfMeasurement": "piece",

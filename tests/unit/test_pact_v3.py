@@ -180,6 +180,10 @@ def test_values_meters_cannot_tell_must_be_configured(measured):
         "board-a": PactProduct(fossil_carbon_content_kg=0.0), "board-b": PactProduct(fossil_carbon_content_kg=0.0)}))
     validate_pact(defaults)
     assert defaults["data"][0]["productIds"][0].startswith("urn:uuid:")  # no domain: UUID URNs
+    per_product = pact_document(measured, PactSettings(products={
+        "board-a": PactProduct(fossil_carbon_content_kg=0.0, exempted_emissions_percent=80),
+        "board-b": PactProduct(fossil_carbon_content_kg=0.0, exempted_emissions_percent=40.5)}))
+    assert [pf["pcf"]["exemptedEmissionsPercent"] for pf in per_product["data"]] == ["80", "40.5"]
 
 
 @pytest.mark.parametrize("path, value", [

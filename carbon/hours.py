@@ -68,7 +68,7 @@ def site_time(text: str, tz: str = "UTC") -> float:
     site's zone; a time with its own offset (``...+08:00`` or ``Z``) is taken as written."""
     s = text.strip()
     try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(s)
     except ValueError:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM)") from None
     if dt.tzinfo is None:

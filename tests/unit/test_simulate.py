@@ -48,7 +48,8 @@ def test_contract_fields(smt_day):
     assert "line" in doc["lines"][0] and "station" not in doc["lines"][0]
     assert len(doc["windows"]) == 3 * (len(doc["stations"]) + len(doc["lines"]) + 1)
     em = doc["emissions"]
-    assert {"scope1_co2e_kg", "scope2_location_co2e_kg", "scope2_market_co2e_kg", "by_source"} <= set(em)
+    assert {"scope1_co2e_kg", "scope2_location_co2e_kg", "by_source", "hours", "origin", "meters"} <= set(em)
+    assert "scope2_market_co2e_kg" not in em and em["origin"] == ["simulated"]  # market: by `report` (issue 11)
     for b in em["by_source"]:
         assert {"source", "scope", "method", "activity", "activity_unit", "co2e_kg", "co2_kg", "ch4_kg", "n2o_kg",
                 "factor_id"} <= set(b)
@@ -106,8 +107,8 @@ def test_report_from_a_simulated_week_allocates_to_products(tmp_path):
     store = tmp_path / "week.sqlite"
     simulate(SMT, "--hours", "48", "--store", str(store))
     out = tmp_path / "report.json"
-    result = runner.invoke(app, ["report", "--store", str(store), "--from", "2026-01-01", "--to", "2026-01-10",
-                                 "--format", "json", "--out", str(out), "--config", SMT, "--json"])
+    result = runner.invoke(app, ["report", "--store", str(store), "--origin", "simulated", "--from", "2026-01-01",
+                                 "--to", "2026-01-10", "--format", "json", "--out", str(out), "--config", SMT, "--json"])
     assert result.exit_code == 0, result.output
     inv = json.loads(out.read_text())
     alloc = inv["products"]

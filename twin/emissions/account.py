@@ -1,30 +1,40 @@
-"""Emissions of a run: the site meters of an event log through ``carbon.account``, and each station's
-and line's share of Scope 2 (location-based) from its own sub-meter.
+"""Emissions of a run: the site meters of an event log through the hourly ledger (``carbon``), and
+the CO2e of every KPI row and window from the hour's effective grid intensity.
 
-Site meters map onto carbon meter kinds by their kind in the factory model. When the factory has
-no grid-import readings, the sum of the station sub-meters stands in for it, flagged ``estimated``
-in every record (a sub-meter sum misses lighting, HVAC and compressors).
+Site meters map onto carbon meter kinds by their kind in the factory model; each meter's counter
+readings become activity per clock hour of the site (``carbon.hourly_activity``: resets, replaced
+meters, rollovers, gaps), then records (``carbon.ledger``). When the factory has no grid-import
+readings, the sum of the station energy counters stands in for it, as source ``stations``, every
+hour of it estimated (a sub-meter sum misses lighting, HVAC and compressors).
+
+Station and line CO2e = their energy x the effective intensity of the hours of their window
+(location kg of the grid import / (grid import + self-consumed generation), so PV lowers it); an
+hour with no electricity in the ledger takes the configured grid factor of that hour, disclosed in
+the notes. Site CO2e = the ledger's Scope 1 + Scope 2 location-based of the window's hours.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import carbon
+from carbon.accounting import grid_factor_or_nan
 from factory_models import ConfigError, EmissionsRecord, Factory
-
 from twin.kpi.eventlog import N_CHANNELS, Channel, FrozenLog
 
 #: factory meter kind -> (event-log channel, unit of its readings)
 METER_CHANNEL = {
     "grid_import": (Channel.ENERGY_KWH, "kWh"),
+    "grid_export": (Channel.ENERGY_KWH, "kWh"),
     "pv": (Channel.ENERGY_KWH, "kWh"),
     "natural_gas": (Channel.VOLUME, "Nm3"),
     "compressed_air": (Channel.VOLUME, "m3"),
 }
+STATIONS = "stations"
 
 
 @dataclass
@@ -34,6 +44,8 @@ class Emissions:
     config: carbon.CarbonConfig
     registry: carbon.Registry
     notes: list[str]
+    meters: list[dict] = field(default_factory=list)
+    origin: str = "measured"
 
 
 def carbon_setup(factory: Factory, config_path: Path | None, override: Path | None = None):
@@ -60,73 +72,122 @@ def _readings(log: FrozenLog, unit: int, channel: int) -> tuple[np.ndarray, np.n
     c = log.counters
     k = unit * N_CHANNELS + channel
     a, b = c.offsets[k], c.offsets[k + 1]
-    t, v = c.t[a:b], c.value[a:b]
-    ok = np.isfinite(v)
-    return t[ok], v[ok]
+    return c.t[a:b], c.value[a:b]
 
 
-def meter_series(factory: Factory, log: FrozenLog, station_energy_kwh: float | None) -> tuple[list, list[str]]:
-    """Carbon ``MeterSeries`` for every site meter with at least two readings, and notes on the rest."""
-    series, notes = [], []
+def site_hours(factory: Factory, t0: float, t1: float) -> np.ndarray:
+    """Clock-hour edges of the site covering [t0, t1)."""
+    return carbon.hour_edges(t0, t1, factory.site.timezone or factory.calendar.timezone)
+
+
+def hourly_activities(factory: Factory, log: FrozenLog, edges: np.ndarray) -> tuple[list, list[str]]:
+    """Each site meter's activity per hour of ``edges`` within the log's span, and notes."""
+    acts, notes = [], []
+    span = (log.t_start, log.t_end)
     first_meter = log.n_stations
-    has_grid = False
     for i, meter in enumerate(factory.meters):
         channel, unit = METER_CHANNEL[meter.kind]
         t, v = _readings(log, first_meter + i, channel)
         if len(t) < 2:
             notes.append(f"meter {meter.name} ({meter.kind}): fewer than two readings, not accounted")
             continue
-        ncv = getattr(meter, "ncv_mj_per_nm3", None)
-        series.append(carbon.series_from_cumulative(meter.name, meter.kind, unit, t, v, ncv_mj_per_nm3=ncv))
-        has_grid |= meter.kind == "grid_import"
-    if not has_grid and station_energy_kwh is not None and station_energy_kwh > 0 and log.t_end > log.t_start:
-        series.append(carbon.MeterSeries(
-            "stations", "grid_import", "kWh", np.array([log.t_start]), np.array([log.t_end]),
-            np.array([station_energy_kwh]), np.array([True]),
-        ))
-        notes.append("no grid-import readings: Scope 2 from the sum of station sub-meters (estimated)")
-    return series, notes
+        acts.append(carbon.hourly_activity(meter.name, meter.kind, unit, t, v, edges,
+                                           rollover=getattr(meter, "rollover", None), span=span))
+    if not any(a.kind == "grid_import" and a.has_data.any() for a in acts):
+        stations = _stations(log, edges, span)
+        if stations is not None:
+            acts = [a for a in acts if a.kind != "grid_import"] + [stations]
+            notes.append("no grid-import readings: Scope 2 from the sum of station sub-meters "
+                         f"(source {STATIONS!r}, every hour estimated)")
+    for a in acts:
+        bad = {k: n for k, n in a.rejected.items() if n}
+        if bad:
+            notes.append(f"meter {a.meter}: readings rejected: " + ", ".join(f"{n} {k}" for k, n in sorted(bad.items())))
+    return acts, notes
 
 
-def account_log(factory: Factory, log: FrozenLog, report, cfg, registry, edges=None) -> Emissions:
-    """Emissions over the log's span (and per window with ``edges``); fills ``co2e_kg`` in ``report``."""
-    station_kwh = [w.energy_kwh for w in report.stations if w.energy_kwh is not None]
-    series, notes = meter_series(factory, log, sum(station_kwh) if station_kwh else None)
+def _stations(log: FrozenLog, edges: np.ndarray, span) -> carbon.HourlyActivity | None:
+    """The station energy counters summed per hour: the stand-in for a missing grid meter."""
+    parts = []
+    for u in range(log.n_stations):
+        t, v = _readings(log, u, Channel.ENERGY_KWH)
+        if len(t) >= 2:
+            parts.append(carbon.hourly_activity(STATIONS, "grid_import", "kWh", t, v, edges, span=span))
+    if not parts:
+        return None
+    act = np.sum([p.activity for p in parts], axis=0)
+    first = np.fmin.reduce([p.first_reading for p in parts], axis=0)  # fmin/fmax: NaN means no reading
+    return carbon.HourlyActivity(
+        STATIONS, "grid_import", "kWh", edges, act, act.copy(), np.max([p.covered_s for p in parts], axis=0),
+        np.sum([p.readings for p in parts], axis=0), np.sum([p.resets for p in parts], axis=0),
+        first, np.fmax.reduce([p.last_reading for p in parts], axis=0),
+        sum(p.rollovers for p in parts), None,
+        {k: sum(p.rejected.get(k, 0) for p in parts) for k in carbon.counters.REJECTIONS}, sum(p.used for p in parts))
+
+
+def account_log(factory: Factory, log: FrozenLog, report, cfg, registry, *, origin: str = "measured") -> Emissions:
+    """The ledger of the log's span [t_start, t_end) (one record per source and clock hour of the
+    site), and ``co2e_kg`` filled in every row and window of ``report`` that has energy."""
     records: list[EmissionsRecord] = []
-    if series and log.t_end > log.t_start:
-        records = carbon.account(series, cfg, registry, log.t_start, log.t_end, site=factory.site.name)
+    notes: list[str] = []
+    meters: list[dict] = []
+    edges = site_hours(factory, log.t_start, log.t_end)
+    if log.t_end > log.t_start:
+        acts, notes = hourly_activities(factory, log, edges)
+        ncv = {m.name: m.ncv_mj_per_nm3 for m in factory.meters if getattr(m, "ncv_mj_per_nm3", None)}
+        book = carbon.ledger_records(acts, cfg, registry, site=factory.site.name, origin=origin, ncv_mj_per_nm3=ncv)
+        records, meters = book.records, book.meters
+        notes += book.warnings
     summary = carbon.emissions_summary(records)
-    intensity = carbon.grid_intensity_kg_per_kwh(records, "location")
-    if intensity is None and records == [] and station_kwh:
-        # no meter data at all: the configured annual grid factor, applied to the sub-meters
-        factor = registry.get(cfg.grid_factor)
-        if factor.kind == "grid_electricity":
-            intensity = carbon.station_co2e(1.0, factor)
-            notes.append(f"station CO2e from the configured grid factor {factor.id} (no grid meter data)")
-    _fill(report.stations + report.lines, intensity)
-    # the site's figure is its inventory: Scope 1 plus Scope 2 location-based (PV counts zero)
-    report.site.co2e_kg = (summary["scope1_co2e_kg"] + summary["scope2_location_co2e_kg"]) if records else (
-        None if report.site.energy_kwh is None or intensity is None else report.site.energy_kwh * intensity)
-    if edges is not None and report.windows:
-        window_records = carbon.account(series, cfg, registry, log.t_start, log.t_end, windows=edges_within(edges, log),
-                                        site=factory.site.name) if series else []
-        for w in report.windows:
-            recs = [r for r in window_records if r.start < w.end and r.end > w.start]
-            if w.station is None and w.line is None and recs:
-                w.co2e_kg = sum(r.co2e_kg for r in recs if r.scope == "1" or r.method == "location")
-            else:
-                _fill([w], carbon.grid_intensity_kg_per_kwh(recs, "location") or intensity)
-    return Emissions(records, summary, cfg, registry, notes)
+    fill_co2e(report, records, edges, cfg, registry, log, notes)
+    if records:  # the whole run's site figure is exactly the ledger's sum, as printed and stored
+        report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
+    return Emissions(records, summary, cfg, registry, notes, meters, origin)
 
 
-def edges_within(edges, log: FrozenLog) -> np.ndarray:
-    """Window edges clipped to the log's span (accounting covers only time with data)."""
-    e = np.asarray(edges, dtype=np.float64)
-    inner = e[(e > log.t_start) & (e < log.t_end)]
-    return np.concatenate(([log.t_start], inner, [log.t_end]))
+def fill_co2e(report, records: list[EmissionsRecord], edges: np.ndarray, cfg, registry, log: FrozenLog,
+              notes: list[str] | None = None) -> None:
+    """``co2e_kg`` of every station, line and site row and window of ``report`` from the ledger's hours."""
+    fallback = grid_factor_or_nan(registry.get(cfg.grid_factor), edges[:-1], edges[1:])
+    intensity = carbon.effective_intensity(records, edges, fallback)
+    hourly = carbon.summary.hourly_totals(records, edges)
+    kwh = hourly["grid_kwh"] + hourly["onsite_kwh"]
+    if notes is not None and np.any((kwh <= 0) & np.isfinite(fallback)) and report.stations:
+        notes.append(f"station CO2e of hours without grid meter data from the configured grid factor {cfg.grid_factor}")
+    # the part of each hour that lies in the log's span: what its records cover
+    lo, hi = np.clip(edges[:-1], log.t_start, log.t_end), np.clip(edges[1:], log.t_start, log.t_end)
+    covered = hi - lo
+
+    def weights(start, end):
+        a, b = np.clip(lo, start, end), np.clip(hi, start, end)
+        return np.divide(np.maximum(b - a, 0.0), covered, out=np.zeros(len(covered)), where=covered > 0)
+
+    def window_intensity(w):
+        have = np.isfinite(intensity) & (w > 0)
+        if not have.any():
+            return None
+        e = w * np.where(kwh > 0, kwh, 0.0)
+        if e[have].sum() > 0:
+            return float(np.sum((e * np.nan_to_num(intensity))[have]) / e[have].sum())
+        return float(np.sum(w[have] * intensity[have]) / w[have].sum())
+
+    whole = weights(log.t_start, log.t_end)
+    for rows, w in ((report.stations + report.lines, whole), *(([x], weights(x.start, x.end)) for x in report.windows)):
+        for row in rows:
+            if row.station is None and row.line is None:
+                continue
+            i = window_intensity(w)
+            row.co2e_kg = None if row.energy_kwh is None or i is None else row.energy_kwh * i
+    site_kg = hourly["site_kg"]
+    report.site.co2e_kg = _site_co2e(report.site, records, site_kg, whole, window_intensity)
+    for x in report.windows:
+        if x.station is None and x.line is None:
+            x.co2e_kg = _site_co2e(x, records, site_kg, weights(x.start, x.end), window_intensity)
 
 
-def _fill(items, intensity: float | None) -> None:
-    for w in items:
-        if w.energy_kwh is not None and intensity is not None:
-            w.co2e_kg = w.energy_kwh * intensity
+def _site_co2e(row, records, site_kg, w, window_intensity) -> float | None:
+    """The site's figure is its inventory: Scope 1 + Scope 2 location-based (PV and export count zero)."""
+    if records:
+        return float(np.sum(site_kg * w)) if w is not None else None
+    i = window_intensity(w)
+    return None if row.energy_kwh is None or i is None else row.energy_kwh * i

@@ -7,7 +7,7 @@ analytically over a half-sine clear-sky day, hour by hour with a seeded cloud fa
 
 Grid import = stations + base load + compressor electric input - PV self-consumption, netted per
 meter interval (what an import register with that interval would show; surplus PV is exported and
-not counted). Station and compressor loads and all PV are booked on the first grid meter; further
+counted by a ``grid_export`` meter if there is one). Station and compressor loads and all PV are booked on the first grid meter; further
 grid meters carry only their own base load.
 """
 
@@ -17,7 +17,7 @@ import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from factory_models.schema import AirMeter, Factory, GasMeter, GridMeter, PvMeter
+from factory_models.schema import AirMeter, ExportMeter, Factory, GasMeter, GridMeter, PvMeter
 from twin.kpi.eventlog import Channel
 
 from twin.model.calendar import OFF, ON, BREAK, ShiftCalendar
@@ -124,12 +124,13 @@ class SiteMeters:
         self.main_grid = self.grids[0][0] if self.grids else None
         self.airs = [(i, m) for i, m in enumerate(self.meters) if isinstance(m, AirMeter)]
         self.gases = [(i, m) for i, m in enumerate(self.meters) if isinstance(m, GasMeter)]
+        self.exports = [i for i, m in enumerate(self.meters) if isinstance(m, ExportMeter)]
         self.channels = [self.channel(i) for i in range(len(self.meters))]
         self.t_last = 0.0
         self.station_kws_last = 0.0
 
     def channel(self, i: int) -> int:
-        return ENERGY if isinstance(self.meters[i], (GridMeter, PvMeter)) else VOLUME
+        return ENERGY if isinstance(self.meters[i], (GridMeter, PvMeter, ExportMeter)) else VOLUME
 
     def initial_readings(self) -> None:
         for i, u in enumerate(self.units):
@@ -155,10 +156,14 @@ class SiteMeters:
             load_kwh += m.compressor_kw * load_s / 3600.0
         for i, m in self.gases:
             delta[i] = (m.on_shift_nm3_per_h * on_s + m.off_shift_nm3_per_h * off_s) / 3600.0
+        surplus = max(pv_kwh - load_kwh, 0.0)
         for i, m in self.grids:
             delta[i] = (m.base_load.on_shift_kw * on_s + m.base_load.off_shift_kw * off_s) / 3600.0
             if i == self.main_grid:
+                surplus = max(pv_kwh - delta[i] - load_kwh, 0.0)  # what the export register counts
                 delta[i] = max(delta[i] + load_kwh - pv_kwh, 0.0)
+        for i in self.exports:  # the first export meter sees the surplus (one connection point)
+            delta[i] = surplus if i == self.exports[0] else 0.0
         t = t0 + b
         count, total, channels = self.rec.count, self.total, self.channels
         for i, u in enumerate(self.units):

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from factory_models import Factory
 from factory_models.records import iso_utc
-
 from twin.emissions.account import account_log, carbon_setup
 from twin.kpi import compute_kpis
 from twin.kpi.windows import parse_window_s, window_edges
@@ -27,18 +26,24 @@ def _edges(factory: Factory, t0: float, t1: float, window: str | None):
     return window_edges(t0, t1, parse_window_s(window), factory.calendar.timezone)
 
 
-def _kpis_and_emissions(factory: Factory, config: Path, frozen, window: str | None, carbon_file: Path | None):
+def _kpis_and_emissions(factory: Factory, config: Path, frozen, window: str | None, carbon_file: Path | None,
+                        origin: str):
     edges = _edges(factory, frozen.t_start, frozen.t_end, window)
     report = compute_kpis(frozen, factory, edges)
     cfg, registry = carbon_setup(factory, config, carbon_file)
-    em = account_log(factory, frozen, report, cfg, registry, edges)
+    em = account_log(factory, frozen, report, cfg, registry, origin=origin)
     return report, em
 
 
-def _emissions_json(em) -> dict:
-    return {**em.summary, "grid_factor": em.config.grid_factor, "residual_factor": em.config.residual_factor,
-            "gwp_set": em.config.gwp_set, "scope1_method": em.config.scope1_method,
-            "registry_version": em.registry.version, "notes": em.notes}
+def emissions_json(em) -> dict:
+    """The ``emissions`` block of every run summary: sums of the ledger records the run wrote."""
+    return {**em.summary, "grid_factor": em.config.grid_factor, "gwp_set": em.config.gwp_set,
+            "scope1_method": em.config.scope1_method, "registry_version": em.registry.version,
+            "meters": em.meters, "notes": [*em.notes, MARKET_NOTE]}
+
+
+#: why no run prints a market-based figure (issue 11: certificates are claimed once, by ``report``)
+MARKET_NOTE = "market-based Scope 2: made by `report`, which claims the contractual instruments once per period"
 
 
 def simulate_summary(factory: Factory, config: Path, *, hours: float, seed: int, window: str | None,
@@ -49,7 +54,7 @@ def simulate_summary(factory: Factory, config: Path, *, hours: float, seed: int,
     frozen = log.freeze()
     # the warm-up fills the buffers; its time and output are not part of the result
     frozen.t_start += warmup_s
-    report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file)
+    report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file, "simulated")
     doc: dict[str, Any] = {
         "command": "simulate",
         "config": str(config),
@@ -59,7 +64,7 @@ def simulate_summary(factory: Factory, config: Path, *, hours: float, seed: int,
         "start": iso_utc(frozen.t_start),
         "end": iso_utc(frozen.t_end),
         **kpi_json(report, with_windows=window is not None),
-        "emissions": _emissions_json(em),
+        "emissions": emissions_json(em),
         "events": {"states": len(frozen.states.t), "counters": len(frozen.counters.t),
                    "power": len(frozen.power.t), "products": len(frozen.products_stream.t)},
         "diagnostics": report.diagnostics,
@@ -76,7 +81,7 @@ def replay_summary(factory: Factory, config: Path, samples: Path, *, window: str
         rejected = reasons_in_words(data.summary()["rejected_by_reason"]) or "none rejected"
         raise ValueError(f"{samples}: no usable samples ({rejected}; {data.bad_rows} bad rows)")
     frozen = data.log.freeze()
-    report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file)
+    report, em = _kpis_and_emissions(factory, config, frozen, window, carbon_file, "measured")
     doc: dict[str, Any] = {
         "command": "replay",
         "config": str(config),
@@ -84,7 +89,7 @@ def replay_summary(factory: Factory, config: Path, samples: Path, *, window: str
         "start": iso_utc(frozen.t_start),
         "end": iso_utc(frozen.t_end),
         **kpi_json(report, with_windows=window is not None),
-        "emissions": _emissions_json(em),
+        "emissions": emissions_json(em),
         "samples": data.summary(),
         "diagnostics": report.diagnostics,
         "sinks": write_sinks(factory, sinks, report, em, frozen),

@@ -91,7 +91,7 @@ class LiveRun:
     and the dashboard feed subscribed to the twin, the dashboard server, the tick loop."""
 
     def __init__(self, factory: Factory, config: Path, twin: LiveTwin, sources, opts: LiveOptions, *,
-                 buffers=None, actions=None, forecast_seed: int = 0):
+                 buffers=None, actions=None, forecast_seed: int = 0, origin: str = "measured"):
         self.factory, self.config, self.twin, self.sources, self.opts = factory, config, twin, sources, opts
         self.carbon = carbon_setup(factory, config)
         self.supervisor = Supervisor()
@@ -111,7 +111,7 @@ class LiveRun:
         # opened last: nothing after this can fail and leave a sink open
         self.sinks = open_sinks(opts.sinks) + list(opts.extra_sinks) + ([self.feed] if self.feed is not None else [])
         self._closed: dict | None = None
-        self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor)
+        self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor, origin=origin)
         # each subscriber under its own guard: one that raises never keeps the snapshot from the other
         twin.subscribe(self.supervisor.guard("tick", self.writer.on_snapshot))
         if self.feed is not None:
@@ -272,7 +272,8 @@ class LiveRun:
         # the whole run's KPIs, emissions and forecast take seconds: in worker threads, while the
         # loop keeps serving the dashboard (the sources and the tick have stopped: nothing else
         # touches the twin meanwhile)
-        frozen, report, em = await asyncio.to_thread(whole_run, self.factory, self.twin, self.carbon, t0, t1)
+        frozen, report, em = await asyncio.to_thread(whole_run, self.factory, self.twin, self.carbon, t0, t1,
+                                                     self.writer)
         forecast = None
         if sim is not None:
             forecast = await sup.run("forecast", lambda: asyncio.to_thread(
@@ -314,7 +315,7 @@ async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[st
                         source_signals={s.name: s.signals for s in sources})
         live_from = plant.sim.now_epoch
         run = LiveRun(factory, config, twin, sources, opts, buffers=sim_buffers(plant.sim, factory),
-                      actions={"force_down": plant.force_down}, forecast_seed=opts.seed)
+                      actions={"force_down": plant.force_down}, forecast_seed=opts.seed, origin="simulated")
         stop = asyncio.Event()
         async with run:
             meters = sources[1]  # the model waits for the twin when the meters' readings lag (no drops)

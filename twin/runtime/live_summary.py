@@ -5,16 +5,20 @@ demo the comparison with the model's ground truth and the end-of-shift forecast.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from carbon import emissions_summary
 from factory_models import Factory
 from factory_models.records import iso_utc
-from twin.emissions.account import account_log
+from twin.emissions.account import account_log, fill_co2e, site_hours
 from twin.kpi import compute_kpis
 from twin.model import FactorySim
+from twin.runtime.batch import emissions_json
 from twin.runtime.summary import kpi_json
 from twin.shadow.live_twin import LiveTwin
 
@@ -52,14 +56,28 @@ def latency(twin: LiveTwin) -> dict:
     return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "n": len(twin.latency_s)}
 
 
-def whole_run(factory: Factory, twin: LiveTwin, carbon, t0: float, t1: float):
-    """(frozen log, KPI report, emissions) of the run over [t0, t1]; ``carbon`` is (config, registry)."""
+def whole_run(factory: Factory, twin: LiveTwin, carbon, t0: float, t1: float, writer=None):
+    """(frozen log, KPI report, emissions) of the run over [t0, t1]; ``carbon`` is (config, registry).
+
+    With the run's ``LiveWriter``, the emissions are the ledger records it wrote hour by hour (the
+    store holds exactly those), so every figure the summary prints is a stored figure; the rows and
+    windows of the report take their CO2e from the same records."""
     if twin.retained_from is not None and twin.retained_from > t0:
         t0 = twin.retained_from  # older rows were forgotten: the summary covers what is kept
     frozen = twin.frozen(t1)
     frozen.t_start = t0
     report = compute_kpis(frozen, factory, None)
-    em = account_log(factory, frozen, report, *carbon)  # fills co2e_kg of stations, lines, site
+    if writer is None:
+        em = account_log(factory, frozen, report, *carbon)  # fills co2e_kg of stations, lines, site
+        return frozen, report, em
+    records = writer.records
+    em = account_log(factory, frozen, report, *carbon, origin=writer.origin)
+    edges = site_hours(factory, min([t0, *(r.start for r in records)]), max([t1, *(r.end for r in records)]))
+    fill_co2e(report, records, edges, *carbon, frozen)
+    if records:
+        report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
+    em = dataclasses.replace(em, records=records, summary=emissions_summary(records))
+    em.written = True  # write_final leaves the emissions alone: each hour went out once
     return frozen, report, em
 
 
@@ -75,7 +93,7 @@ def live_summary(factory: Factory, config: Path, twin: LiveTwin, sources, frozen
         "start": iso_utc(t0),
         "end": iso_utc(t1),
         **kpi_json(report, with_windows=False),
-        "emissions": em.summary,
+        "emissions": emissions_json(em),
         "samples": samples_block(twin, sources),
         "connections": {"gaps": twin.gaps, "state": twin.connections},
         "latency_s": latency(twin),

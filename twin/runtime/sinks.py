@@ -9,7 +9,6 @@ each sink's own block, so the counts include everything written during the run.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -18,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from carbon import hour_floor
 from connectors.influxdb import InfluxConfig, InfluxWriter
 from factory_models import Factory
 from factory_models.sink import Sink
-from twin.emissions.account import account_log
+from twin.emissions.account import account_log, fill_co2e, site_hours
 from twin.emissions.products import product_use
 from twin.kpi import compute_kpis
+from twin.kpi.eventlog import N_CHANNELS
 from twin.runtime.supervisor import Supervisor
 from twin.store import Store
 
@@ -96,7 +97,8 @@ def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples
 
     def one(sink) -> None:
         sink.write_windows(windows)
-        sink.write_emissions(em.records)
+        if not getattr(em, "written", False):  # a live run's hours went out as they closed
+            sink.write_emissions(em.records)
         if isinstance(sink, Store):
             sink.write_product_use(product_use(factory, frozen), site)
         if samples:
@@ -125,18 +127,32 @@ class LiveWriter:
     written again at every minute, so a late sample still lands (writes are idempotent upserts).
     ``flush`` writes the last, partial minute and hour at the end of a run.
 
-    ``carbon`` is the run's (config, registry), set up once by the caller. Each sink's writes and
-    the accounting run under ``supervisor``: a failing sink is counted (``sink:NAME``) and skipped,
-    the others still get every record; a failed accounting step (``accounting``) skips that step."""
+    Each clock hour of the site is accounted and written once, ``HOUR_LATE_S`` after it closes (the
+    run's first hour from the run's start, the hour still open at the end by ``flush``); ``records``
+    are the ledger records written, the figures the run's summary prints (the store holds the same).
+
+    ``carbon`` is the run's (config, registry), set up once by the caller; ``origin`` is "measured"
+    (``run``) or "simulated" (``demo``). Each sink's writes and the accounting run under
+    ``supervisor``: a failing sink is counted (``sink:NAME``) and skipped, the others still get
+    every record; a failed accounting step (``accounting``) skips that step."""
 
     REWRITE_WINDOWS = 5
     HOUR_LATE_S = 600.0
 
-    def __init__(self, factory: Factory, sinks: list[Sink], carbon, supervisor: Supervisor | None = None) -> None:
-        self.factory, self.sinks, self.carbon = factory, sinks, carbon
+    def __init__(self, factory: Factory, sinks: list[Sink], carbon, supervisor: Supervisor | None = None,
+                 origin: str = "measured") -> None:
+        self.factory, self.sinks, self.carbon, self.origin = factory, sinks, carbon, origin
         self.supervisor = supervisor if supervisor is not None else Supervisor()
+        self.tz = factory.site.timezone or factory.calendar.timezone
         self._minute: float | None = None  # end of the newest closed minute written
         self._hour: float | None = None
+        self._records: dict[tuple, object] = {}
+        self._last_reading: dict[int, float] = {}  # each meter's last reading when hours were last written
+
+    @property
+    def records(self) -> list:
+        """The ledger records this run wrote, in hour order."""
+        return sorted(self._records.values(), key=lambda r: (r.start, r.scope, r.source, r.method))
 
     def on_snapshot(self, snap) -> None:
         if not self.sinks:
@@ -156,9 +172,8 @@ class LiveWriter:
                 self._windows(frozen, first, closed)
             self._minute = closed
         # an hour is accounted once HOUR_LATE_S have passed after it, so the readings of its last
-        # minutes that are still on the wire are in it rather than gap-filled
-        settled = frozen.t_end - self.HOUR_LATE_S
-        hour = settled - settled % 3600.0
+        # minutes that are still on the wire are in it rather than taken for a gap
+        hour = hour_floor(frozen.t_end - self.HOUR_LATE_S, self.tz)
         if self._hour is not None and hour > max(self._hour, frozen.t_start):
             self._emissions(frozen, max(self._hour, frozen.t_start), hour)  # the run's first hour from its start
         if self._hour is None or hour > self._hour:
@@ -187,72 +202,65 @@ class LiveWriter:
             self._write("write_windows", windows)
 
     def _emissions(self, frozen, t0: float, t1: float) -> None:
-        def hour():
+        # a meter that was silent when its hours were written and has spoken since: the activity of
+        # its gap now lies between two readings, so those hours are accounted (and written) again
+        t0 = max(min([t0, *self._reopen(frozen, t0)]), frozen.t_start)
+
+        def hours():
             span = dataclasses.replace(frozen, t_start=t0, t_end=t1)
-            return account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon).records
-        records = self.supervisor.call("accounting", hour, context=f"emissions {t0:.0f}-{t1:.0f}")
+            return account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon,
+                               origin=self.origin).records
+        records = self.supervisor.call("accounting", hours, context=f"emissions {t0:.0f}-{t1:.0f}")
+        if records is None:
+            return
+        first = hour_floor(t0, self.tz)
+        self._records = {k: r for k, r in self._records.items() if not first <= r.start < t1}
         if records:
             self._write("write_emissions", records)
+            for r in records:
+                self._records[r.key] = r
+        self._last_reading = self._meter_last(frozen)
+
+    def _meter_last(self, frozen) -> dict[int, float]:
+        """Each site meter's last reading time in the log (event-log unit -> epoch s)."""
+        c, out = frozen.counters, {}
+        for j in range(len(self.factory.meters)):
+            u = frozen.n_stations + j
+            for ch in range(N_CHANNELS):
+                a, b = c.offsets[u * N_CHANNELS + ch], c.offsets[u * N_CHANNELS + ch + 1]
+                if b > a:
+                    out[u] = max(out.get(u, -np.inf), float(c.t[b - 1]))
+        return out
+
+    def _reopen(self, frozen, t0: float) -> list[float]:
+        """Starts of written hours whose meter gap has closed since (a reading after a silence that
+        reached past the hours written)."""
+        now = self._meter_last(frozen)
+        return [hour_floor(last, self.tz) for u, last in self._last_reading.items()
+                if last < t0 - 1e-9 and now.get(u, last) > last]
 
     def minute_windows(self, frozen, first: float, closed: float) -> list:
         """One-minute windows over [first, closed] (the last one shorter when ``closed`` is not on
-        a minute) with ``co2e_kg`` filled the way a whole run's windows are (``account_log`` with
-        edges: location-based, from each station's energy)."""
+        a minute) with ``co2e_kg`` filled from the effective intensity of their hour so far (the
+        ledger of the hour from its start, or the run's, to ``closed``)."""
         edges = np.arange(first, closed, 60.0)
         edges = np.append(edges, closed) if closed - edges[-1] > 1e-6 else edges
         if len(edges) < 2:
             return []
         span = dataclasses.replace(frozen, t_start=max(first, frozen.t_start), t_end=closed)
         report = compute_kpis(span, self.factory, edges)
-        try:
-            with _provisional():
-                account_log(self.factory, span, report, *self.carbon, edges)
-        except ValueError as exc:  # meter data that cannot be accounted yet (e.g. one reading so far)
-            log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
-        factor = self._grid_factor()
-        for w in report.windows:
-            # the first minutes of a run: the site meters have a baseline but no activity yet, so
-            # there is no measured intensity; the configured grid factor stands in, as account_log
-            # does for a run without meter data
-            if w.co2e_kg is None and w.energy_kwh is not None and factor is not None:
-                w.co2e_kg = w.energy_kwh * factor
-        return list(report.windows)
-
-    def _grid_factor(self) -> float | None:
-        """kg CO2e per kWh of the configured location-based grid factor (None for an hourly series)."""
-        from carbon import station_co2e
-
+        hour_span = dataclasses.replace(frozen, t_start=max(hour_floor(first, self.tz), frozen.t_start), t_end=closed)
         cfg, registry = self.carbon
-        factor = registry.get(cfg.grid_factor)
-        return station_co2e(1.0, factor) if factor.kind == "grid_electricity" else None
+        try:
+            recs = account_log(self.factory, hour_span, compute_kpis(hour_span, self.factory), cfg, registry,
+                               origin=self.origin).records
+        except ValueError as exc:  # meters that cannot be accounted: the configured grid factor stands in
+            log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
+            recs = []
+        fill_co2e(report, recs, site_hours(self.factory, hour_span.t_start, closed), cfg, registry, hour_span)
+        return list(report.windows)
 
     def _write(self, method: str, records) -> None:
         if records:
             for sink in self.sinks:
                 self.supervisor.call(f"sink:{sink.sink_name}", getattr(sink, method), records, context=method)
-
-
-class _DropMeterNotices(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.dropped = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        self.dropped += 1
-        return False
-
-
-@contextlib.contextmanager
-def _provisional():
-    """Meter notices of the live minutes are not logged: those minutes are accounted again for
-    ``REWRITE_WINDOWS`` minutes as late readings arrive (a reading still on the wire when its minute
-    closes looks like a gap), and the whole run is accounted, with its data quality, at the end."""
-    meters = logging.getLogger("carbon.meters")
-    quiet = _DropMeterNotices()
-    meters.addFilter(quiet)
-    try:
-        yield
-    finally:
-        meters.removeFilter(quiet)
-        if quiet.dropped:
-            log.debug("live minute windows: %d meter notices left to the whole run's accounting", quiet.dropped)

@@ -157,10 +157,17 @@ def emissions_lines(em: dict | None) -> list[str]:
     if not em:
         return []
     out = [f"emissions: Scope 1 {_num(em.get('scope1_co2e_kg'))} kg CO2e; Scope 2 location-based "
-           f"{_num(em.get('scope2_location_co2e_kg'))} kg, market-based {_num(em.get('scope2_market_co2e_kg'))} kg"]
+           f"{_num(em.get('scope2_location_co2e_kg'))} kg; {em.get('hours', 0)} clock hour(s) in the ledger"
+           f"{' (' + ', '.join(em['origin']) + ')' if em.get('origin') else ''}; market-based: made by `report`"]
     for src in em.get("by_source", []):
+        est = f", {src['estimated_hours']} h estimated" if src.get("estimated_hours") else ""
         out.append(f"  {src['source']} (Scope {src['scope']}, {src['method']}): {src['activity']:.1f} "
-                   f"{src['activity_unit']}, {_num(src['co2e_kg'])} kg CO2e [{src['factor_id']}]")
+                   f"{src['activity_unit']}, {_num(src['co2e_kg'])} kg CO2e [{src['factor_id']}]{est}")
+    for m in em.get("meters", []):
+        if m.get("resets") or m.get("rollovers") or m.get("rejected"):
+            rej = ", ".join(f"{n} {k}" for k, n in sorted(m.get("rejected", {}).items()))
+            out.append(f"  meter {m['meter']}: {m['readings_used']} readings, {m['resets']} reset(s), "
+                       f"{m['rollovers']} rollover(s){'; rejected ' + rej if rej else ''}")
     return out
 
 

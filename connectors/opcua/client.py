@@ -26,14 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.ua import uaerrors
 
 from factory_models import ConfigError, Factory, Quality, Sample
 from factory_models.signals import known_signals
@@ -43,7 +41,8 @@ from ..transform import DEADBAND, Deadband, PathPattern, Rules, Transform, rende
 from .address_space import walk
 from .config import OpcUaNode, OpcUaSource
 from .security import CertificatePinError
-from .session import SESSION_GONE, OpcUaRefused, epoch_s, open_client, quality_of, resolve_node_id, status_name
+from .session import OpcUaRefused, epoch_s, open_client, quality_of, resolve_node_id
+from .subscribe import subscribe
 
 __all__ = ["OpcUaClient", "OpcUaRefused", "epoch_s", "open_client", "opcua_sources", "quality_of", "resolve_node_id"]
 
@@ -70,8 +69,9 @@ class OpcUaClient:
     ``site`` fills ``{site}`` in browse patterns; ``known`` (from ``known_signals(factory)``)
     rejects browsed leaves that name no signal of the twin; ``dead_letter`` is the JSON-lines file
     for rejections (default: ``factory-twin-deadletter-<name>.jsonl`` in the temp directory).
-    Backoff doubles from ``reconnect_min_s`` to ``reconnect_max_s`` with jitter, and resets after
-    a connection that delivered data.
+    Backoff doubles from ``reconnect_min_s`` to ``reconnect_max_s`` with jitter, and resets on
+    each successful connection: with the 3 s cap, samples flow again within about 4 s of a
+    server's return however long it was away (issue 12 saw 34 s with a 30 s cap).
     """
 
     def __init__(
@@ -81,8 +81,8 @@ class OpcUaClient:
         known: set[str] | None = None,
         dead_letter: str | Path | None = None,
         *,
-        reconnect_min_s: float = 1.0,
-        reconnect_max_s: float = 30.0,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 3.0,
         timeout_s: float = 4.0,
         watchdog_s: float = 1.0,
     ):
@@ -114,7 +114,9 @@ class OpcUaClient:
             "gaps": 0,
             "last_gap_s": None,
             "last_error": None,
+            "connect_failures": 0,
         }
+        self._last_logged: str | None = None  # the failure last logged, so a server away logs once
 
     # --- Source interface -----------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class OpcUaClient:
     async def _supervise(self, out: asyncio.Queue) -> None:
         down_since: float | None = None
         while True:
-            delivered_before = self._stats.received
+            failure: Exception | None = None
             try:
                 await self._session(out, down_since)
             except asyncio.CancelledError:
@@ -151,16 +153,36 @@ class OpcUaClient:
                 log.error("%s: %s", self.name, exc)
                 raise
             except Exception as exc:  # any transport or server error: back off and retry
-                self._extra["last_error"] = f"{type(exc).__name__}: {exc}"
-                log.warning("%s: connection to %s failed: %s", self.name, self.config.endpoint, self._extra["last_error"])
+                failure = exc
             if self._stats.connected:
+                self._lost(failure)
                 self._stats.connected = False
                 sample = connection_sample(self.name, False)
                 down_since = sample.ts
                 await out.put(sample)
-            if self._stats.received > delivered_before:
-                self._backoff.reset()
+            else:
+                self._attempt_failed(failure, ever=down_since is not None)
             await self._backoff.sleep()
+
+    def _lost(self, failure: Exception | None) -> None:
+        """A working connection ended: one WARNING line (asyncua's own tracebacks of it are
+        quietened in session.py; the attempts that follow while the server is away log at DEBUG)."""
+        why = _describe(failure) if failure is not None else self._extra["last_error"] or "the session ended"
+        self._extra["last_error"] = self._last_logged = why
+        log.warning("%s: lost the connection to %s (%s); reconnecting every %g s at most",
+                    self.name, self.config.endpoint, why, self._backoff.max_s)
+
+    def _attempt_failed(self, failure: Exception | None, *, ever: bool) -> None:
+        """A connection attempt failed: counted; logged at WARNING before the first connection (once
+        per reason), at DEBUG while reconnecting (the loss was the one line)."""
+        why = _describe(failure) if failure is not None else "the server closed the session while it was set up"
+        self._extra["connect_failures"] += 1
+        self._extra["last_error"] = why
+        if ever or why == self._last_logged:
+            log.debug("%s: cannot connect to %s: %s", self.name, self.config.endpoint, why)
+        else:
+            log.warning("%s: cannot connect to %s: %s; retrying", self.name, self.config.endpoint, why)
+        self._last_logged = why
 
     # --- one connection -------------------------------------------------------------------------
 
@@ -180,7 +202,7 @@ class OpcUaClient:
         lost = asyncio.Event()
 
         async def on_lost(exc: Exception) -> None:
-            self._extra["last_error"] = f"connection lost: {type(exc).__name__}: {exc}"
+            self._extra["last_error"] = _describe(exc)
             lost.set()
 
         client.connection_lost_callback = on_lost
@@ -188,6 +210,8 @@ class OpcUaClient:
             self._items = await self._resolve(client)
             up = connection_sample(self.name, True)
             self._stats.connected = True
+            self._extra["last_error"] = self._last_logged = None
+            self._backoff.reset()  # a working server: the next loss starts at reconnect_min_s again
             if down_since is not None:
                 self._stats.reconnects += 1
                 self._extra["gaps"] += 1
@@ -196,6 +220,8 @@ class OpcUaClient:
             # after a gap every value is news, even one inside the deadband of the last one seen
             self._deadband.forget()
             subs = await self._subscribe(client, self._items)
+            if down_since is not None:
+                log.info("%s: reconnected to %s after %.1f s", self.name, self.config.endpoint, up.ts - down_since)
             # one forwarding task per subscription: each reads its own notification queue in order
             pumps = [asyncio.create_task(self._pump(sub, out)) for sub in subs]
             watch = asyncio.create_task(lost.wait())
@@ -256,85 +282,13 @@ class OpcUaClient:
         return found
 
     async def _subscribe(self, client: Client, items: dict[ua.NodeId, list[_Item]]) -> list:
-        """Subscriptions holding every node of ``items``, at most ``max_items_per_subscription``
-        each, all with the configured intervals; monitored items created ``batch_size`` per
-        request. Refused nodes are counted and skipped; the returned subscriptions carry the rest."""
-        cfg = self.config.subscription
-        # a keep-alive about every 10 s when nothing changes, and a lifetime of six of them, so a
-        # subscription left behind by a dead client is reclaimed within a minute (Part 4 5.13.2)
-        keepalive = max(3, math.ceil(10_000 / cfg.publishing_interval_ms))
-        params = ua.CreateSubscriptionParameters(
-            RequestedPublishingInterval=cfg.publishing_interval_ms,
-            RequestedLifetimeCount=6 * keepalive,
-            RequestedMaxKeepAliveCount=keepalive,
-            MaxNotificationsPerPublish=0,
-            PublishingEnabled=True,
-            Priority=0,
-        )
-        pending = list(items.items())
-        per_sub = cfg.max_items_per_subscription
-        subs = []
-        monitored = failed = 0
-        for first in range(0, len(pending), per_sub):
-            share = pending[first : first + per_sub]
-            try:
-                # iterator mode with an unbounded queue: asyncua never drops a notification, and
-                # one task per subscription forwards them in order (no task per notification)
-                sub = await client.create_subscription(params, None, queue_maxsize=0)
-            except uaerrors.UaStatusCodeError as exc:
-                name = status_name(exc)
-                if name.startswith(SESSION_GONE):
-                    raise
-                # e.g. BadTooManySubscriptions: these nodes are lost until the next connection,
-                # the other subscriptions run on
-                log.error("%s: the server refused subscription %d of %d (%s); %d nodes not monitored",
-                          self.name, first // per_sub + 1, math.ceil(len(pending) / per_sub), name, len(share))
-                for _, feeds in share:
-                    for item in feeds:
-                        self._reject("subscription_refused", item.signal, f"{item.text}: {name}")
-                failed += len(share)
-                continue
-            subs.append(sub)
-            for start in range(0, len(share), cfg.batch_size):
-                ok, bad = await self._monitor(client, sub, share[start : start + cfg.batch_size])
-                monitored += ok
-                failed += bad
-        self._extra["subscriptions"] = len(subs)
-        self._extra["monitored_items"] = monitored
-        self._extra["failed_nodes"] = failed
+        done = await subscribe(client, items, self.config.subscription, self._reject, self.name)
+        self._extra["subscriptions"] = len(done.subscriptions)
+        self._extra["monitored_items"] = done.monitored
+        self._extra["failed_nodes"] = done.failed
         log.info("%s: monitoring %d items in %d subscriptions (%d refused) on %s",
-                 self.name, monitored, len(subs), failed, self.config.endpoint)
-        return subs
-
-    async def _monitor(self, client: Client, sub, batch: list[tuple[ua.NodeId, list[_Item]]]) -> tuple[int, int]:
-        """Create the monitored items of ``batch`` in ``sub``: (monitored, refused). A node the
-        server refuses is counted alone; a request the server refuses as a whole (an operation
-        limit, one node it chokes on) is split in halves until the refusal is down to single nodes."""
-        cfg = self.config.subscription
-        nodes = [client.get_node(nodeid) for nodeid, _ in batch]
-        try:
-            results = await sub.subscribe_data_change(
-                nodes, queuesize=cfg.queue_size, sampling_interval=cfg.sampling_interval_ms
-            )
-        except uaerrors.UaStatusCodeError as exc:
-            name = status_name(exc)
-            if name.startswith(SESSION_GONE):
-                raise
-            if len(batch) > 1:
-                half = len(batch) // 2
-                a = await self._monitor(client, sub, batch[:half])
-                b = await self._monitor(client, sub, batch[half:])
-                return a[0] + b[0], a[1] + b[1]
-            results = [ua.StatusCode(getattr(exc, "code", ua.StatusCodes.Bad))]
-        monitored = failed = 0
-        for (nodeid, feeds), result in zip(batch, results):
-            if isinstance(result, ua.StatusCode):
-                failed += 1
-                for item in feeds:
-                    self._reject("node_failed", item.signal, f"{item.text}: {result.name}")
-            else:
-                monitored += 1
-        return monitored, failed
+                 self.name, done.monitored, len(done.subscriptions), done.failed, self.config.endpoint)
+        return done.subscriptions
 
     async def _pump(self, sub, out: asyncio.Queue) -> None:
         items = self._items
@@ -368,6 +322,7 @@ class OpcUaClient:
                     except asyncio.QueueFull:
                         await out.put(sample)  # back-pressure: asyncua buffers meanwhile, nothing dropped
                     stats.samples += 1
+                    stats.delivered.add(item.signal)
 
     # --- one value ------------------------------------------------------------------------------
 
@@ -394,6 +349,10 @@ class OpcUaClient:
 
     def _reject(self, reason: str, signal: str | None, detail: str) -> None:
         self._stats.reject(reason, detail, where=signal)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def opcua_sources(mapping, factory: Factory, dead_letter_dir: str | Path | None = None) -> list[OpcUaClient]:

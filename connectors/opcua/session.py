@@ -8,6 +8,7 @@ connection here too.
 from __future__ import annotations
 
 import contextlib
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,6 +46,58 @@ def status_name(exc: Exception) -> str:
         with contextlib.suppress(Exception):
             return ua.StatusCode(code).name
     return type(exc).__name__
+
+
+#: asyncua's loggers that report a dropped connection themselves, with a traceback at ERROR
+#: ("Publish iteration crashed" once a second while the server is away) or a warning per teardown
+#: call; the client reports the drop in one line of its own (client.py).
+ASYNCUA_LOGGERS = (
+    "asyncua.client.ua_session.UaSession",
+    "asyncua.client.ua_client.UaClient",
+    "asyncua.client.ua_client.UASocketProtocol",
+    "asyncua.client.client",
+)
+#: the teardown warnings asyncua writes when the connection is already gone
+_TEARDOWN = ("was called but connection is closed",)
+
+
+def is_connection_loss(exc: BaseException | None) -> bool:
+    """True when ``exc`` says the connection or session went away, not that something is wrong."""
+    if isinstance(exc, ConnectionError | TimeoutError | EOFError):
+        return True
+    if isinstance(exc, uaerrors.UaStatusCodeError):
+        return status_name(exc).startswith(SESSION_GONE)
+    return False
+
+
+class DropNoise(logging.Filter):
+    """Keeps asyncua's reports of a dropped connection out of the log: a record whose exception is a
+    connection loss, or a teardown warning of a closed connection. With DEBUG on for
+    ``connectors.opcua`` they are kept as one line without the traceback; every other record,
+    a real error with its traceback included, passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        drop = is_connection_loss(exc) if exc is not None else any(t in record.getMessage() for t in _TEARDOWN)
+        if not drop:
+            return True
+        if not logging.getLogger("connectors.opcua").isEnabledFor(logging.DEBUG):
+            return False
+        record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}" if exc else record.getMessage(), ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_DROP_NOISE = DropNoise()
+
+
+def quiet_asyncua_drops() -> None:
+    """Install ``DropNoise`` on asyncua's client loggers (once; idempotent)."""
+    for name in ASYNCUA_LOGGERS:
+        logger = logging.getLogger(name)
+        if _DROP_NOISE not in logger.filters:
+            logger.addFilter(_DROP_NOISE)
 
 
 class OpcUaRefused(ConnectionRefusedError):
@@ -103,6 +156,7 @@ async def open_client(
     Raises CertificatePinError or OpcUaRefused for refusals, OSError/asyncio.TimeoutError when
     the server cannot be reached.
     """
+    quiet_asyncua_drops()
     client = Client(endpoint, timeout=timeout_s, watchdog_intervall=watchdog_s)
     # ten minutes: what asyncua's server grants at most; a session we leave behind expires
     client.session_timeout = 600_000

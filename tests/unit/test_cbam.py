@@ -121,5 +121,10 @@ def test_other_formats_show_the_annex_i_table(tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True,
                           text=True).stdout
     assert "85340011" in text and "CN-SH-0001" in text
+    import openpyxl
+
+    write_report(records(), allocation(), Registry.default(), "xlsx", tmp_path / "r.xlsx", (T0, T1), SITE, cfg, tz=TZ)
+    sheet = list(openpyxl.load_workbook(tmp_path / "r.xlsx")["CBAM"].iter_rows(values_only=True))
+    assert sheet[0][:2] == ("product", "cn_code") and sheet[2][1] == "85340019"
     write_report(records(), allocation(), Registry.default(), "cbam", tmp_path / "c.json", (T0, T1), SITE, cfg, tz=TZ)
     assert json.loads((tmp_path / "c.json").read_text())["goods"][1]["direct"]["determination"] == "default"

@@ -184,7 +184,8 @@ class EdgeNode:
                 self.host_online.set()
         elif msg.topic == self.topic("NCMD") and is_rebirth_request(msg.payload):
             self.rebirth_requests += 1
-            self.birth()
+            # not on paho's own thread: birth() waits for its messages to be sent, which that thread does
+            threading.Thread(target=self.birth, daemon=True).start()
 
     def _next_seq(self) -> int:
         seq = self.seq

@@ -28,6 +28,7 @@ from carbon import (
     allocate,
     build_inventory,
 )
+from carbon.exchange_config import PactProduct, PactSettings
 from factory_models import EmissionsRecord
 
 T0 = datetime(2025, 12, 31, 16, tzinfo=UTC).timestamp()
@@ -36,6 +37,11 @@ HOURS = int((T1 - T0) // 3600)  # 2160
 TZ = "Asia/Shanghai"
 SITE = "plant1"
 CFG = CarbonConfig(grid_factor="cn-mee-2023-grid-east", instruments=[])
+#: the PACT values meters cannot tell, for the two products
+PACT = PactSettings(domain="example.com", exempted_emissions_percent=60.0,
+                    products={"board-a": PactProduct(fossil_carbon_content_kg=0.05,
+                                                     classifications=["urn:pact:example.com:cn-code:85340011"]),
+                              "board-b": PactProduct(fossil_carbon_content_kg=0.1, name="Board B")})
 
 
 def records(origin: str = "measured") -> list[EmissionsRecord]:

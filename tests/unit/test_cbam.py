@@ -128,3 +128,25 @@ def test_other_formats_show_the_annex_i_table(tmp_path):
     assert sheet[0][:2] == ("product", "cn_code") and sheet[2][1] == "85340019"
     write_report(records(), allocation(), Registry.default(), "cbam", tmp_path / "c.json", (T0, T1), SITE, cfg, tz=TZ)
     assert json.loads((tmp_path / "c.json").read_text())["goods"][1]["direct"]["determination"] == "default"
+
+
+def test_a_partly_covered_period_is_never_presented_as_complete():
+    from carbon import Registry, build_inventory
+    from carbon.reports.pact import pact_document
+    from tests.support.carbon_exchange import (
+        CFG,
+        PACT,
+        SITE,
+        T0,
+        T1,
+        TZ,
+        allocation,
+        records,
+    )
+
+    # the quarter's records in a period one day longer: 2160 of 2184 hours have data
+    inv = build_inventory(records(), Registry.default(), (T0, T1 + 86400), SITE, allocation(), CFG, TZ)
+    doc = cbam_document(inv, CBAM)
+    assert any("2160 of 2184 hours" in n for n in doc["notes"]) and doc["reporting_period"] is None
+    pf = pact_document(inv, PACT, "CN")["data"][0]
+    assert "2160 of 2184 hours" in pf["comment"] and "only partly covered" in pf["comment"]

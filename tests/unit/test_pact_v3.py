@@ -24,7 +24,7 @@ from carbon.reports.pact import (
     validate_pact,
 )
 from factory_models import ConfigError
-from tests.support.carbon_exchange import inventory
+from tests.support.carbon_exchange import PACT, inventory
 
 # --- the official v3 data model, by hand --------------------------------------------------------
 PF_REQUIRED = {"id", "specVersion", "created", "status", "companyName", "companyIds", "productDescription",
@@ -114,10 +114,6 @@ def test_schema_required_fields_and_types_match_the_official_v3_product_footprin
     assert {text: decimal.is_valid(text) for text in DECIMAL_PATTERN_CASES} == DECIMAL_PATTERN_CASES
 
 
-PACT = PactSettings(domain="example.com", exempted_emissions_percent=60.0,
-                    products={"board-a": PactProduct(fossil_carbon_content_kg=0.05,
-                                                     classifications=["urn:pact:example.com:cn-code:85340011"]),
-                              "board-b": PactProduct(fossil_carbon_content_kg=0.1, name="Board B")})
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,8 @@ def _entries(src) -> dict[str, int]:
         return {"nodes": len(src.nodes) - browse, "browse_patterns": browse}
     if hasattr(src, "topics"):
         return {"topics": len(src.topics)}
+    if hasattr(src, "metrics"):  # Sparkplug B: metric name patterns
+        return {"metrics": len(src.metrics)}
     return {}
 
 
@@ -95,7 +97,7 @@ def print_mapping(doc: dict, console) -> None:
                   f"{len(doc['sources'])} source(s)", highlight=False)
     for s in doc["sources"]:
         counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in s.items()
-                           if k in ("nodes", "browse_patterns", "topics") and n)
+                           if k in ("nodes", "browse_patterns", "topics", "metrics") and n)
         console.print(f"  {s['name']} ({s['protocol']}, {s['address']}): {counts}", highlight=False, markup=False)
         for t in s["signals"]:
             console.print(f"    -> {t}", highlight=False, markup=False)

@@ -179,3 +179,28 @@ def test_the_config_names_bad_patterns_with_file_and_line(tmp_path):
         with pytest.raises(ConfigError, match=message) as exc:
             load_mapping(path, small_factory())
         assert str(path) in str(exc.value) and "line " in str(exc.value)
+
+
+def test_the_demo_mapping_reads_a_line_gateway_with_packml_and_a_16_bit_counter(tmp_path):
+    from pathlib import Path
+
+    from factory_models import load_factory
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    factory = load_factory(configs / "demo_smt.yaml")
+    mapping = load_mapping(configs / "mapping_sparkplug.yaml", factory)
+    c = SparkplugClient(mapping.sparkplug[0], factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
+    assert {"site/grid/energy_kwh", "site/grid/power_kw", "site/boiler/volume_nm3"} <= c.signals()
+    g = "spBv1.0/suzhou"
+    c.handle(f"{g}/NBIRTH/smt1", payload([metric("bdSeq", 0, UINT64)], MS, seq=0), T0)
+    got = c.handle(f"{g}/DBIRTH/smt1/reflow", payload([
+        metric("Status/StateCurrent", 6, INT32, alias=1, ts_ms=MS),
+        metric("Counters/good", 65530, UINT32, alias=2, ts_ms=MS),
+        metric("Energy/ActivePower", 38200.0, FLOAT, alias=3, ts_ms=MS),
+    ], MS, seq=1), T0)
+    assert [(s.signal, s.value) for s in got] == [("smt1/reflow/state", "PRODUCING"),  # PackML 6 = Execute
+                                                  ("smt1/reflow/good", 65530.0), ("smt1/reflow/power_kw", 38.2)]
+    got = c.handle(f"{g}/DDATA/smt1/reflow", payload([metric(None, 5, None, alias=2, ts_ms=MS + 60_000,
+                                                             value_datatype=UINT32)], MS + 60_000, seq=2), T0 + 60)
+    # 65530 -> 65535 -> 0 -> 5: eleven more parts, the count continues past the rollover
+    assert [(s.signal, s.value) for s in got] == [("smt1/reflow/good", 65541.0)]

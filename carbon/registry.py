@@ -2,9 +2,15 @@
 
 Shipped factors live in ``carbon/factors/*.yaml`` (listed in ``manifest.yaml``); users add their
 own (a supplier's factor, an hourly grid-intensity series) in YAML files of the same form, e.g.
-``configs/factors_custom.yaml``. Every factor keeps its issuing document, URL, publication and
-retrieval dates and a flag for figures read in a secondary source (GHG Protocol Corporate Standard
-ch. 7 on documenting emission factors). Every emissions record stores the ids and the registry
+``configs/factors_custom.yaml``. Every factor keeps its issuing document, the URL of that document
+itself (its PDF or publication page, never the issuer's home page; None, with a note saying why, when
+no link to it could be confirmed), where in it the figure stands (``locator``: table or page),
+publication and retrieval dates and a flag for figures read in a secondary source (GHG Protocol
+Corporate Standard ch. 7 on documenting emission factors).
+
+GWP sets: ``gwp("CH4")`` is the methane of fuel combustion, the only methane this project accounts;
+a set names which of its values that is (``combustion_ch4``). Under AR6 it is fossil methane, 29.8
+(AR6 WG I, Table 7.15): methane from burning a fossil fuel is fossil carbon. Every emissions record stores the ids and the registry
 version it was computed with, and reports print a digest of the registry content.
 """
 
@@ -53,14 +59,28 @@ class Strict(BaseModel):
 
 
 class Source(Strict):
-    """Where a figure comes from."""
+    """Where a figure comes from: the document, its URL and the table or page (``locator``)."""
 
     document: str
-    url: str
+    url: str | None  # the document itself; None when no link to it could be confirmed (``note`` says so)
+    locator: str = ""  # table or page of the document that holds the figure
     published: Annotated[str, Field(pattern=PARTIAL_DATE)]  # as precise as the document says
     retrieved: Annotated[str, Field(pattern=PARTIAL_DATE)]
     secondary: bool  # read in a secondary publication, not the issuing document
     note: str = ""
+
+    @model_validator(mode="after")
+    def _url_or_why(self) -> "Source":
+        if self.url is None and not self.note:
+            raise ValueError("a source without a url needs a note saying why no link is given")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must be an http(s) link to the document, got {self.url!r}")
+        return self
+
+    @property
+    def citation(self) -> str:
+        """The document and where in it the figure stands."""
+        return f"{self.document}, {self.locator}" if self.locator else self.document
 
 
 class Geography(Strict):
@@ -128,8 +148,9 @@ class Factor(Strict):
             "gas": self.gas or "",
             "geography": "/".join(x for x in (self.geography.country, self.geography.grid_region, self.geography.province) if x),
             "year": self.year,
-            "document": self.source.document,
-            "url": self.source.url,
+            "document": self.source.citation,
+            "url": self.source.url or "",
+            "locator": self.source.locator,
             "published": self.source.published,
             "retrieved": self.source.retrieved,
             "secondary": self.source.secondary,
@@ -138,10 +159,28 @@ class Factor(Strict):
 
 
 class GwpSet(Strict):
+    """100-year GWPs of one IPCC assessment. ``values["CH4"]`` is the combustion methane value: the
+    entry named by ``combustion_ch4`` (``CH4_fossil`` under AR6), copied when the set is built."""
+
     id: Literal["ar4", "ar5", "ar6"]
     values: dict[str, float]
     source: Source
+    combustion_ch4: str = "CH4"
     version: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _combustion_methane(cls, data):
+        if isinstance(data, dict):
+            key = data.get("combustion_ch4", "CH4")
+            values = dict(data.get("values") or {})
+            if key not in values:
+                raise ValueError(f"combustion_ch4 names {key!r}, which is not among the values {sorted(values)}")
+            if key != "CH4" and "CH4" in values and values["CH4"] != values[key]:
+                raise ValueError(f"CH4 ({values['CH4']}) contradicts combustion_ch4 {key} ({values[key]})")
+            values["CH4"] = values[key]
+            data = {**data, "values": values}
+        return data
 
     def gwp(self, gas: str) -> float:
         try:
@@ -247,7 +286,8 @@ class Registry:
         data = _read_yaml(path)
         sources = {k: Source.model_validate(v) for k, v in data["sources"].items()}
         return {
-            k: GwpSet(id=k, values=v["values"], source=sources[v["source"]], version=version)
+            k: GwpSet(id=k, values=v["values"], source=sources[v["source"]],
+                      combustion_ch4=v.get("combustion_ch4", "CH4"), version=version)
             for k, v in data["gwp_sets"].items()
         }
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factory_models.states import N_STATES, State
-from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog
 from twin.kpi import kernels, reference
+from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog
 
 RTOL = 1e-9
 MODULUS = 100.0

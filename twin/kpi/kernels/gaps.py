@@ -19,7 +19,8 @@ from numba import njit
 from factory_models.states import N_STATES, State
 from twin.kpi.eventlog import N_CHANNELS, Channel
 from twin.kpi.kernels.counters import Mix
-from twin.kpi.kernels.walk import advance, counter_step, csr, first_valid, run_chunks, valid_reading, windows
+from twin.kpi.kernels.walk import (advance, counter_step, csr, first_valid, run_chunks, valid_reading,
+                                   windows)
 
 PRODUCED = int(Channel.PRODUCED)
 PRODUCING = int(State.PRODUCING)

@@ -15,8 +15,9 @@ from .registry import Factor
 
 
 def _r(x: float) -> float:
-    # milligram resolution: drops float noise (64392.00000000001) without touching reported digits
-    return round(float(x), 6)
+    # 12 significant digits: drops float noise (64392.00000000001) and keeps any figure, however
+    # small, to 1e-12 of itself (a fixed number of decimals would lose the small ones)
+    return float(f"{float(x):.12g}")
 
 
 def emissions_summary(records: list[EmissionsRecord]) -> dict:

@@ -32,8 +32,9 @@ PRECISIONS = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING_ESCAPES = str.maketrans({'"': r"\"", "\\": "\\\\"})
 
-#: Emission fields written as floats, in order (per gas masses in kg of the gas itself).
-EMISSION_FLOAT_FIELDS = ("activity", "co2e_kg", "co2_kg", "ch4_kg", "n2o_kg")
+#: Emission fields written as floats, in order (per gas masses in kg of the gas itself; the counts
+#: of readings and resets too, by the typing rule above).
+EMISSION_FLOAT_FIELDS = ("activity", "co2e_kg", "co2_kg", "ch4_kg", "n2o_kg", "estimated_activity", "readings", "resets")
 #: Emission fields written as strings.
 EMISSION_STRING_FIELDS = ("activity_unit", "factor_id", "factor_version", "gwp_set", "data_quality")
 
@@ -210,8 +211,10 @@ def kpi_line(w: KpiWindow, precision: str = "ms") -> str:
 
 
 def emissions_line(r: EmissionsRecord, precision: str = "ms") -> str:
-    """An `emissions` line; tags ``method, scope, site, source``; timestamp: the period end."""
-    tags = tag_set({"site": r.site, "scope": r.scope, "source": r.source, "method": r.method})
+    """An `emissions` line of the hourly ledger; tags ``method, origin, scope, site, source``;
+    timestamp: the hour's start. The ledger identity is the series and time, so writing an hour
+    again replaces its point, as the store replaces its row."""
+    tags = tag_set({"site": r.site, "scope": r.scope, "source": r.source, "method": r.method, "origin": r.origin})
     fields = []
     for name in EMISSION_FLOAT_FIELDS:
         text = format_float(getattr(r, name))
@@ -219,7 +222,7 @@ def emissions_line(r: EmissionsRecord, precision: str = "ms") -> str:
             fields.append(f"{name}={text}")
     for name in EMISSION_STRING_FIELDS:
         fields.append(f"{name}={quote_string(getattr(r, name))}")
-    return f"emissions{tags} {','.join(fields)} {timestamp(r.end, precision)}"
+    return f"emissions{tags} {','.join(fields)} {timestamp(r.start, precision)}"
 
 
 def build_lines(items: Iterable, build) -> tuple[list[str], list[tuple[object, str]]]:

@@ -161,15 +161,18 @@ def test_kpi_rows_station_line_site_and_none_fields_omitted():
 
 
 def test_emissions_line():
-    r = EmissionsRecord("s", "2", "grid import", "market", 0.0, 3600.0, 120.5, "kWh", 64.3, co2_kg=64.0,
-                        ch4_kg=0.001, n2o_kg=0.0002, factor_id="cn-east-2023", gwp_set="AR6")
+    r = EmissionsRecord("s", "2", "grid import", "location", 3600.0, 7200.0, 120.5, "kWh", 64.3, co2_kg=64.0,
+                        ch4_kg=0.001, n2o_kg=0.0002, factor_id="cn-east-2023", gwp_set="AR6", origin="simulated",
+                        data_quality="estimated", estimated_activity=20.5, readings=59, resets=1)
     m, tags, fields, ts = parse(emissions_line(r, "s"))
-    assert m == "emissions" and ts == 3600
-    assert tags == [("method", "market"), ("scope", "2"), ("site", "s"), ("source", "grid import")]
+    assert m == "emissions" and ts == 3600  # the ledger's hour: at its start
+    assert tags == [("method", "location"), ("origin", "simulated"), ("scope", "2"), ("site", "s"),
+                    ("source", "grid import")]
     assert fields == {
         "activity": 120.5, "co2e_kg": 64.3, "co2_kg": 64.0, "ch4_kg": 0.001, "n2o_kg": 0.0002,
+        "estimated_activity": 20.5, "readings": 59.0, "resets": 1.0,
         "activity_unit": "kWh", "factor_id": "cn-east-2023", "factor_version": "", "gwp_set": "AR6",
-        "data_quality": "measured",
+        "data_quality": "estimated",
     }
 
 

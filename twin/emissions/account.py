@@ -24,6 +24,7 @@ import numpy as np
 import carbon
 from carbon.accounting import grid_factor_or_nan
 from factory_models import ConfigError, EmissionsRecord, Factory
+from twin.kpi import compute_kpis
 from twin.kpi.eventlog import N_CHANNELS, Channel, FrozenLog
 
 #: factory meter kind -> (event-log channel, unit of its readings)
@@ -139,15 +140,20 @@ def account_log(factory: Factory, log: FrozenLog, report, cfg, registry, *, orig
         records, meters = book.records, book.meters
         notes += book.warnings
     summary = carbon.emissions_summary(records)
-    fill_co2e(report, records, edges, cfg, registry, log, notes)
+    fill_co2e(report, records, edges, cfg, registry, log, notes, factory)
     if records:  # the whole run's site figure is exactly the ledger's sum, as printed and stored
         report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
     return Emissions(records, summary, cfg, registry, notes, meters, origin)
 
 
 def fill_co2e(report, records: list[EmissionsRecord], edges: np.ndarray, cfg, registry, log: FrozenLog,
-              notes: list[str] | None = None) -> None:
-    """``co2e_kg`` of every station, line and site row and window of ``report`` from the ledger's hours."""
+              notes: list[str] | None = None, factory: Factory | None = None) -> None:
+    """``co2e_kg`` of every station, line and site row and window of ``report`` from the ledger's hours.
+
+    A row inside one hour takes that hour's effective intensity. A row over several hours (the whole
+    run, an 8-hour window) takes the intensity of each hour weighted by the row's own energy in it
+    (with ``factory``: the KPI core over the clock hours), so a station that runs in the sunny hours
+    gets the PV share of those hours; without it, by the site's electricity in each hour."""
     fallback = grid_factor_or_nan(registry.get(cfg.grid_factor), edges[:-1], edges[1:])
     intensity = carbon.effective_intensity(records, edges, fallback)
     hourly = carbon.summary.hourly_totals(records, edges)
@@ -157,18 +163,19 @@ def fill_co2e(report, records: list[EmissionsRecord], edges: np.ndarray, cfg, re
     # the part of each hour that lies in the log's span: what its records cover
     lo, hi = np.clip(edges[:-1], log.t_start, log.t_end), np.clip(edges[1:], log.t_start, log.t_end)
     covered = hi - lo
+    own = _hourly_energy(factory, log, lo, hi, covered) if factory is not None and len(covered) > 1 else {}
 
     def weights(start, end):
         a, b = np.clip(lo, start, end), np.clip(hi, start, end)
         return np.divide(np.maximum(b - a, 0.0), covered, out=np.zeros(len(covered)), where=covered > 0)
 
-    def window_intensity(w):
+    def window_intensity(w, energy=None):
         have = np.isfinite(intensity) & (w > 0)
         if not have.any():
             return None
-        e = w * np.where(kwh > 0, kwh, 0.0)
-        if e[have].sum() > 0:
-            return float(np.sum((e * np.nan_to_num(intensity))[have]) / e[have].sum())
+        for e in (None if energy is None else w * energy, w * np.where(kwh > 0, kwh, 0.0)):
+            if e is not None and e[have].sum() > 0:
+                return float(np.sum((e * np.nan_to_num(intensity))[have]) / e[have].sum())
         return float(np.sum(w[have] * intensity[have]) / w[have].sum())
 
     whole = weights(log.t_start, log.t_end)
@@ -176,13 +183,29 @@ def fill_co2e(report, records: list[EmissionsRecord], edges: np.ndarray, cfg, re
         for row in rows:
             if row.station is None and row.line is None:
                 continue
-            i = window_intensity(w)
+            i = window_intensity(w, own.get((row.line, row.station)))
             row.co2e_kg = None if row.energy_kwh is None or i is None else row.energy_kwh * i
     site_kg = hourly["site_kg"]
     report.site.co2e_kg = _site_co2e(report.site, records, site_kg, whole, window_intensity)
     for x in report.windows:
         if x.station is None and x.line is None:
             x.co2e_kg = _site_co2e(x, records, site_kg, weights(x.start, x.end), window_intensity)
+
+
+def _hourly_energy(factory: Factory, log: FrozenLog, lo, hi, covered) -> dict[tuple, np.ndarray]:
+    """Each station's and line's energy in each clock hour of the log's span (the KPI core's)."""
+    keep = covered > 0
+    if keep.sum() < 2:
+        return {}
+    cut = np.append(lo[keep], hi[keep][-1])
+    out: dict[tuple, np.ndarray] = {}
+    idx = np.nonzero(keep)[0]
+    for w in compute_kpis(log, factory, cut).windows:
+        if w.station is None and w.line is None or w.energy_kwh is None:
+            continue
+        arr = out.setdefault((w.line, w.station), np.zeros(len(covered)))
+        arr[idx[int(np.searchsorted(cut, w.start, side="right")) - 1]] += w.energy_kwh
+    return out
 
 
 def _site_co2e(row, records, site_kg, w, window_intensity) -> float | None:

@@ -1,0 +1,69 @@
+"""On-site generation with export (issue 11, item 5): self-consumed = generated - exported per hour,
+only imports carry Scope 2, and station CO2e uses the hour's effective intensity. Worked by hand.
+
+Four hours, kWh:   hour       0     1     2     3
+                   generated  0    50    80    30
+                   exported   0    10    40    35   (hour 3: more than generated -> clipped, warned)
+                   imported 100    70    60    90
+self-consumed = 0, 40, 40, 0 = 80 kWh (the old code counted all 160 kWh generated as self-consumed);
+location-based = 320 kWh x 0.5366 = 171.712 kg; effective intensity = import kg / (import + self):
+0.5366, 37.562 / 110, 32.196 / 100, 0.5366 kg/kWh.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from carbon import CarbonConfig, Registry, effective_intensity, emissions_summary, hour_edges, hourly_activity, ledger_records
+from tests.support.ledger_cases import factory_file, held, register, replay, samples_file, station_running
+
+T0 = datetime(2026, 3, 2, 2, tzinfo=timezone.utc).timestamp()  # 10:00 in Shanghai
+GEN, EXP, IMP = [0.0, 50.0, 80.0, 30.0], [0.0, 10.0, 40.0, 35.0], [100.0, 70.0, 60.0, 90.0]
+F = 0.5366
+INTENSITY = [F, 70 * F / 110, 60 * F / 100, F]
+
+
+def act(name, kind, per_hour, edges):
+    rows = register(T0, per_hour, name)
+    return hourly_activity(name, kind, "kWh", [r[0] for r in rows], [r[2] for r in rows], edges)
+
+
+def test_self_consumption_is_generation_less_export_hour_by_hour():
+    edges = hour_edges(T0, T0 + 4 * 3600, "Asia/Shanghai")
+    meters = [act("grid", "grid_import", IMP, edges), act("pv", "pv", GEN, edges), act("export", "grid_export", EXP, edges)]
+    cfg = CarbonConfig(grid_factor="cn-mee-2022-national")
+    book = ledger_records(meters, cfg, Registry.default(), site="s", origin="simulated")
+    onsite = [r for r in book.records if r.method == "onsite"]
+    export = [r for r in book.records if r.method == "export"]
+    assert [r.activity for r in onsite] == pytest.approx([0.0, 40.0, 40.0, 0.0])
+    assert {r.source for r in onsite} == {"pv"} and {r.source for r in export} == {"export"}
+    assert [r.activity for r in export] == pytest.approx(EXP)
+    assert all(r.co2e_kg == 0.0 and r.scope == "2" for r in onsite + export)
+    assert book.clipped_hours == 1 and any("clipped to 0" in w for w in book.warnings)
+    s = emissions_summary(book.records)
+    assert s["onsite_kwh"] == pytest.approx(80.0) and s["export_kwh"] == pytest.approx(85.0)
+    assert s["scope2_location_co2e_kg"] == pytest.approx(320 * F, rel=1e-12)  # only imports carry Scope 2
+    assert list(effective_intensity(book.records, edges)) == pytest.approx(INTENSITY, rel=1e-12)
+
+
+def test_replay_with_pv_and_export_gives_station_co2e_of_the_sites_intensity(tmp_path):
+    """The reflow draws 10 kWh every hour: its CO2e = 10 x (sum of the four hours' intensities)."""
+    config = factory_file(tmp_path, "grid", "pv", "export")
+    rows = station_running(T0) + register(T0, [10.0] * 4, "line1/reflow/energy_kwh")
+    rows += register(T0, IMP, "site/grid/energy_kwh") + register(T0, GEN, "site/pv/energy_kwh", base=5000.0)
+    rows += register(T0, EXP, "site/export/energy_kwh", base=700.0)
+    store = tmp_path / "pv.sqlite"
+    doc = replay(config, samples_file(tmp_path / "pv.csv", rows), "--store", str(store))
+    em = doc["emissions"]
+    assert em["onsite_kwh"] == pytest.approx(80.0) and em["export_kwh"] == pytest.approx(85.0)
+    assert em["scope2_location_co2e_kg"] == pytest.approx(171.712, rel=1e-9)
+    (reflow,) = doc["stations"]
+    assert reflow["energy_kwh"] == pytest.approx(40.0)
+    assert reflow["co2e_kg"] == pytest.approx(10.0 * sum(INTENSITY), rel=1e-9)  # 17.3663...
+    assert doc["site"]["co2e_kg"] == pytest.approx(171.712, rel=1e-9)
+    assert any("clipped to 0" in n for n in em["notes"])
+    recs = held(store, origin="measured")
+    assert sum(r.activity for r in recs if r.method == "onsite") == pytest.approx(80.0)
+    assert {r.start for r in recs} == {T0 + 3600.0 * h for h in range(4)}

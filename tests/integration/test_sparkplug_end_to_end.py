@@ -4,7 +4,8 @@ printer's KPIs.
 The node (tests/support/sparkplug_edge.py) encodes its payloads with its own wire encoder, waits
 for the twin's STATE before its births, sends PackML state numbers, counters, energy in Wh and
 power in W by alias, loses one message (a seq gap: the twin asks for a rebirth and the node is
-reborn), and ends its session with an NDEATH, after which the printer is UNKNOWN.
+reborn), and ends its session with an NDEATH, after which the printer is UNKNOWN. The printer
+counts good and scrap parts; ``derived:`` makes its produced count.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ sparkplug:
       - {{edge_node: "{{line}}", device: "{{station}}", metric: "Counters/{{signal}}", signal: "{{line}}/{{station}}/{{signal}}"}}
       - {{edge_node: "{{line}}", device: "{{station}}", metric: Energy, signal: "{{line}}/{{station}}/energy_kwh", unit: Wh}}
       - {{edge_node: "{{line}}", device: "{{station}}", metric: Power, signal: "{{line}}/{{station}}/power_kw", unit: W}}
+derived:
+  - {{signal: smt1/printer/produced, expr: "smt1/printer/good + smt1/printer/scrap"}}
 """
 
 
 def printer_device() -> dict[str, tuple]:
     # name: (alias, datatype, value at birth)
-    return {"State": (1, INT32, IDLE), "Counters/produced": (2, UINT32, 0), "Counters/good": (3, UINT32, 0),
+    return {"State": (1, INT32, IDLE), "Counters/scrap": (2, UINT32, 0), "Counters/good": (3, UINT32, 0),
             "Energy": (4, DOUBLE, 0.0), "Power": (5, FLOAT, 0.0)}
 
 
@@ -106,18 +109,18 @@ def test_an_edge_node_drives_the_printer_through_a_rebirth_and_its_death(mosquit
             edge.ddata("printer", {"State": EXECUTE, "Power": 2000.0}, marks["t1"])
             for i in (1, 2, 3):
                 await asyncio.sleep(0.05)  # distinct device times
-                edge.ddata("printer", {"Counters/produced": i, "Counters/good": i, "Energy": 500.0 * i})
+                edge.ddata("printer", {"Counters/good": i, "Energy": 500.0 * i} | ({"Counters/scrap": 1} if i == 2 else {}))
             # one message lost on the way: the twin sees seq jump, waits 0.5 s, asks for a rebirth
-            edge.ddata("printer", {"Counters/produced": 4, "Counters/good": 4}, send=False)
+            edge.ddata("printer", {"Counters/good": 4}, send=False)
             await asyncio.sleep(0.05)
-            edge.ddata("printer", {"Counters/produced": 5, "Counters/good": 5, "Energy": 1600.0})
+            edge.ddata("printer", {"Counters/good": 5, "Energy": 1600.0})
             deadline = time.monotonic() + 20
             while edge.births < 2:  # the NCMD arrived and the node published NBIRTH + DBIRTH again
                 assert time.monotonic() < deadline, "no rebirth after the seq gap"
                 await asyncio.sleep(0.05)
             await until("five good parts", lambda d: printer(d)["kpi"]["good"] == 5)
             await asyncio.sleep(0.05)
-            edge.ddata("printer", {"Counters/produced": 6, "Counters/good": 6, "Energy": 1800.0})
+            edge.ddata("printer", {"Counters/good": 6, "Energy": 1800.0})
             await until("six good parts and 1.8 kWh",
                         lambda d: printer(d)["kpi"]["good"] == 6 and abs((printer(d)["kpi"]["energy_kwh"] or 0) - 1.8) < 1e-9)
             marks["death"] = time.time()
@@ -132,8 +135,9 @@ def test_an_edge_node_drives_the_printer_through_a_rebirth_and_its_death(mosquit
 
     doc = asyncio.run(scenario())
     printer = next(s for s in doc["stations"] if s["station"] == "printer")
-    # counters 0 -> 6 (the lost message's 4 is covered by the birth's 5): every part counted once
-    assert printer["produced"] == 6 and printer["good"] == 6
+    # good 0 -> 6 (the lost message's 4 is covered by the birth's 5), scrap 0 -> 1: every part counted
+    # once; produced is derived: good + scrap = 6 + 1
+    assert (printer["good"], printer["scrap"], printer["produced"]) == (6, 1, 7)
     assert printer["energy_kwh"] == pytest.approx(1.8)  # 1800 Wh - 0 Wh, converted by unit: Wh
     # PRODUCING from the device's time of Execute until the death's receive time (within the
     # time the death took to arrive and be seen: at most the span until the state document showed it)
@@ -145,6 +149,7 @@ def test_an_edge_node_drives_the_printer_through_a_rebirth_and_its_death(mosquit
     assert st["rebirths_sent"] == edge.rebirth_requests == 1
     assert st["rejected"] == 0 and doc["samples"]["rejected"] == 0
     assert st["metrics_unmapped"] == 4  # bdSeq and Node Control/Rebirth, in each of the two NBIRTHs
+    assert st["derived_samples"] > 0
     # the twin stopped cleanly: its retained STATE says offline, with the timestamp of its birth
     state = retained_state(mosquitto.host, mosquitto.port, f"spBv1.0/STATE/{HOST_ID}")
     assert state["online"] is False and state["retain"] and isinstance(state["timestamp"], int)

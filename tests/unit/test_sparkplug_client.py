@@ -204,3 +204,20 @@ def test_the_demo_mapping_reads_a_line_gateway_with_packml_and_a_16_bit_counter(
                                                              value_datatype=UINT32)], MS + 60_000, seq=2), T0 + 60)
     # 65530 -> 65535 -> 0 -> 5: eleven more parts, the count continues past the rollover
     assert [(s.signal, s.value) for s in got] == [("smt1/reflow/good", 65541.0)]
+
+
+def test_the_shared_rule_checks_name_a_sparkplug_entry(tmp_path):
+    """unit: and values: are checked at load for metric entries as for nodes and topics."""
+    entry = ('      - {{edge_node: "{{line}}", device: "{{station}}", metric: {metric}, signal: "{{line}}/{{station}}/{signal}", '
+             '{rule}}}\n')
+    cases = [
+        (entry.format(metric="Energy", signal="energy_kwh", rule="unit: W"),
+         r"line 5: sparkplug\[0\]\.metrics\[0\]\.unit: .*unit 'W' cannot be converted to 'kWh'"),
+        (entry.format(metric="State", signal="state", rule="values: {6: PRODUCNG}"),
+         r"line 5: sparkplug\[0\]\.metrics\[0\]\.values: .*'PRODUCNG', which is not a twin state"),
+    ]
+    for text, message in cases:
+        path = tmp_path / "m.yaml"
+        path.write_text("site: suzhou-smt\nsparkplug:\n  - name: edge\n    metrics:\n" + text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_mapping(path, small_factory())

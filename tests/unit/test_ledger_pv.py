@@ -67,3 +67,21 @@ def test_replay_with_pv_and_export_gives_station_co2e_of_the_sites_intensity(tmp
     recs = held(store, origin="measured")
     assert sum(r.activity for r in recs if r.method == "onsite") == pytest.approx(80.0)
     assert {r.start for r in recs} == {T0 + 3600.0 * h for h in range(4)}
+
+
+def test_the_sites_kpi_energy_is_the_ledgers_for_the_same_hours(tmp_path):
+    """Hourly windows: the site's KPI energy = grid import + self-consumed = 100, 110, 100, 90 kWh."""
+    config = factory_file(tmp_path, "grid", "pv", "export")
+    rows = station_running(T0) + register(T0, IMP, "site/grid/energy_kwh") + register(T0, GEN, "site/pv/energy_kwh")
+    rows += register(T0, EXP, "site/export/energy_kwh")
+    store = tmp_path / "kpi.sqlite"
+    doc = replay(config, samples_file(tmp_path / "k.csv", rows), "--window", "1h", "--store", str(store))
+    site = [w for w in doc["windows"] if "line" not in w]
+    assert [w["energy_kwh"] for w in site] == pytest.approx([100.0, 110.0, 100.0, 90.0])
+    ledger = {}
+    for r in held(store):
+        if r.method in ("location", "onsite"):
+            ledger[r.start] = ledger.get(r.start, 0.0) + r.activity
+    assert [ledger[T0 + 3600.0 * h] for h in range(4)] == pytest.approx([w["energy_kwh"] for w in site])
+    # and the site's CO2e of each hour is that hour's record
+    assert [w["co2e_kg"] for w in site] == pytest.approx([x * F for x in IMP], rel=1e-9)

@@ -48,7 +48,8 @@ contract:
   rework = sums over its stations; produced = good + scrap (parts that left the line or were
   scrapped on it). Every ratio is recomputed from these sums, never averaged.
 - Site: sums over lines. Its energy = sum of station energy, unless a ``grid_import`` meter has
-  energy, in which case site energy = grid import + PV generation (PV is taken as self-consumed).
+  energy, in which case site energy = grid import + self-consumed generation (PV generation minus
+  ``grid_export``, at least 0; all PV when there is no export meter).
   An energy sum with some members unknown adds the known ones and flags ``energy_partial``.
 - ``co2e_kg`` stays None: the carbon accounting fills it.
 - Readings rejected by the kernels (NaN, infinite or negative counters, non-finite power, invalid
@@ -310,7 +311,11 @@ class _Layout:
         if any(e is not None for e in grid):
             site.flags = (site.flags - {"energy_partial"}) | {"energy_from_grid_meter"}
             pv = [self.meter_energy(m, u, w) for u, meter in self.meters if meter.kind == "pv"]
-            site.energy_kwh = math.fsum(e for e in grid + pv if e is not None)
+            export = [self.meter_energy(m, u, w) for u, meter in self.meters if meter.kind == "grid_export"]
+            # what the site consumed: imports + self-consumed generation (generated - exported, never
+            # below 0), as the emissions ledger counts it for each hour
+            own = max(math.fsum(e for e in pv if e is not None) - math.fsum(e for e in export if e is not None), 0.0)
+            site.energy_kwh = math.fsum(e for e in grid if e is not None) + own
         return st_out, ln_out, _finish(site, self.site, None, None, start, end)
 
     @staticmethod

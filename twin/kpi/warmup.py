@@ -80,9 +80,10 @@ def cache_is_warm() -> bool:
     Reads Numba's cache index (an internal API, hence the fallback): a stale or missing index means
     the kernels would compile. Each entry point's cached code holds the functions it calls.
     """
-    from twin.kpi.kernels import counters, energy, states
+    from twin.kpi.kernels import counters, energy, failures, gaps, states
 
-    entries = (states._state_chunk, counters._counter_chunk, counters._ideal_chunk, energy._energy_chunk)
+    entries = (states._state_chunk, counters._counter_chunk, counters._ideal_chunk, energy._energy_chunk,
+               failures._failure_chunk, gaps._gap_chunk)
     try:
         return all(fn._cache._cache_file._load_index() for fn in entries)
     except Exception:  # noqa: BLE001 (another Numba version: assume cold)

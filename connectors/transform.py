@@ -66,8 +66,7 @@ class Transform(Strict):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.eu_range is not None and not self.eu_range[0] < self.eu_range[1]:
-            raise ValueError(f"eu_range must be [low, high] with low < high, got {list(self.eu_range)}")
+        _check_range(self.eu_range)
         return self
 
     def apply(self, raw: float) -> float:
@@ -86,9 +85,19 @@ class Overrides(Strict):
     rollover: Annotated[int, Field(ge=1)] | None = None
     eu_range: tuple[float, float] | None = None
 
+    @model_validator(mode="after")
+    def _range(self):
+        _check_range(self.eu_range)
+        return self
+
     def transform(self, defaults: Transform) -> Transform:
         own = {k: getattr(self, k) for k in Transform.model_fields if getattr(self, k) is not None}
-        return Transform.model_validate({**defaults.model_dump(), **own}) if own else defaults
+        return defaults.model_copy(update=own)  # each field was validated where it was written
+
+
+def _check_range(eu_range: tuple[float, float] | None) -> None:
+    if eu_range is not None and not eu_range[0] < eu_range[1]:
+        raise ValueError(f"eu_range must be [low, high] with low < high, got {list(eu_range)}")
 
 
 def pick_timestamp(
@@ -179,6 +188,15 @@ class Rules:
         self.rollover: int | None = transform.rollover if counter else None
         self.eu_range: tuple[float, float] | None = None if self.text else transform.eu_range
         self.checks = self.rollover is not None or self.eu_range is not None
+
+    def set_eu_range(self, low: float, high: float) -> bool:
+        """Use the EURange a server states for this node (OPC UA AnalogItemType) when the mapping
+        gives none; True when it now applies. The mapping's ``eu_range`` always wins."""
+        if self.text or self.eu_range is not None or not low < high:
+            return False
+        self.eu_range = (float(low), float(high))
+        self.checks = True
+        return True
 
 
 class Rejected(NamedTuple):

@@ -10,7 +10,8 @@ state, nor as the twin's own state of the same number.
 Keys are matched by meaning, not by spelling: an integer, an integral float (``6.0``) and decimal
 text (``"6"``) are the same key; text is matched without case, spaces, ``-`` or ``_`` (``"Un-holding"``
 is ``unholding``); a boolean is ``true``/``false``. The built-in tables take the state names of
-their standard as well as its numbers.
+their standard as well as its numbers. YAML reads an unquoted ``on``, ``off``, ``yes`` or ``no``
+key as a boolean: quote such words (``"off": PLANNED_STOP``) when the device sends them as text.
 
 Built-in tables, and why each state books where it does (ISO 22400 time elements: docs/kpis.md):
 

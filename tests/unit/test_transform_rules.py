@@ -157,3 +157,14 @@ def test_a_rollover_also_set_in_the_factory_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"nodes\[0\]\.rollover: the factory also sets kpi\.counter_rollover\.good"):
         load_mapping(path, factory)
     assert load_mapping(path, small_factory()).opcua[0].nodes[0].rollover == 65535
+
+
+def test_a_servers_eu_range_applies_unless_the_mapping_gives_one():
+    rules = Rules("line1/printer/power_kw", Transform(unit="W"))
+    assert rules.set_eu_range(0, 1000) and value(rules, 900) == pytest.approx(0.9)
+    assert value(rules, 1001).reason == "out_of_range"
+    own = Rules("line1/printer/power_kw", Transform(eu_range=(0, 10)))
+    assert not own.set_eu_range(0, 1000) and own.eu_range == (0, 10)
+    assert not Rules("line1/printer/state", Transform()).set_eu_range(0, 1)
+    with pytest.raises(ValueError, match="low < high"):
+        Transform(eu_range=(5, 1))

@@ -45,6 +45,9 @@ SUBSCRIBED = ("NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA")
 class SparkplugClient:
     """One broker connection as a Sparkplug Host Application; implements ``connectors.source.Source``."""
 
+    #: resolved (group, node, device, metric) routes kept; a flood of distinct names only costs a reset
+    MAX_ROUTES = 100_000
+
     def __init__(self, config: SparkplugSource, site: str, known: set[str], dead_letter: str | Path | None = None):
         self.config = config
         self.name = config.name
@@ -78,6 +81,10 @@ class SparkplugClient:
             if "{" not in template:
                 out |= template_signals(template, self.site, self.known)
         return out
+
+    def delivered_signals(self) -> set[str]:
+        """The signals at least one Sample was put on the queue for (run diagnostics)."""
+        return set(self._stats.delivered)
 
     def possible_signals(self) -> set[str]:
         """Every known signal its entries' templates can produce."""
@@ -330,6 +337,8 @@ class SparkplugClient:
             else:
                 signal = render(template, values)
                 found.append((signal, Rules(signal, transform) if signal in self.known else None))
+        if len(self._routes) >= self.MAX_ROUTES:
+            self._routes.clear()
         self._routes[key] = routes = tuple(found)
         return routes
 

@@ -84,6 +84,8 @@ def test_births_and_data_become_samples_through_the_shared_rules(tmp_path):
     assert s["metrics_unmapped"] == 3  # bdSeq, Node Control/Rebirth, Firmware: declared, not wanted
     assert c.signals() == {"line1/printer/state", "line1/printer/good", "line1/printer/produced",
                            "line1/printer/power_kw", "site/grid/energy_kwh"}
+    # what it fed: the templates' signals it delivered (site/grid/energy_kwh is named, not yet delivered)
+    assert c.delivered_signals() == c.signals() - {"site/grid/energy_kwh"}
 
 
 def test_a_node_metric_in_mwh_and_a_null_value(tmp_path):

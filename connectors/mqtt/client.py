@@ -90,6 +90,9 @@ class MqttClient:
         self._stats_extra = {"duplicates": 0, "subscribe_refused": 0, "unsent_at_stop": 0, "connect_failures": 0,
                              "last_error": None}
         self._patterns = [(PathPattern(t.pattern, {"site": site}), t) for t in config.topics]
+        # one subscription per topic filter: several entries on one pattern (one payload, several
+        # signals) must not make the broker send each retained message once per entry
+        self._filters = list(dict.fromkeys(p.subscription() for p, _ in self._patterns))
         self._routes: dict[str, tuple[_Route, ...]] = {}
         self._deadband = Deadband()  # the source's signal memory: deadband, rollovers, unmapped values
         self._tz = ZoneInfo(config.timezone) if config.timezone else None  # for device times without an offset
@@ -101,6 +104,9 @@ class MqttClient:
         self._fatal: BaseException | None = None
         self._io: PahoInLoop | None = None  # while running: paho driven by the event loop
         self._attempt_failed = False  # this connection attempt's failure is already counted
+        self._last_logged: str | None = None  # the connect failure last logged at WARNING
+        self._down_since: float | None = None  # wall clock of the last drop, for the reconnect line
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
         self._socket_error: str | None = None  # paho's last socket error while connecting
         self.client: paho.Client | None = None
 
@@ -112,6 +118,10 @@ class MqttClient:
         site, but a meter behind it feeds power and energy only, and a gap must not blank the
         states a PLC delivers (issue 12)."""
         return self.named_signals() | self._stats.delivered
+
+    def delivered_signals(self) -> set[str]:
+        """The signals a Sample was put on the queue for (``signals() - this``: never received)."""
+        return set(self._stats.delivered)
 
     def named_signals(self) -> set[str]:
         """The signals of topic entries without placeholders (known ones)."""
@@ -144,7 +154,7 @@ class MqttClient:
         client = self.client = self._make_client()
         io = self._io = PahoInLoop(client, out)
         cfg = self.config
-        backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        backoff = self._backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         try:
             while True:
@@ -164,9 +174,7 @@ class MqttClient:
                 await io.gone.wait()
                 if self._fatal is not None:
                     raise self._fatal
-                if self._ever_connected and self._stats_extra["last_error"] is None:
-                    backoff.reset()  # the connection worked: the next one starts at reconnect_min_s
-                await backoff.sleep()
+                await backoff.sleep()  # reset in _on_connect: after a working connection, reconnect_min_s
         finally:
             self._stats_extra["unsent_at_stop"] += io.stop()
             if self._stats_extra["unsent_at_stop"]:
@@ -181,7 +189,12 @@ class MqttClient:
         self._attempt_failed = True
         self._stats_extra["connect_failures"] += 1
         self._stats_extra["last_error"] = message
-        log.warning("%s: %s:%s: %s; retrying with backoff", self.name, self.config.host, self.config.port, message)
+        # the drop was the one WARNING line; attempts while the broker is away are counted, and
+        # logged once per new reason only before the first connection
+        quiet = self._ever_connected or message == self._last_logged
+        self._last_logged = message
+        log.log(logging.DEBUG if quiet else logging.WARNING, "%s: %s:%s: %s; retrying with backoff",
+                self.name, self.config.host, self.config.port, message)
 
     def _on_log_connecting(self, client, userdata, level, buf) -> None:
         if level == paho.MQTT_LOG_ERR:
@@ -246,11 +259,13 @@ class MqttClient:
             self._stats.reconnects += 1
         self._ever_connected = True
         self._stats.connected = True
-        self._stats_extra["last_error"] = None
+        self._stats_extra["last_error"] = self._last_logged = None
+        self._backoff.reset()
         self._deadband.forget()
-        log.info("%s: connected to %s:%s (session present: %s)", self.name, self.config.host,
-                 self.config.port, flags.session_present)
-        client.subscribe([(p.subscription(), self.config.qos) for p, _ in self._patterns])
+        away = f" after {time.time() - self._down_since:.1f} s" if self._down_since is not None else ""
+        log.info("%s: connected to %s:%s%s (session present: %s)", self.name, self.config.host,
+                 self.config.port, away, flags.session_present)
+        client.subscribe([(f, self.config.qos) for f in self._filters])
         self._io.emit(connection_sample(self.name, True))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -259,8 +274,12 @@ class MqttClient:
         if self._io is not None and self._io.stopping:
             log.info("%s: disconnected on stop", self.name)
         elif was:
-            log.warning("%s: disconnected (%s); reconnecting with backoff", self.name, reason_code)
-            self._io.emit(connection_sample(self.name, False))
+            self._stats_extra["last_error"] = f"disconnected: {reason_code}"
+            log.warning("%s: lost the connection to %s:%s (%s); reconnecting every %g s at most", self.name,
+                        self.config.host, self.config.port, reason_code, self.config.reconnect_max_s)
+            down = connection_sample(self.name, False)
+            self._down_since = down.ts
+            self._io.emit(down)
         elif not self._attempt_failed:  # dropped before CONNACK: say why, never retry silently
             why = self._socket_error or str(reason_code)
             hint = ""
@@ -271,10 +290,10 @@ class MqttClient:
             self._connect_failed(f"the broker closed the connection before accepting it: {why}{hint}")
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        for (pattern, _), rc in zip(self._patterns, reason_codes):
+        for topic_filter, rc in zip(self._filters, reason_codes):
             if rc.is_failure:
                 self._stats_extra["subscribe_refused"] += 1
-                log.error("%s: broker refused subscription %r: %s", self.name, pattern.subscription(), rc)
+                log.error("%s: broker refused subscription %r: %s", self.name, topic_filter, rc)
 
     def _on_message(self, client, userdata, msg) -> None:
         self._io.messages += 1

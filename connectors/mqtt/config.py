@@ -61,8 +61,9 @@ class MqttSource(Credentials, SourceConfig):
     qos: Literal[0, 1] = 1
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     session_expiry_s: Annotated[int, Field(ge=0)] = 86_400  # broker keeps our queue this long offline
-    reconnect_min_s: Annotated[float, Field(gt=0)] = 1.0
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    # capped low so samples flow again within seconds of the broker's return (issue 12)
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 3.0
     max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 65_536
     dead_letter: Path | None = None
     timezone: TimeZoneName | None = None  # device times without a UTC offset are in this zone

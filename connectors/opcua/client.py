@@ -129,6 +129,10 @@ class OpcUaClient:
     def signals(self) -> set[str]:
         return set(self._signals)
 
+    def delivered_signals(self) -> set[str]:
+        """The signals a Sample was put on the queue for (``signals() - this``: never received)."""
+        return set(self._stats.delivered)
+
     async def run(self, out: asyncio.Queue) -> None:
         """Put Samples on ``out`` until cancelled, reconnecting by itself.
 

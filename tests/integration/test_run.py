@@ -156,6 +156,17 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     assert doc["sinks"]["store"]["written"] > 0
     # the sinks block is the store's own: the samples written while the run ran are in it
     assert doc["sinks"]["store"]["samples"] >= doc["samples"]["used"] > 0
+    # per source (issue 12, item 7): connected, reconnects, last error, samples used and rejected by reason
+    plc_d, meters_d = doc["sources"]["plc"], doc["sources"]["meters"]
+    assert plc_d["connected"] and plc_d["reconnects"] == 1 and plc_d["last_error"] is None
+    assert plc_d["samples"]["used"] > 0 and plc_d["never_received"] == []
+    assert meters_d["connected"] and meters_d["reconnects"] == 0
+    assert {k: meters_d["samples"]["rejected_by_reason"][k] for k in ("bad_json", "wrong_type", "not_utf8",
+                                                                       "unknown_signal")} == dict.fromkeys(
+        ("bad_json", "wrong_type", "not_utf8", "unknown_signal"), 20)
+    # the storm used nothing: the two energy readings, and the simulated PLC's own energy node (its value
+    # at start and again after the restart), counted under both sources as both deliver that signal
+    assert meters_d["samples"]["used"] == 4
     # a PLC restart and a storm of bad payloads are survived by the twin and its sinks: nothing failed
     assert doc["errors"] == {}
     assert doc["loop_lag_s"]["n"] > 0 and doc["loop_lag_s"]["p50"] <= doc["loop_lag_s"]["p99"] <= doc["loop_lag_s"]["max"]

@@ -28,6 +28,7 @@ from twin.dashboard import Dashboard
 from twin.dashboard.feed import DashboardFeed
 from twin.emissions.account import carbon_setup
 from twin.runtime.demo_plant import DemoPlant, sim_buffers
+from twin.runtime.diagnostics import never_connected, sources_block
 from twin.runtime.live_summary import live_summary, samples_block, whole_run
 from twin.runtime.sinks import LiveWriter, Sinks, close_sinks, open_sinks, write_final
 from twin.runtime.supervisor import LoopLag, Supervisor, sink_reasons
@@ -81,11 +82,6 @@ def page_factors(cfg, registry) -> dict[str, float]:
     return out
 
 
-def _where(src) -> str:
-    cfg = getattr(src, "config", None)
-    return str(getattr(cfg, "endpoint", None) or getattr(cfg, "url", None) or "")
-
-
 class LiveRun:
     """One live run's plumbing around a twin and its sources: the carbon set-up (once), the sinks
     and the dashboard feed subscribed to the twin, the dashboard server, the tick loop."""
@@ -129,7 +125,8 @@ class LiveRun:
             reasons += sink_reasons(name, h) if isinstance(h, dict) else []
         return {"status": "degraded" if reasons else "ok", "reasons": reasons,
                 "connections": connections, "spool": sinks.get("influxdb"), "sinks": sinks,
-                "samples": samples_block(self.twin, self.sources), "errors": self.supervisor.errors(),
+                "samples": samples_block(self.twin, self.sources),
+                "sources": sources_block(self.sources, self.twin.router), "errors": self.supervisor.errors(),
                 "loop_lag_s": self.lag.block()}
 
     async def __aenter__(self) -> "LiveRun":
@@ -194,12 +191,8 @@ class LiveRun:
             log.warning("not connected after %.0f s: %s", timeout_s, self.unreached())
 
     def unreached(self) -> str:
-        parts = []
-        for src in self.sources:
-            if src.name not in self.connected:
-                why = src.stats().get("last_error") or "no connection yet"
-                parts.append(f"{src.name} ({_where(src)}): {why}")
-        return "; ".join(parts)
+        """``name (endpoint): why`` of every source that never connected, joined by '; '."""
+        return "; ".join(never_connected(self.sources, self.connected))
 
     async def _ticker(self, stop: asyncio.Event) -> None:
         """Recompute the KPIs every ``tick_s`` (the twin hands each snapshot to its subscribers)
@@ -282,6 +275,7 @@ class LiveRun:
         doc = await asyncio.to_thread(live_summary, self.factory, self.config, self.twin, self.sources, frozen,
                                       report, em, sim=sim, forecast=forecast, extra=extra)
         write_final(self.sinks, self.factory, report, em, frozen, supervisor=sup)
+        doc["sources"] = sources_block(self.sources, self.twin.router, self.twin.connections)
         doc["sinks"] = self.close()
         doc["errors"] = sup.errors()
         doc["loop_lag_s"] = self.lag.block()

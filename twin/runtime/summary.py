@@ -218,6 +218,9 @@ def run_health_lines(doc: dict) -> list[str]:
     s = doc["samples"]
     lines = [f"samples: {s['received']} received, {s['used']} used, {s['rejected']} rejected"
              + (f" ({reasons_in_words(s['rejected_by_reason'])})" if s.get("rejected_by_reason") else "")]
+    from twin.runtime.diagnostics import source_lines
+
+    lines += source_lines(doc.get("sources") or {})
     for name, st in (s.get("sources") or {}).items():
         if st.get("lost"):
             lines.append(f"  {name}: {st['lost']} messages lost (gaps in seq), {st.get('seq_resets', 0)} publisher restarts")

@@ -74,3 +74,10 @@ def test_health_shows_each_source_with_its_samples_rejections_and_silent_signals
         "source press: connected, 0 reconnect(s); samples 2 sent, 0 used, 3 rejected (clock skew 2, node failed 1)",
         f"  never received (1): {GOOD}",
     ]
+    # and /metrics per source
+    from twin.dashboard.metrics import render_metrics
+
+    text = render_metrics(None, health).splitlines()
+    assert 'factory_twin_source_samples_rejected_total{source="press",reason="clock_skew"} 2' in text
+    assert 'factory_twin_source_samples_used_total{source="press"} 0' in text
+    assert 'factory_twin_source_signals_never_received{source="press"} 1' in text

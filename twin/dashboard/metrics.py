@@ -123,11 +123,35 @@ def _connections(reg: _Registry, connections: dict) -> None:
         fam.add(1 if str(status) == "up" else 0, source=source)
 
 
+def _sources(reg: _Registry, sources: dict) -> None:
+    """Per source (twin/runtime/diagnostics.py): reconnects, samples by outcome and reason, silent signals."""
+    reconnects = reg.family("source_reconnects_total", "counter", "Reconnections of the source since the run began")
+    failures = reg.family("source_connect_failures_total", "counter", "Failed connection attempts of the source")
+    sent = reg.family("source_samples_sent_total", "counter", "Samples the source put on the twin's queue")
+    used = reg.family("source_samples_used_total", "counter", "Samples of the source's signals the twin used")
+    rejected = reg.family("source_samples_rejected_total", "counter",
+                          "Samples of the source rejected by the source or the twin, by reason")
+    never = reg.family("source_signals_never_received", "gauge", "Signals the source names that never delivered")
+    for name, block in sorted(sources.items()):
+        if not isinstance(block, dict):
+            continue
+        samples = block.get("samples") or {}
+        reconnects.add(block.get("reconnects"), source=name)
+        failures.add(block.get("connect_failures"), source=name)
+        sent.add(samples.get("sent"), source=name)
+        used.add(samples.get("used"), source=name)
+        for reason, n in sorted((samples.get("rejected_by_reason") or {}).items()):
+            rejected.add(n, source=name, reason=reason)
+        never.add(block.get("never_received_count"), source=name)
+
+
 def _health(reg: _Registry, health: dict) -> None:
     if isinstance(health.get("samples"), dict):
         _samples(reg, health["samples"])
     if isinstance(health.get("connections"), dict):
         _connections(reg, health["connections"])
+    if isinstance(health.get("sources"), dict):
+        _sources(reg, health["sources"])
     spool = health.get("spool")
     if isinstance(spool, dict):
         for key, name, kind, help_ in (

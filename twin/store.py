@@ -11,7 +11,7 @@ holding the last value (by sample time) with its quality, and the minimum and ma
 numeric values. All three are idempotent: feeding the same samples twice gives the same row, which
 a count or a mean would not.
 
-The schema carries a version (``PRAGMA user_version``); opening an older file runs the missing
+The schema (twin/store_schema.py) carries a version (``PRAGMA user_version``); opening an older file runs the missing
 migrations in order, opening a newer one is refused with the versions named.
 """
 
@@ -27,115 +27,10 @@ from pathlib import Path
 
 from factory_models.records import KPI_FIELDS, EmissionsRecord, KpiWindow, Quality, Sample
 
+from twin.store_schema import EMISSION_COLUMNS, MIGRATIONS, OPEN, SCHEMA_VERSION
+
 log = logging.getLogger("twin.store")
 
-#: KPI windows of a whole run have no start or end; the key stores this instead of NULL because
-#: SQLite treats NULLs as distinct in a primary key, which would defeat the upsert.
-_OPEN = -1.0e300
-
-_EMISSION_COLUMNS = (
-    "site", "scope", "source", "method", "start", "end", "activity", "activity_unit", "co2e_kg", "co2_kg",
-    "ch4_kg", "n2o_kg", "factor_id", "factor_version", "gwp_set", "data_quality",
-    "origin", "estimated_activity", "readings", "resets", "first_reading", "last_reading",
-)
-#: the ledger identity of an emissions row (factory_models.records.EmissionsRecord.key)
-_EMISSION_KEY = ("site", "source", "scope", "method", "start", "origin")
-
-#: The KPI columns of migration 1: KPI fields added later come with a migration of their own.
-_KPI_FIELDS_V1 = tuple(name for name in KPI_FIELDS if name != "produced_in_gap")
-
-#: Migration n takes a file from schema version n-1 to n. Append; never edit a released one.
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    f"""
-    CREATE TABLE kpi (
-        site TEXT NOT NULL,
-        line TEXT NOT NULL,      -- '' for a site row
-        station TEXT NOT NULL,   -- '' for line and site rows
-        start REAL NOT NULL,     -- epoch s, or {_OPEN} for a whole-run window
-        "end" REAL NOT NULL,
-        {", ".join(f"{name} REAL" for name in _KPI_FIELDS_V1)},
-        flags TEXT NOT NULL DEFAULT '[]',
-        PRIMARY KEY (site, line, station, start, "end")
-    ) WITHOUT ROWID;
-    CREATE INDEX kpi_end ON kpi ("end");
-    CREATE TABLE emissions (
-        site TEXT NOT NULL, scope TEXT NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL,
-        start REAL NOT NULL, "end" REAL NOT NULL,
-        activity REAL NOT NULL, activity_unit TEXT NOT NULL, co2e_kg REAL NOT NULL,
-        co2_kg REAL NOT NULL, ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL,
-        factor_id TEXT NOT NULL, factor_version TEXT NOT NULL, gwp_set TEXT NOT NULL,
-        data_quality TEXT NOT NULL,
-        -- factor_id is part of the key: a market-based period holds one row per instrument and one
-        -- for the residual mix, all with the same source and times
-        PRIMARY KEY (site, scope, source, method, factor_id, start, "end")
-    ) WITHOUT ROWID;
-    CREATE INDEX emissions_end ON emissions ("end");
-    CREATE TABLE signal (
-        site TEXT NOT NULL,
-        signal TEXT NOT NULL,
-        bucket REAL NOT NULL,    -- bucket start, epoch s
-        ts REAL NOT NULL,        -- time of the last sample in the bucket
-        value REAL,              -- last numeric value, or NULL for a state signal
-        state TEXT,              -- last text value (states, products)
-        quality TEXT NOT NULL,
-        min REAL,
-        max REAL,
-        PRIMARY KEY (site, signal, bucket)
-    ) WITHOUT ROWID;
-    """,
-    # 2: machine time and output per product, the inputs of product footprints (carbon allocation)
-    """
-    CREATE TABLE product_use (
-        site TEXT NOT NULL, line TEXT NOT NULL, station TEXT NOT NULL, product TEXT NOT NULL,
-        start REAL NOT NULL, "end" REAL NOT NULL,
-        machine_time_s REAL NOT NULL, produced REAL NOT NULL, good REAL NOT NULL,
-        is_output INTEGER NOT NULL,
-        PRIMARY KEY (site, line, station, product, start, "end")
-    ) WITHOUT ROWID;
-    CREATE INDEX product_use_end ON product_use ("end");
-    """,
-    # 3: the hourly emissions ledger: one row per (site, source, scope, method, hour, origin), with
-    # data quality, reading counts and a count of writes. Old rows are kept as they were (their own
-    # start and end), with origin 'measured'; 'gap_filled' becomes 'estimated' with all of its
-    # activity estimated; rows that now share an identity (a market period split over instruments)
-    # are merged: activity and masses summed, factor ids joined with '+'.
-    """
-    CREATE TABLE emissions_ledger (
-        site TEXT NOT NULL, source TEXT NOT NULL, scope TEXT NOT NULL, method TEXT NOT NULL,
-        start REAL NOT NULL, "end" REAL NOT NULL, origin TEXT NOT NULL,
-        activity REAL NOT NULL, activity_unit TEXT NOT NULL, co2e_kg REAL NOT NULL,
-        co2_kg REAL NOT NULL, ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL,
-        factor_id TEXT NOT NULL, factor_version TEXT NOT NULL, gwp_set TEXT NOT NULL,
-        data_quality TEXT NOT NULL, estimated_activity REAL NOT NULL DEFAULT 0,
-        readings INTEGER NOT NULL DEFAULT 0, resets INTEGER NOT NULL DEFAULT 0,
-        first_reading REAL, last_reading REAL,
-        writes INTEGER NOT NULL DEFAULT 1,
-        PRIMARY KEY (site, source, scope, method, start, origin)
-    ) WITHOUT ROWID;
-    INSERT INTO emissions_ledger (site, source, scope, method, start, "end", origin, activity, activity_unit,
-        co2e_kg, co2_kg, ch4_kg, n2o_kg, factor_id, factor_version, gwp_set, data_quality, estimated_activity)
-    SELECT site, source, scope, method, start, "end", 'measured', activity, activity_unit, co2e_kg, co2_kg,
-        ch4_kg, n2o_kg, factor_id, factor_version, gwp_set,
-        CASE WHEN data_quality = 'measured' THEN 'measured' ELSE 'estimated' END,
-        CASE WHEN data_quality = 'measured' THEN 0 ELSE activity END
-    FROM emissions WHERE true ORDER BY start, factor_id
-    ON CONFLICT (site, source, scope, method, start, origin) DO UPDATE SET
-        "end" = max("end", excluded."end"), activity = activity + excluded.activity,
-        co2e_kg = co2e_kg + excluded.co2e_kg, co2_kg = co2_kg + excluded.co2_kg,
-        ch4_kg = ch4_kg + excluded.ch4_kg, n2o_kg = n2o_kg + excluded.n2o_kg,
-        factor_id = factor_id || '+' || excluded.factor_id,
-        estimated_activity = estimated_activity + excluded.estimated_activity,
-        data_quality = CASE WHEN data_quality = 'measured' AND excluded.data_quality = 'measured'
-                            THEN 'measured' ELSE 'estimated' END;
-    DROP TABLE emissions;
-    ALTER TABLE emissions_ledger RENAME TO emissions;
-    CREATE INDEX emissions_hour ON emissions (start, site, origin);
-    """,
-    # 4: parts counted across a connection gap, left out of performance (issue 12)
-    "ALTER TABLE kpi ADD COLUMN produced_in_gap REAL",
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 _PRODUCT_USE_COLUMNS = ("line", "station", "product", "start", "end", "machine_time_s", "produced", "good", "is_output")
 
 
@@ -220,7 +115,7 @@ class Store:
                 values.append(None if v is None or not math.isfinite(float(v)) else float(v))
             rows.append((
                 w.site, w.line or "", w.station or "",
-                _OPEN if w.start is None else float(w.start), _OPEN if w.end is None else float(w.end),
+                OPEN if w.start is None else float(w.start), OPEN if w.end is None else float(w.end),
                 *values, json.dumps(list(w.flags)),
             ))
         cols = ", ".join(KPI_FIELDS)
@@ -240,8 +135,8 @@ class Store:
         hours: dict[tuple, list[EmissionsRecord]] = {}
         for r in recs:
             hours.setdefault((r.site, float(r.start), r.origin), []).append(r)
-        cols = ", ".join(f'"{c}"' for c in (*_EMISSION_COLUMNS, "writes"))
-        marks = ", ".join("?" * (len(_EMISSION_COLUMNS) + 1))
+        cols = ", ".join(f'"{c}"' for c in (*EMISSION_COLUMNS, "writes"))
+        marks = ", ".join("?" * (len(EMISSION_COLUMNS) + 1))
         insert = f"INSERT INTO emissions ({cols}) VALUES ({marks})"
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -251,7 +146,7 @@ class Store:
                     prior = self._db.execute(f"SELECT max(writes) FROM emissions WHERE {where}",
                                              (site, start, origin)).fetchone()[0] or 0
                     self._db.execute(f"DELETE FROM emissions WHERE {where}", (site, start, origin))
-                    self._db.executemany(insert, [(*(getattr(r, c) for c in _EMISSION_COLUMNS), prior + 1)
+                    self._db.executemany(insert, [(*(getattr(r, c) for c in EMISSION_COLUMNS), prior + 1)
                                                   for r in group])
                 self._db.execute("COMMIT")
             except BaseException:
@@ -348,7 +243,7 @@ class Store:
             raise ValueError(f"level {level!r}; expected station, line or site")
         sql, args = _where(f'SELECT site, line, station, start, "end", {", ".join(KPI_FIELDS)}, flags FROM kpi', [
             ('"end" >= ?', t0),
-            ('"end" < ? AND "end" != ?', None if t1 is None else (t1, _OPEN)),
+            ('"end" < ? AND "end" != ?', None if t1 is None else (t1, OPEN)),
             ("site = ?", site), ("line = ?", line), ("station = ?", station),
             (levels.get(level, ""), None if level is None else ()),
         ])
@@ -364,7 +259,7 @@ class Store:
             values["failures"] = int(values["failures"] or 0)
             out.append(KpiWindow(
                 site=r[0], line=r[1] or None, station=r[2] or None,
-                start=None if r[3] == _OPEN else r[3], end=None if r[4] == _OPEN else r[4],
+                start=None if r[3] == OPEN else r[3], end=None if r[4] == OPEN else r[4],
                 flags=json.loads(r[-1]), **values,
             ))
         return out
@@ -372,12 +267,12 @@ class Store:
     def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None,
                   origin: str | None = None) -> list[EmissionsRecord]:
         """Ledger records whose hour starts in [t0, t1), ordered by start, scope, source, method."""
-        sql, args = _where(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in _EMISSION_COLUMNS)} FROM emissions",
+        sql, args = _where(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in EMISSION_COLUMNS)} FROM emissions",
                            [("start >= ?", t0), ("start < ?", t1), ("site = ?", site), ("origin = ?", origin)])
         sql += " ORDER BY start, scope, source, method, origin"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [EmissionsRecord(**dict(zip(_EMISSION_COLUMNS, r))) for r in rows]
+        return [EmissionsRecord(**dict(zip(EMISSION_COLUMNS, r))) for r in rows]
 
     def emission_rewrites(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None,
                           origin: str | None = None) -> int:

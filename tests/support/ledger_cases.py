@@ -82,3 +82,34 @@ def held(store: Path, *args, **kw) -> list:
 def rewrites(store: Path, *args, **kw) -> int:
     with Store(store) as st:
         return st.emission_rewrites(*args, **kw)
+
+
+def assert_emissions_are_the_stored_ones(doc: dict, store_path: Path, origin: str, config: Path, *,
+                                        once: bool = True) -> None:
+    """Every emissions figure a run printed is the sum of the ledger records the store holds for the
+    run's hours (issue 11), each hour written once (``once``), and `report --origin` over those hours agrees."""
+    import math
+
+    import pytest
+
+    with Store(store_path) as store:
+        recs = store.emissions(origin=origin)
+        assert recs and (not once or store.emission_rewrites() == 0)
+        assert {r.origin for r in store.emissions()} == {origin}
+    em = doc["emissions"]
+    s1 = math.fsum(r.co2e_kg for r in recs if r.scope == "1")
+    s2 = math.fsum(r.co2e_kg for r in recs if r.method == "location")
+    assert s2 > 0
+    assert em["scope1_co2e_kg"] == pytest.approx(s1, rel=1e-6)
+    assert em["scope2_location_co2e_kg"] == pytest.approx(s2, rel=1e-6)
+    assert em["hours"] == len({r.start for r in recs}) and em["origin"] == [origin]
+    assert doc["site"]["co2e_kg"] == pytest.approx(s1 + s2, rel=1e-6)
+    first, last = min(r.start for r in recs), max(r.end for r in recs)
+    out = store_path.parent / "report.json"
+    result = runner.invoke(app, ["report", "--store", str(store_path), "--origin", origin, "--from", iso_utc(first),
+                                 "--to", iso_utc(last), "--format", "json", "--out", str(out), "--config",
+                                 str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    totals = json.loads(out.read_text())["totals"]
+    assert totals["scope1_co2e_kg"] == pytest.approx(em["scope1_co2e_kg"], rel=1e-6)
+    assert totals["scope2_location_co2e_kg"] == pytest.approx(em["scope2_location_co2e_kg"], rel=1e-6)

@@ -1,6 +1,6 @@
 """Scope 1 and 2 accounting: carbon.md's worked example, hourly factors, instruments, gaps, bad input."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -18,8 +18,8 @@ from carbon import (
     load_carbon_config,
 )
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
-T1 = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+T1 = datetime(2026, 2, 1, tzinfo=UTC).timestamp()
 HOURS = np.arange(T0, T1, 3600.0)
 EDGES = hour_edges(T0, T1)
 EXAMPLE = CarbonConfig(grid_factor="cn-mee-2022-national", residual_factor="cn-mee-2022-excl-nonfossil",
@@ -128,7 +128,7 @@ def test_hourly_series_is_time_aligned(reg):
 
 def test_hourly_series_outside_coverage_is_an_error(reg):
     cfg, reg2 = load_carbon_config({"grid_factor": "example-east-hourly-2026q1", "factor_files": ["configs/factors_custom.yaml"]})
-    t0 = datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp()
+    t0 = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
     g = hourly_activity("grid", "grid_import", "kWh", [t0, t0 + 3600], [0.0, 5.0], hour_edges(t0, t0 + 3600))
     with pytest.raises(SeriesCoverageError, match="covers 2026-01-01"):
         account([g], cfg, reg2)

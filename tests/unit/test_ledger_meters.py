@@ -3,7 +3,7 @@ resets, replaced meters, rollovers, gaps and bad readings, every figure worked b
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -12,8 +12,8 @@ from carbon import hour_edges, hourly_activity, site_day_bounds, site_time
 from carbon.hours import hour_floor
 
 H = 3600.0
-JAN = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
-FEB = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()
+JAN = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+FEB = datetime(2026, 2, 1, tzinfo=UTC).timestamp()
 
 
 def grid(ts, values, edges, **kw):

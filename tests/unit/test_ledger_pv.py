@@ -12,14 +12,29 @@ location-based = 320 kWh x 0.5366 = 171.712 kg; effective intensity = import kg 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from carbon import CarbonConfig, Registry, effective_intensity, emissions_summary, hour_edges, hourly_activity, ledger_records
-from tests.support.ledger_cases import factory_file, held, register, replay, samples_file, station_running
+from carbon import (
+    CarbonConfig,
+    Registry,
+    effective_intensity,
+    emissions_summary,
+    hour_edges,
+    hourly_activity,
+    ledger_records,
+)
+from tests.support.ledger_cases import (
+    factory_file,
+    held,
+    register,
+    replay,
+    samples_file,
+    station_running,
+)
 
-T0 = datetime(2026, 3, 2, 2, tzinfo=timezone.utc).timestamp()  # 10:00 in Shanghai
+T0 = datetime(2026, 3, 2, 2, tzinfo=UTC).timestamp()  # 10:00 in Shanghai
 GEN, EXP, IMP = [0.0, 50.0, 80.0, 30.0], [0.0, 10.0, 40.0, 35.0], [100.0, 70.0, 60.0, 90.0]
 F = 0.5366
 INTENSITY = [F, 70 * F / 110, 60 * F / 100, F]

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.ledger_cases import HOUR, factory_file, held, register, replay, rewrites, samples_file, station_running
+from tests.support.ledger_cases import (
+    HOUR,
+    assert_emissions_are_the_stored_ones,
+    factory_file,
+    held,
+    register,
+    replay,
+    rewrites,
+    samples_file,
+    station_running,
+)
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() - 8 * HOUR  # 1 January 00:00 in Shanghai
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp() - 8 * HOUR  # 1 January 00:00 in Shanghai
 F = 0.5366  # cn-mee-2022-national, kg CO2 per kWh
 
 
@@ -45,6 +55,8 @@ def test_the_same_replay_twice_changes_no_row_but_writes(tmp_path):
     assert s2 == pytest.approx(1045.0 * F, rel=1e-12)
     assert doc["emissions"]["scope1_co2e_kg"] == pytest.approx(s1, rel=1e-9) and s1 > 0
     assert {r.origin for r in first} == {"measured"}
+    # and `report --origin measured` over the replay's hours says the same
+    assert_emissions_are_the_stored_ones(doc, store, "measured", config, once=False)
 
 
 def test_two_overlapping_runs_replace_the_hours_they_share(tmp_path):
@@ -75,7 +87,7 @@ def test_a_meter_replaced_mid_month_through_replay_and_the_store(tmp_path):
     recs = held(store)
     assert len(recs) == 744
     assert math.fsum(r.activity for r in recs) == pytest.approx(74_312.0, rel=1e-12)
-    swap_hour = [r for r in recs if r.start == T0 + swap * HOUR][0]
+    swap_hour = next(r for r in recs if r.start == T0 + swap * HOUR)
     assert (swap_hour.activity, swap_hour.resets) == (12.0, 1)
     assert doc["emissions"]["scope2_location_co2e_kg"] == pytest.approx(74_312.0 * F, rel=1e-9)
     (grid,) = doc["emissions"]["meters"]

@@ -23,6 +23,11 @@ from support.victoria import BINARY as VICTORIA_BINARY, Victoria
 HERE = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# `factory-twin demo` binds its simulated PLC and broker to 4840 and 1883; a test never binds a fixed
+# port (tests run side by side), so every demo a test starts, in-process or as a subprocess, takes free ones
+os.environ["FACTORY_TWIN_PLC_PORT"] = "0"
+os.environ["FACTORY_TWIN_BROKER_PORT"] = "0"
+
 
 def pytest_collection_modifyitems(config, items):
     for item in items:

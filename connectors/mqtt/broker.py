@@ -1,8 +1,10 @@
 """An embedded MQTT broker (amqtt) for the demo, so ``factory-twin demo`` needs no mosquitto.
 
 It runs in-process on the caller's event loop, bound to 127.0.0.1, without passwords: good for a
-demonstration on one machine, not for a plant (use mosquitto or EMQX there). Port 0 picks a free
-port; ``port`` tells which after ``start()``.
+demonstration on one machine, not for a plant (use mosquitto or EMQX there). The demo binds the
+port its configuration names (1883, MQTT's registered port, by default); one already taken is one
+``PortInUse`` line naming the option to change, not amqtt's traceback. Port 0 (tests) picks a free
+port; ``port`` and ``url`` tell which after ``start()``.
 
 A persistent session (QoS 1, ``clean_session=False``) loses nothing while its client is away:
 amqtt queues such a client's messages without a bound, but only for a client it did not let in
@@ -17,7 +19,10 @@ import logging
 from dataclasses import dataclass
 
 from amqtt.broker import Broker
+from amqtt.errors import BrokerError
 from amqtt.plugins.base import BaseAuthPlugin
+
+from connectors.ports import check_port, port_in_use
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,10 @@ class LoopbackAuth(BaseAuthPlugin):
 
 
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, port_option: str = "--broker-port"):
         self.host = host
         self.port = port
+        self.port_option = port_option  # what the PortInUse line tells to change
         self._broker: Broker | None = None
 
     @property
@@ -45,13 +51,20 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
     async def start(self) -> None:
+        if self.port:
+            check_port(self.host, self.port, "embedded MQTT broker", self.port_option)
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
             # every client let in and its session kept; no $SYS publisher and no per-packet logging
             "plugins": {f"{__name__}.LoopbackAuth": {}},
         }
         self._broker = Broker(config)
-        await self._broker.start()
+        try:
+            await self._broker.start()
+        except BrokerError as exc:  # taken between the check and the bind
+            self._broker = None
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else OSError(str(exc))
+            raise port_in_use("embedded MQTT broker", self.host, self.port, self.port_option, cause) from None
         if self.port == 0:
             # amqtt keeps its asyncio servers per listener; read back the port the OS chose
             server = self._broker._servers["default"].instance

@@ -3,7 +3,9 @@
 ``walk`` expands a mapping's browse pattern (``Objects/{site}/{line}/{station}/{signal}``) one level
 at a time, one Browse request per batch of parents (OPC UA Part 4 section 5.8.2), following
 hierarchical references forward; ``all_variables`` lists every non-standard variable below a node.
-The client uses the first at each (re)connect, ``browse`` the second to draft mappings.
+The client uses the first at each (re)connect, ``browse`` the second to draft mappings. Properties
+(HasProperty children such as a variable's EngineeringUnits) are never leaves: they describe a
+variable, they are not signals of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def valid_segment(name: str) -> bool:
 OBJECTS = ua.NodeId(ua.ObjectIds.ObjectsFolder)
 _ROOT = ua.NodeId(ua.ObjectIds.RootFolder)
 _CLASSES = ua.NodeClass.Object | ua.NodeClass.Variable
+_HAS_PROPERTY = ua.NodeId(ua.ObjectIds.HasProperty)
 
 
 @dataclass
@@ -84,7 +87,8 @@ async def _children(client: Client, parents: list[ua.NodeId]) -> list[list[ua.Re
                 )
                 refs.extend(more[0].References or [])
                 point = more[0].ContinuationPoint
-            out.append(refs)
+            # a property (EngineeringUnits, EURange, EnumStrings) describes its variable; it is no signal
+            out.append([r for r in refs if r.ReferenceTypeId != _HAS_PROPERTY])
     return out
 
 

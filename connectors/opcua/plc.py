@@ -1,27 +1,38 @@
-"""A simulated PLC: an OPC UA server exposing every station of a factory model.
+"""A simulated PLC: an OPC UA server exposing every station of a factory model, typed as a
+vendor's server types its variables.
 
-Address space (OPC UA Part 3 objects and variables, Part 5 FolderType)::
+Address space (OPC 10000-3 objects and variables, 10000-5 FolderType, 10000-8 Data Access)::
 
-    Objects/<site>/<line>/<station>/state       String  (State name, e.g. "PRODUCING")
+    Objects/<site>/<line>/<station>/state       UInt32  MultiStateDiscreteType: a PackML StateCurrent
+                                                        code by default, EnumStrings naming every code
                                    /produced    UInt32  counters: produced, good, scrap, rework
-                                   /power_kw    Double
-                                   /energy_kwh  Double  (counter)
+                                   /power_kw    Double  AnalogItemType, EngineeringUnits kW (UNECE KWT),
+                                                        EURange 0 .. the station's highest draw
+                                   /energy_kwh  Double  AnalogItemType, kWh (UNECE KWH), a counter
                                    /product     String
 
-Each variable has the string NodeId ``s=<line>/<station>/<signal>`` in the PLC's own namespace
-(``urn:factory-twin:simulated-plc`` by default), so a client that addresses it as
-``nsu=<uri>;s=<signal>`` is immune to namespace renumbering. Before the first ``update`` a variable
-reads with StatusCode BadWaitingForInitialData (Part 4 section 7.39): "no value yet" is never
-mistaken for zero. The runtime drives it from the SimPy model through ``update``; this module does
-not know the twin.
+Every node, folders included, has a string NodeId in the PLC's own namespace
+(``urn:factory-twin:simulated-plc`` by default): ``s=<site>``, ``s=<line>``, ``s=<line>/<station>``
+and ``s=<line>/<station>/<signal>`` for the variables, so a mapping that writes
+``nsu=<uri>;s=<signal>`` is immune to namespace renumbering. Every variable holds a Good value from
+the start, as a running PLC does (counters 0, the state PackML Stopped, the first product); the
+state codes and why each twin state is written as it is: ``plc_states.py``.
+
+Source timestamps come from the PLC's ``clock`` at the moment a value is written: the wall clock
+unless the caller gives another (the demo gives its simulated plant's clock, the one its twin
+runs on, since it plays hours in minutes) or stamps a value itself. The PLC listens on a fixed
+port (4840 by default); a port already taken is one ``PortInUse`` line, not a traceback. The
+runtime drives it from the SimPy model through ``update``/``publish``; this module does not know
+the twin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,9 +40,12 @@ from pathlib import Path
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 
+from connectors.ports import PortInUse, check_port, free_port, port_in_use  # noqa: F401 (PortInUse: for callers)
+from factory_models import Factory, State
 from factory_models.signals import STATION_SIGNALS, TEXT_NAMES
-from factory_models import Factory
 
+from .plc_nodes import add_analog, add_multistate, add_plain
+from .plc_states import INITIAL_STATE, StateCodes, state_codes
 from .security import ensure_certificate
 
 log = logging.getLogger(__name__)
@@ -41,19 +55,22 @@ APPLICATION_URI = "urn:factory-twin:simulated-plc:server"
 
 COUNTER_NAMES = frozenset({"produced", "good", "scrap", "rework"})
 
-#: OPC UA built-in type of each station signal.
+#: OPC UA built-in type of each station signal (the state is a code: plc_states.py).
 VARIANT_TYPE: dict[str, ua.VariantType] = {
     name: (
-        ua.VariantType.String
+        ua.VariantType.UInt32
+        if name in COUNTER_NAMES or name == "state"
+        else ua.VariantType.String
         if name in TEXT_NAMES
-        else ua.VariantType.UInt32
-        if name in COUNTER_NAMES
         else ua.VariantType.Double
     )
     for name in STATION_SIGNALS
 }
 
-_INITIAL = {ua.VariantType.String: "", ua.VariantType.UInt32: 0, ua.VariantType.Double: 0.0}
+#: EngineeringUnits of the analog variables (engineering_units.UNITS symbols).
+ANALOG_UNITS = {"power_kw": "kW", "energy_kwh": "kWh"}
+#: EURange high of an energy counter, kWh: what a meter register holds before it wraps.
+ENERGY_RANGE_KWH = 1e9
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,9 @@ class SimulatedPlc:
         namespace_uri: str = NAMESPACE_URI,
         security: PlcSecurity | None = None,
         extra_namespaces: tuple[str, ...] = (),
+        state_values: str = "packml",
+        clock: Callable[[], float] = time.time,
+        port_option: str = "--plc-port",
     ):
         self.factory = factory
         self.host = host
@@ -109,6 +129,9 @@ class SimulatedPlc:
         self.security = security
         # registered before ours, to move our namespace index (renumbering tests, real PLCs do it too)
         self.extra_namespaces = extra_namespaces
+        self.codes: StateCodes = state_codes(state_values)
+        self.clock = clock
+        self.port_option = port_option  # what the PortInUse line tells to change
         self._server: Server | None = None
         self._nodes: dict[str, ua.NodeId] = {}
         self._types: dict[str, ua.VariantType] = {}
@@ -129,7 +152,8 @@ class SimulatedPlc:
 
     async def start(self) -> None:
         if self.port == 0:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
+        check_port(self.host, self.port, "simulated PLC", self.port_option)
         users = self.security.users if self.security else None
         server = Server(user_manager=_PasswordUsers(users) if users else None)
         await server.init()
@@ -155,7 +179,10 @@ class SimulatedPlc:
             await server.register_namespace(uri)
         ns = await server.register_namespace(self.namespace_uri)
         await self._build(server, ns)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:  # taken between the check and the bind
+            raise port_in_use("simulated PLC", self.host, self.port, self.port_option, exc) from None
         self._server = server
         self._writer_task = asyncio.create_task(self._writer())
         log.info("simulated PLC listening on %s (namespace %s = %d)", self.endpoint, self.namespace_uri, ns)
@@ -178,28 +205,42 @@ class SimulatedPlc:
         await self.stop()
 
     async def _build(self, server: Server, ns: int) -> None:
-        site = await server.nodes.objects.add_folder(ns, self.factory.site.name)
+        def sid(text: str) -> ua.NodeId:
+            return ua.NodeId(text, ns, ua.NodeIdType.String)
+
+        site_name = self.factory.site.name
+        site = await server.nodes.objects.add_folder(sid(site_name), ua.QualifiedName(site_name, ns))
         lines: dict[str, object] = {}
         self._nodes.clear()
-        for ln, _, unit in self.factory.station_units():
+        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        for ln, spec, unit in self.factory.station_units():
             if ln.name not in lines:
-                lines[ln.name] = await site.add_folder(ns, ln.name)
-            station = await lines[ln.name].add_object(ns, unit)
+                lines[ln.name] = await site.add_folder(sid(ln.name), ua.QualifiedName(ln.name, ns))
+            station = await lines[ln.name].add_object(sid(f"{ln.name}/{unit}"), ua.QualifiedName(unit, ns))
             for name, vtype in VARIANT_TYPE.items():
                 signal = f"{ln.name}/{unit}/{name}"
-                nodeid = ua.NodeId(signal, ns, ua.NodeIdType.String)
-                var = await station.add_variable(nodeid, name, ua.Variant(_INITIAL[vtype], vtype))
-                await server.write_attribute_value(
-                    var.nodeid,
-                    ua.DataValue(
-                        ua.Variant(_INITIAL[vtype], vtype),
-                        StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData),
-                    ),
-                )
+                value = self._initial(name, vtype)
+                if name in ANALOG_UNITS:
+                    high = max(spec.power_kw.kw(s) for s in State) if name == "power_kw" else ENERGY_RANGE_KWH
+                    var = await add_analog(station, sid(signal), name, ns, value, ANALOG_UNITS[name], (0.0, high))
+                elif name == "state":
+                    var = await add_multistate(station, sid(signal), name, ns, value, self.codes.names)
+                else:
+                    var = await add_plain(station, sid(signal), name, ns, value, vtype)
+                # a running PLC holds a Good value in every variable before anyone connects
+                dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(ua.StatusCodes.Good),
+                                  SourceTimestamp=now, ServerTimestamp=now)
+                await server.write_attribute_value(var.nodeid, self._last.get(signal, dv))
                 self._nodes[signal] = var.nodeid
                 self._types[signal] = vtype
-                if signal in self._last:
-                    await server.write_attribute_value(var.nodeid, self._last[signal])
+
+    def _initial(self, name: str, vtype: ua.VariantType) -> float | int | str:
+        if name == "state":
+            return self.codes.code(INITIAL_STATE)
+        if name == "product":
+            products = self.factory.product_names()
+            return products[0] if products else ""
+        return 0 if vtype == ua.VariantType.UInt32 else 0.0
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -216,9 +257,11 @@ class SimulatedPlc:
     async def update(
         self, signal: str, value: float | int | str, ts: float | None = None, *, status: int = ua.StatusCodes.Good
     ) -> None:
-        """Set ``signal`` to ``value`` with SourceTimestamp ``ts`` (epoch s, UTC; default now).
+        """Set ``signal`` to ``value`` with SourceTimestamp ``ts`` (epoch s, UTC; default the PLC's clock).
 
-        Counters must be whole, non-negative numbers; ``state`` and ``product`` take strings.
+        Counters must be whole, non-negative numbers; ``product`` takes a string; ``state`` a twin
+        State or its name (written as its code, ``plc_states.py``) or an integer written as it is
+        (a code of the PLC's own, mapped or not).
         ``status`` is an OPC UA StatusCode value (e.g. ``ua.StatusCodes.BadSensorFailure``) to
         simulate a failing sensor; the server then sends no value (Part 4 section 7.7.1). Raises
         ValueError for a signal this PLC does not have or a value of the wrong type.
@@ -265,9 +308,12 @@ class SimulatedPlc:
                 f"{', '.join(VARIANT_TYPE)}"
             ) from None
         vtype = self._types[signal]
+        if signal.endswith("/state") and isinstance(value, (str, State)):
+            value = self.codes.code(value)
         variant = ua.Variant(_coerce(signal, value, vtype), vtype)
-        now = datetime.now(timezone.utc)
-        source = now if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+        clock = self.clock()
+        now = datetime.fromtimestamp(clock, tz=timezone.utc)
+        source = datetime.fromtimestamp(clock if ts is None else ts, tz=timezone.utc)
         dv = ua.DataValue(variant, StatusCode=ua.StatusCode(status), SourceTimestamp=source, ServerTimestamp=now)
         self._last[signal] = dv
         self.updates += 1
@@ -298,12 +344,7 @@ def _coerce(signal: str, value: float | int | str, vtype: ua.VariantType) -> flo
         raise ValueError(f"{signal}: expected a number, got {value!r}")
     if vtype == ua.VariantType.UInt32:
         if value < 0 or value != int(value) or value > 0xFFFFFFFF:
-            raise ValueError(f"{signal}: a counter takes whole numbers 0..4294967295, got {value!r}")
+            raise ValueError(f"{signal}: a counter or state code takes whole numbers 0..4294967295, got {value!r}")
         return int(value)
     return float(value)
 
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

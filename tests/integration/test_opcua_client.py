@@ -244,11 +244,13 @@ def test_plc_rejects_values_of_the_wrong_kind():
             with pytest.raises(ValueError, match="whole numbers"):
                 await plc.update("line1/printer/produced", 1.5)
             with pytest.raises(ValueError, match="expected a string"):
-                await plc.update("line1/printer/state", 3)
+                await plc.update("line1/printer/product", 3)
+            with pytest.raises(ValueError, match="not a twin state"):
+                await plc.update("line1/printer/state", "RUNNING")
             with pytest.raises(ValueError, match="no signal"):
                 await plc.update("line1/oven/state", "DOWN")
-            dv = await plc.read("line1/printer/good")
-            assert dv.StatusCode.value == ua.StatusCodes.BadWaitingForInitialData
+            dv = await plc.read("line1/printer/good")  # a running PLC holds a Good value from the start
+            assert (dv.StatusCode.value, dv.Value.Value) == (ua.StatusCodes.Good, 0)
             assert math.isclose(len(plc.signals()), 3 * 8)
 
     run(main())
@@ -300,10 +302,11 @@ def test_wrong_types_and_unknown_browsed_signals_are_counted_by_reason(tmp_path)
                     "subscription": FAST,
                     "nodes": [
                         # a string node mapped onto a numeric signal: every value is rejected
-                        {"node": f"nsu={NAMESPACE_URI};s=line1/printer/state", "signal": "line1/printer/power_kw"},
+                        {"node": f"nsu={NAMESPACE_URI};s=line1/printer/product", "signal": "line1/printer/power_kw"},
                         # a number feeding a text signal is fine: product codes are often numeric
                         {"node": f"nsu={NAMESPACE_URI};s=line1/printer/produced", "signal": "line1/printer/product"},
-                        {"browse": "Objects/{site}/{line}/{station}/state", "signal": "{line}/{station}/state"},
+                        {"browse": "Objects/{site}/{line}/{station}/state", "signal": "{line}/{station}/state",
+                         "values": "packml"},
                     ],
                 },
             )

@@ -37,6 +37,7 @@ opcua:
     nodes:
       - browse: "Objects/{{site}}/{{line}}/{{station}}/{{signal}}"
         signal: "{{line}}/{{station}}/{{signal}}"
+        values: packml
 mqtt:
   - name: meters
     url: {mqtt}

@@ -49,7 +49,9 @@ def write_mapping(tmp_path: Path, source: dict, site: str = "suzhou-smt") -> Map
 
 
 def node(signal: str, **extra) -> dict:
-    return {"node": f"nsu={NAMESPACE_URI};s={signal}", "signal": signal, **extra}
+    """A mapping entry for one variable of the simulated PLC; its state is read as PackML codes."""
+    values = {"values": "packml"} if signal.endswith("/state") else {}
+    return {"node": f"nsu={NAMESPACE_URI};s={signal}", "signal": signal, **values, **extra}
 
 
 FAST = {"publishing_interval_ms": 50, "sampling_interval_ms": 0, "queue_size": 100, "batch_size": 100}

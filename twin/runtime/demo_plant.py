@@ -10,12 +10,20 @@ the simulated clock until they have: more than ``MAX_UNDELIVERED`` readings on t
 held back by the meters' full publish queue, and the model waits; the demo runs slower than ``speed`` for a while, says so once in
 the log, and counts it (``backpressure`` in the ``demo`` block), rather than feeding the twin a
 plant with holes in it.
+
+The PLC and the embedded broker listen on fixed ports (``plc_port``, ``broker_port``; the CLI's
+4840 and 1883, the ports of ``configs/mapping_demo_*.yaml``), so an OPC UA client or a second
+``factory-twin run`` can connect to the plant while the demo runs; ``start()`` prints both
+endpoints. Port 0 takes free ports (tests). The PLC writes its state as PackML codes and stamps
+its values with the plant's clock: the simulated one, which the demo's twin runs on too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -36,15 +44,20 @@ STEP_S = 60.0
 #: meter readings published and not yet received by the twin, at most, before the model waits
 MAX_UNDELIVERED = 2000
 
+#: the code table of the PLC's state variable and the value map of the demo mapping that reads it
+STATE_VALUES = "packml"
+
 #: what the demo's PLC is read for; power and energy come from the energy meters over MQTT
 PLC_SIGNALS = ("state", "product", "produced", "good", "scrap", "rework")
 
 
 def demo_mapping(factory: Factory, plc: SimulatedPlc, mqtt_url: str) -> Mapping:
     """The mapping a plant engineer would write for the demo plant (``browse`` drafts the PLC part):
-    the PLC's state, product and counter nodes by namespace URI, the meters by the default topic
-    convention."""
-    nodes = [OpcUaNode(node=plc.node_id(sig), signal=sig)
+    the PLC's state (read through the ``packml`` value map), product and counter nodes by namespace
+    URI, the meters by the default topic convention."""
+    # the PLC's ``twin`` codes are the twin's own State numbers: they need no value map
+    values = None if plc.codes.name == "twin" else plc.codes.name
+    nodes = [OpcUaNode(node=plc.node_id(sig), signal=sig, values=values if sig.endswith("/state") else None)
              for sig in plc.signals() if sig.rsplit("/", 1)[-1] in PLC_SIGNALS]
     return Mapping(
         site=factory.site.name,
@@ -150,37 +163,47 @@ class DemoPlant:
     the twin's sources are subscribed; ``settle()`` lets what it published reach the twin."""
 
     def __init__(self, factory: Factory, *, seed: int, speed: float, mqtt_url: str | None = None,
-                 sensor_window: int = 100, sensor_backlog: int = 20_000):
+                 sensor_window: int = 100, sensor_backlog: int = 20_000, plc_port: int = 0, broker_port: int = 0,
+                 announce: Callable[[str], None] | None = None):
         self.factory, self.seed, self.speed = factory, seed, speed
         self.mqtt_url = mqtt_url
+        self.broker_port = broker_port
+        # where the endpoints are told: stderr by default, beside the dashboard's address
+        self.announce = announce or (lambda line: print(line, file=sys.stderr, flush=True))
         self.sensor_window, self.sensor_backlog = sensor_window, sensor_backlog
         self.slowed_s = 0.0  # wall seconds the simulated clock stood still for the meters
         self.slowdowns = 0  # times it began to
         self.driven_s = 0.0  # wall seconds of driving (to tell the speed reached)
         self.sim_driven_s = 0.0  # simulated seconds driven
         self.delivered: Callable[[], int] | None = None  # meter messages the twin has received
-        self.plc = SimulatedPlc(factory, host="127.0.0.1", port=0)
+        # the PLC's clock is the plant's: the simulated one (its start before the model exists)
+        self.plc = SimulatedPlc(factory, host="127.0.0.1", port=plc_port, state_values=STATE_VALUES,
+                                clock=lambda: self.sim.now_epoch if self.sim is not None else time.time())
         self.broker: EmbeddedBroker | None = None
         self.sensors: MqttSensors | None = None
         self.sim: FactorySim | None = None
         self.feed: PlantFeed | None = None
 
     async def start(self) -> None:
-        await self.plc.start()
         if self.mqtt_url is None:
-            self.broker = EmbeddedBroker()
+            self.broker = EmbeddedBroker(port=self.broker_port)
             await self.broker.start()
             self.mqtt_url = self.broker.url
         u = urlsplit(self.mqtt_url)
         self.sensors = MqttSensors(self.factory, host=u.hostname or "127.0.0.1", port=u.port or 1883,
                                    client_id=f"factory-twin-sensors-{self.factory.site.name}",
                                    window=self.sensor_window, backlog=self.sensor_backlog)
-        await self.sensors.start()
         self.feed = PlantFeed(self.factory, self.plc, self.sensors)
         # the ground truth keeps a little more than the twin (RETAIN_S, forgotten in 5 % steps), so it
         # covers every span the twin's summary can be computed over, in bounded memory
         self.sim = FactorySim(self.factory, self.seed, meter_interval_s=METER_INTERVAL_S, on_event=self.feed,
                               retain_s=1.1 * RETAIN_S)
+        await self.plc.start()  # after the model: its first values carry the plant's clock
+        await self.sensors.start()
+        self.announce(f"simulated PLC: {self.plc.endpoint} (namespace {self.plc.namespace_uri}, "
+                      f"state as {self.plc.codes.name} codes)")
+        self.announce(f"MQTT {'broker (embedded)' if self.broker else 'broker'}: {self.mqtt_url} "
+                      f"(simulated meters publish factory/{self.factory.site.name}/...)")
         # up to the start of the first shift at full speed: the twin then sees the whole shift
         first = _first_shift_start_s(self.sim)
         if first > self.sim.env.now:  # a plant whose shift starts at once has nothing to run up

@@ -58,6 +58,8 @@ class LiveOptions:
     speed: float = 60.0  # simulated seconds per wall second (demo only)
     seed: int = 0
     mqtt_url: str | None = None
+    plc_port: int = 0  # the demo's simulated PLC; 0: a free port (tests, embedding); the CLI's default is 4840
+    broker_port: int = 0  # the demo's embedded broker; 0: a free port; the CLI's default is 1883
     tick_s: float = 0.5  # KPI recomputation period, wall seconds
     sinks: Sinks = field(default_factory=Sinks)
     progress: bool = True  # a status line on stderr each tick
@@ -297,7 +299,8 @@ async def _wait_subscribed(sources, timeout_s: float = 20.0) -> None:
 
 async def run_demo(factory: Factory, config: Path, opts: LiveOptions) -> dict[str, Any]:
     """The demonstration plant on loopback; returns the summary document of ``demo --json``."""
-    plant = DemoPlant(factory, seed=opts.seed, speed=opts.speed, mqtt_url=opts.mqtt_url)
+    plant = DemoPlant(factory, seed=opts.seed, speed=opts.speed, mqtt_url=opts.mqtt_url,
+                      plc_port=opts.plc_port, broker_port=opts.broker_port)
     try:
         await plant.start()
         mapping = plant.mapping()

@@ -5,7 +5,9 @@ published as ``factory/<site>/<line>/<station>/<signal>`` with the JSON payload
 ``{"value": v, "ts": <epoch ms>, "quality": "good", "seq": n}`` (docs/architecture.md, Contracts;
 ``seq`` counts 0, 1, 2, ... per topic, so the twin can count what never arrived). The runtime
 drives them from the SimPy model through ``publish(signal, value, ts)``; this module knows nothing
-of the twin.
+of the twin. A reading without ``ts`` is stamped by the meters' ``clock`` (the wall clock unless the
+caller gives another), as a field meter stamps with its own. The broker is at ``host:port`` (1883,
+MQTT's registered port, by default; ``url`` says where, for the line a demo prints at start).
 
 QoS 1 with a fixed client id and a kept session, so messages published while the broker is down are
 delivered after it returns. paho's queue is bounded (docs/connectors.md: QoS 1 message ids are
@@ -22,13 +24,14 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from factory_models import Factory
-
 from factory_models.signals import is_text, meter_signals
 
 log = logging.getLogger(__name__)
@@ -80,11 +83,13 @@ class MqttSensors:
         prefix: str = "factory",
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ):
         if not 1 <= window <= backlog < 65_535:
             raise ValueError("need 1 <= window <= backlog < 65535 (QoS 1 message ids are 16-bit)")
         self.site = factory.site.name
         self.host, self.port = host, port
+        self.clock = clock
         self.prefix = prefix
         self._signals = frozenset(metered_signals(factory))
         self._topics: dict[str, str] = {s: topic_of(self.site, s, prefix) for s in self._signals}
@@ -122,6 +127,11 @@ class MqttSensors:
     def signals(self) -> set[str]:
         return set(self._signals)
 
+    @property
+    def url(self) -> str:
+        """The broker the meters publish to."""
+        return f"mqtt://{self.host}:{self.port}"
+
     async def start(self, wait_s: float | None = 10.0) -> None:
         """Connect in the background (retrying with backoff); wait up to ``wait_s`` for the first
         connection, then go on anyway: publishes queue until the broker answers."""
@@ -133,18 +143,20 @@ class MqttSensors:
         if wait_s:
             ok = await asyncio.to_thread(self._connected_evt.wait, wait_s)
             if not ok:
-                log.warning("sensors: broker %s:%s not reachable yet; publishes queue until it is", self.host, self.port)
+                log.warning("sensors: broker %s not reachable yet; publishes queue until it is", self.url)
+        log.info("simulated meters publishing to %s as %s/%s/...", self.url, self.prefix, self.site)
 
-    def publish(self, signal: str, value: float | str, ts: float) -> bool:
-        """Send one reading (QoS 1, the topic's next ``seq``): True when paho took it, False when
-        its queue is full and the reading is held here until there is room (never dropped)."""
+    def publish(self, signal: str, value: float | str, ts: float | None = None) -> bool:
+        """Send one reading (QoS 1, the topic's next ``seq``), stamped ``ts`` (epoch s; default the
+        meters' clock): True when paho took it, False when its queue is full and the reading is
+        held here until there is room (never dropped)."""
         topic = self._topics.get(signal)
         if topic is None:
             raise ValueError(f"{signal!r} is not a metered signal of site {self.site!r}")
         if is_text(signal):
             raise ValueError(f"{signal!r} is not a meter reading")
         seq = self._seq.get(topic, 0)
-        payload = payload_of(value, ts, seq=seq)
+        payload = payload_of(value, self.clock() if ts is None else ts, seq=seq)
         self._seq[topic] = seq + 1
         with self._lock:
             self.published += 1

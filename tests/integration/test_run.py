@@ -20,6 +20,7 @@ from connectors.mapping import load_mapping
 from connectors.mqtt.sensors import payload_of, topic_of
 from connectors.opcua.plc import SimulatedPlc
 from factory_models import load_factory
+from tests.support.ledger_cases import assert_emissions_are_the_stored_ones
 from twin.cli import app
 from twin.runtime import Sinks
 from twin.runtime.live import LiveOptions, run_mapping
@@ -155,6 +156,10 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     dead = (tmp_path / "deadletter" / "deadletter-meters.jsonl").read_text().splitlines()
     assert len(dead) == 100
     assert doc["sinks"]["store"]["written"] > 0
+    # the run's emissions are the ledger the store holds for its hours, origin measured (issue 11): no
+    # site meter here, so the stations' sub-meters stand in (estimated)
+    assert_emissions_are_the_stored_ones(doc, tmp_path / "run.sqlite", "measured", SMT)
+    assert {b["source"] for b in doc["emissions"]["by_source"]} == {"stations"}
     # the sinks block is the store's own: the samples written while the run ran are in it
     assert doc["sinks"]["store"]["samples"] >= doc["samples"]["used"] > 0
     # per source (issue 12, item 7): connected, reconnects, last error, samples used and rejected by reason

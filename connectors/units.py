@@ -49,19 +49,21 @@ def _registry():
     return ureg
 
 
-def _quantity(unit: str):
-    """pint's quantity of 1 ``unit``; ValueError when pint cannot read it."""
-    import pint
+_NUMBER = re.compile(r"(?<![A-Za-z^*])\d")  # a number of its own ("2 W", "W/100"), not an exponent (m3, m^3)
 
+
+def _quantity(unit: str):
+    """pint's quantity of 1 ``unit``; ValueError when pint cannot read it. A unit is units only:
+    a number in it (``1e3 W``) is a scale, which ``scale:`` says."""
     ureg = _registry()
     text = unit.strip()
-    for candidate in (text, _POWER_SUFFIX.sub(r"**\1", text)):
-        try:
-            return ureg.Quantity(1.0, candidate)
-        except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
-                TypeError, ValueError, SyntaxError, AssertionError, KeyError):
-            continue
-    raise ValueError(f"unknown unit {unit!r} (examples: W, kW, MWh, MJ, m3, l, Nm3, count)")
+    if text and not _NUMBER.search(text):
+        for candidate in (text, _POWER_SUFFIX.sub(r"**\1", text)):
+            try:
+                return ureg.Quantity(1.0, candidate)
+            except Exception:  # pint's parser raises many kinds (undefined, syntax, zero division ...)
+                continue
+    raise ValueError(f"unknown unit {unit!r} (examples: W, kW, MWh, MJ, m3, l, Nm3, count; a factor goes in scale:)")
 
 
 def signal_unit(signal: str) -> str | None:
@@ -83,7 +85,7 @@ def unit_factor(unit: str, target: str) -> float:
                          f"({q.dimensionality} is not {_quantity(target).dimensionality})") from None
     if isinstance(factor, complex) or not 0 < abs(factor) < float("inf"):
         raise ValueError(f"unit {unit!r} has no usable factor to {target!r}")
-    return float(factor)
+    return float(f"{factor:.15g}")  # 1 l is 0.001 m3, not 0.0010000000000000002
 
 
 def conversion_factor(unit: str | None, signal: str) -> float:

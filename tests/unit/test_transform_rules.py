@@ -168,3 +168,15 @@ def test_a_servers_eu_range_applies_unless_the_mapping_gives_one():
     assert not Rules("line1/printer/state", Transform()).set_eu_range(0, 1)
     with pytest.raises(ValueError, match="low < high"):
         Transform(eu_range=(5, 1))
+
+
+@pytest.mark.parametrize("unit", ["", "2 W", "1e3 W", "W/100", "1/0", "__import__('os')"])
+def test_a_unit_is_units_only_a_factor_belongs_in_scale(unit):
+    with pytest.raises(ValueError, match="unknown unit"):
+        conversion_factor(unit, "line1/printer/power_kw")
+
+
+def test_factors_are_clean_decimals():
+    # 1 l is 0.001 m3 exactly as written, not pint's 0.0010000000000000002
+    assert conversion_factor("l", "site/air/volume_m3") == 0.001
+    assert conversion_factor("ft3", "site/air/volume_m3") == 0.028316846592  # 0.3048**3

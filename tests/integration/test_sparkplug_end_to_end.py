@@ -194,3 +194,49 @@ def load_mapping_text(tmp_path: Path, text: str, factory):
     path = tmp_path / "mapping.yaml"
     path.write_text(text)
     return load_mapping(path, factory)
+
+
+def test_after_its_own_connection_drops_the_twin_asks_every_known_node_for_its_birth(mosquitto, tmp_path):
+    """Sparkplug clients use Clean Session: a twin that lost its connection cannot know what the
+    nodes declared meanwhile, so on reconnecting it asks each node it knew for a rebirth at once,
+    rather than rejecting their next data as arriving before a birth."""
+    import socket
+
+    factory = load_factory(SMT)
+    mapping = load_mapping_text(tmp_path, MAPPING.format(mqtt=mosquitto.url, host_id=HOST_ID), factory)
+    edge = EdgeNode(mosquitto.host, mosquitto.port, "plant", "smt1", {"printer": printer_device()})
+
+    async def next_of(queue: asyncio.Queue, cond, what: str):
+        deadline = time.monotonic() + 20
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"not within 20 s: {what}"
+            s = await asyncio.wait_for(queue.get(), left)
+            if cond(s):
+                return s
+
+    async def scenario():
+        client = SparkplugClient(mapping.sparkplug[0], factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.create_task(client.run(queue))
+        try:
+            await next_of(queue, lambda s: s.value == "up", "connected")
+            await asyncio.to_thread(edge.start)
+            await next_of(queue, lambda s: s.signal == "smt1/printer/state", "the birth's state")
+            client.client.socket().shutdown(socket.SHUT_RDWR)  # the twin's network drops; the node's does not
+            await next_of(queue, lambda s: s.signal == "connection/edge" and s.value == "down", "the loss")
+            await next_of(queue, lambda s: s.signal == "connection/edge" and s.value == "up", "the reconnect")
+            reborn = await next_of(queue, lambda s: s.signal == "smt1/printer/good", "the rebirth's count")
+            assert edge.births == 2 and edge.rebirth_requests == 1
+            edge.ddata("printer", {"Counters/good": 7})
+            after = await next_of(queue, lambda s: s.signal == "smt1/printer/good", "data after the rebirth")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            edge.stop()
+        return reborn, after, client.stats()
+
+    reborn, after, stats = asyncio.run(scenario())
+    assert (reborn.value, after.value) == (0.0, 7.0)
+    assert stats["reconnects"] == 1 and stats["births"] == 2 and stats["rebirths_sent"] == 1
+    assert stats["rejected"] == 0  # nothing arrived unreadable: the births came first

@@ -199,6 +199,7 @@ class EdgeNode:
     def birth(self) -> None:
         """NBIRTH (seq 0, the same bdSeq) and every DBIRTH, with current values."""
         with self._lock:
+            self.births += 1  # counted first: a host may act on the birth before this thread returns
             now = _now_ms()
             self.seq = 0
             node_metrics = [metric("bdSeq", self.bd_seq, UINT64, ts_ms=now),
@@ -208,7 +209,6 @@ class EdgeNode:
                 body = [metric(name, value, dt, alias=alias, ts_ms=now) for name, (alias, dt, value) in metrics.items()]
                 seq = self._next_seq()
                 self._publish(self.topic("DBIRTH", device), payload(body, now, seq), seq)
-            self.births += 1
 
     def ddata(self, device: str, values: dict[str, object], ts: float | None = None, *, send: bool = True) -> int:
         """DDATA by alias with ``values``; ``send=False`` spends the seq without publishing (a lost message)."""

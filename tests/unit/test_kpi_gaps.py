@@ -3,7 +3,9 @@ out of performance with the PRODUCING time around the gap. Figures worked by han
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from twin.kpi import compute_kpis
 from twin.kpi.eventlog import Channel, EventLog
 from twin.store import MIGRATIONS, Store
 
+DATA = Path(__file__).parents[1] / "data"
 P, UNK = State.PRODUCING, State.UNKNOWN
 T0 = 1_772_431_200.0  # 2026-03-02T06:00:00Z
 
@@ -122,3 +125,58 @@ def test_store_keeps_produced_in_gap_and_migrates_an_older_file(tmp_path):
         store.write_windows([st])
         (back,) = store.kpis(station="m")
     assert back.produced_in_gap == 65 and back.performance == pytest.approx(0.75)
+
+
+def test_a_lost_connection_in_the_live_twin_sets_its_parts_aside():
+    """The issue's case end to end: the PLC's connection drops for 1,800 s while the machine keeps
+    producing; the live twin makes the station UNKNOWN and the KPI core sets the 65 parts read across
+    the gap aside (same figures as ``gap_example``)."""
+    from factory_models import Sample, TsKind, load_factory
+    from twin.shadow.live_twin import LiveTwin
+
+    factory = load_factory(DATA / "worked_example.yaml")  # line1/reflow, ideal cycle 30 s
+    t0 = 1_772_431_200.0  # 2026-03-02T06:00:00Z, inside its 06:00-14:00 shift
+    now = {"t": t0}
+    twin = LiveTwin(factory, clock=lambda: now["t"],
+                    source_signals={"plc": ["line1/reflow/state", "line1/reflow/produced"]})
+
+    def at(t: float, sample: Sample) -> None:
+        now["t"] = t
+        twin.add(sample)
+
+    at(t0, Sample("connection/plc", "up", t0, ts_kind=TsKind.RECEIVE))
+    at(t0, Sample("line1/reflow/product", "pcb-a", t0))
+    at(t0, Sample("line1/reflow/state", "PRODUCING", t0))
+    for t, v in [(0, 0), (1000, 25), (2000, 50), (3000, 75)]:
+        at(t0 + t, Sample("line1/reflow/produced", float(v), t0 + t))
+    at(t0 + 3200, Sample("connection/plc", "down", 0.0, ts_kind=TsKind.RECEIVE))
+    at(t0 + 5000, Sample("connection/plc", "up", 0.0, ts_kind=TsKind.RECEIVE))
+    at(t0 + 5000, Sample("line1/reflow/state", "PRODUCING", t0 + 5000))
+    for t, v in [(5600, 140), (6600, 165), (7200, 180)]:
+        at(t0 + t, Sample("line1/reflow/produced", float(v), t0 + t))
+    (st,) = twin.report(t0, t0 + 7200).stations
+    assert (st.unknown_s, st.apt_s) == (pytest.approx(1800), pytest.approx(5400))
+    assert (st.produced, st.produced_in_gap) == (180, 65)
+    assert st.performance == pytest.approx(0.75)  # 1.0 before: 30 x 180 / 5,400
+
+
+def test_replay_reports_produced_in_gap(tmp_path):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    rows = ["ts,signal,value,quality", "2026-03-02T06:00:00Z,line1/reflow/product,pcb-a,good",
+            "2026-03-02T06:00:00Z,line1/reflow/state,PRODUCING,good"]
+    for ts, v in [("06:00:00", 0), ("06:16:40", 25), ("06:33:20", 50), ("06:50:00", 75)]:
+        rows.append(f"2026-03-02T{ts}Z,line1/reflow/produced,{v},good")
+    rows += ["2026-03-02T06:53:20Z,line1/reflow/state,UNKNOWN,good",  # 3,200 s: the gap as the data shows it
+             "2026-03-02T07:23:20Z,line1/reflow/state,PRODUCING,good"]  # 5,000 s
+    for ts, v in [("07:33:20", 140), ("07:50:00", 165), ("08:00:00", 180)]:
+        rows.append(f"2026-03-02T{ts}Z,line1/reflow/produced,{v},good")
+    csv = tmp_path / "gap.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(app, ["replay", str(DATA / "worked_example.yaml"), str(csv), "--no-store", "--json"])
+    assert result.exit_code == 0, result.output
+    (st,) = json.loads(result.stdout)["stations"]
+    assert (st["produced"], st["produced_in_gap"]) == (180, 65)
+    assert st["performance"] == pytest.approx(0.75)

@@ -288,7 +288,6 @@ class DerivedSource:
         stats = getattr(self.inner, "_stats", None)
         if stats is not None and hasattr(stats, "reject"):
             stats.reject(reason, detail, where=detail.split(" ", 1)[0])  # counted, logged, dead-lettered there
-            return
 
     def _count(self, n: int) -> None:
         self._derived += n

@@ -27,7 +27,7 @@ from factory_models.signals import BadValue, coerce, is_text, signal_kind, signa
 from .config_base import Strict
 from .patterns import PathPattern, check_template, names_in, render, template_regex, template_signals
 from .rollover import Unwrap
-from .units import conversion_factor
+from .units import UnitName, conversion_factor
 from .valuemaps import ValueMap, ValuesSpec, value_map
 
 __all__ = [
@@ -57,7 +57,7 @@ class Transform(Strict):
 
     scale: float = 1.0
     offset: float = 0.0
-    unit: str | None = None
+    unit: UnitName | None = None
     deadband: Annotated[float, Field(ge=0)] = 0.0
     timestamp: TimestampPolicy = "source"
     values: ValuesSpec | None = None
@@ -78,7 +78,7 @@ class Overrides(Strict):
 
     scale: float | None = None
     offset: float | None = None
-    unit: str | None = None
+    unit: UnitName | None = None
     deadband: Annotated[float, Field(ge=0)] | None = None
     timestamp: TimestampPolicy | None = None
     values: ValuesSpec | None = None

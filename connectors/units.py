@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import re
 from functools import cache, lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from factory_models.signals import signal_name
 
@@ -100,3 +103,13 @@ def conversion_factor(unit: str | None, signal: str) -> float:
         return unit_factor(unit, target)
     except ValueError as exc:
         raise ValueError(f"{signal} is in {target}: {exc}") from None
+
+
+def _known(unit: str) -> str:
+    _quantity(unit)  # ValueError, reported by pydantic with the field's file and line
+    return unit
+
+
+#: The type of a ``unit:`` field: a unit pint can read, checked when the mapping is loaded (whether
+#: it fits the signals an entry feeds is checked against the factory: connectors/mapping.py).
+UnitName = Annotated[str, AfterValidator(_known)]

@@ -180,3 +180,16 @@ def test_factors_are_clean_decimals():
     # 1 l is 0.001 m3 exactly as written, not pint's 0.0010000000000000002
     assert conversion_factor("l", "site/air/volume_m3") == 0.001
     assert conversion_factor("ft3", "site/air/volume_m3") == 0.028316846592  # 0.3048**3
+
+
+def test_an_unknown_unit_is_refused_even_without_a_factory(tmp_path):
+    from connectors.mapping import Mapping
+    from factory_models import load_model
+
+    path = mapping(tmp_path, """\
+        - node: "nsu=urn:x;s=P"
+          signal: line1/printer/power_kw
+          unit: Watts please
+        """)
+    with pytest.raises(ConfigError, match=r"line 8: opcua\[0\]\.nodes\[0\]\.unit: Value error, unknown unit 'Watts please'"):
+        load_model(path, Mapping)

@@ -19,16 +19,17 @@ contract:
   the reading's timestamp: a product change logged at the same instant as the reading (the machine
   finished the last part of one product and switched) takes effect after it, so the finished part
   keeps the old product's ideal cycle time. Without any earlier product sample the station's default
-  product applies (the only product when there is one, else unknown). Units produced while the product is unknown add no ideal time and set the
-  flag ``unknown_product`` (performance is then understated). quality = GQ / PQ.
+  product applies (the only product when there is one, else unknown). Units produced while the
+  product is unknown add no ideal time and set the flag ``unknown_product`` (performance is then
+  understated). quality = GQ / PQ.
+  OEE = availability x performance x quality; NEE = AUPT / PBT x performance x quality (setup is
+  not a loss in NEE).
 - Parts across a gap (``kernels.gap_parts``): a PRODUCED increment whose two readings bracket UNKNOWN
   state time is reported as ``produced_in_gap`` and left out of performance, with its ideal time and
   the PRODUCING time between those readings: performance = (ideal time - its gap part) / (APT - the
   PRODUCING time set aside), None when no attributable part is left. ``produced``, ``good``,
   ``scrap`` and quality keep every part counted (their number and quality are measured; only their
   time is unknown). A line's ``produced_in_gap`` is its output stations', the site's its lines'.
-  OEE = availability x performance x quality; NEE = AUPT / PBT x performance x quality (setup is
-  not a loss in NEE).
 - A ratio whose denominator is zero is None, never 0 or 1. With nothing produced in a window the
   production ratios (performance, quality, OEE, NEE) are None; availability stays APT / PBT.
 - failures (``kernels.failure_spells``): a DOWN spell is DOWN time that a PLANNED_STOP, NO_SHIFT or

@@ -31,8 +31,21 @@ from factory_models.signals import known_signals, signal_name
 
 from ..mqtt.client import AUTH_REFUSED, MqttAuthError
 from ..mqtt.loop import PahoInLoop
-from ..source import Backoff, DeadLetterLog, SourceStats, connection_sample, dead_letter_path
-from ..transform import DEADBAND, Rules, SignalMemory, render, template_signals, to_sample
+from ..source import (
+    Backoff,
+    DeadLetterLog,
+    SourceStats,
+    connection_sample,
+    dead_letter_path,
+)
+from ..transform import (
+    DEADBAND,
+    Rules,
+    SignalMemory,
+    render,
+    template_signals,
+    to_sample,
+)
 from .config import SparkplugSource
 from .payload import rebirth_request
 from .session import NAMESPACE, Outcome, Sessions, parse_topic

@@ -99,7 +99,7 @@ def decode(data: bytes):
     msg = Payload()
     try:
         msg.ParseFromString(data)
-    except Exception as exc:  # DecodeError, or whatever the C backend raises on junk: one reason
+    except Exception as exc:  # noqa: BLE001 - DecodeError, or whatever the C backend raises on junk: one reason
         raise BadPayload("bad_protobuf", f"not a Sparkplug B payload: {exc}"[:200]) from None
     return msg
 

@@ -213,8 +213,8 @@ class Sessions:
             if metric.HasField("alias"):
                 taken = node.aliases.get(metric.alias)
                 if taken is not None and (taken.device, taken.name) != (device, metric.name):
-                    out.rejected.append(("alias_conflict", f"alias {metric.alias} of {metric.name!r} is "
-                                         f"already {taken.name!r}{_of(taken.device)}"))
+                    why = f"alias {metric.alias} of {metric.name!r} is already {taken.name!r}{_of(taken.device)}"
+                    out.rejected.append(("alias_conflict", why))
                     continue
                 node.aliases[metric.alias] = d
             node.defs[(device, metric.name)] = d

@@ -19,12 +19,12 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.sparkplug_edge import DOUBLE, FLOAT, INT32, UINT32, EdgeNode
 
 from connectors.mapping import load_mapping
 from connectors.sparkplug.client import SparkplugClient
 from factory_models import load_factory
 from factory_models.signals import known_signals
-from support.sparkplug_edge import DOUBLE, FLOAT, INT32, UINT32, EdgeNode
 from twin.runtime import Sinks
 from twin.runtime.live import LiveOptions, run_mapping
 

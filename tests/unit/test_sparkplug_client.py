@@ -8,14 +8,24 @@ import json
 import textwrap
 
 import pytest
+from support.factories import small_factory
+from support.sparkplug_edge import (
+    BOOLEAN,
+    DOUBLE,
+    FLOAT,
+    INT32,
+    STRING,
+    UINT32,
+    UINT64,
+    metric,
+    payload,
+)
 
 from connectors.mapping import load_mapping
 from connectors.sparkplug.client import SparkplugClient
 from connectors.sparkplug.config import SparkplugSource
 from factory_models import ConfigError, Quality, Sample, TsKind
 from factory_models.signals import known_signals
-from support.factories import small_factory
-from support.sparkplug_edge import BOOLEAN, DOUBLE, FLOAT, INT32, UINT32, UINT64, STRING, metric, payload
 
 T0 = 1767571200.0  # 2026-01-05T00:00:00Z
 MS = int(T0 * 1000)

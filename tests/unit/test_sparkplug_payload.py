@@ -4,11 +4,27 @@ specification's field numbers; a metric's value is read as the datatype its birt
 from __future__ import annotations
 
 import pytest
+from support.sparkplug_edge import (
+    BOOLEAN,
+    DOUBLE,
+    FLOAT,
+    INT32,
+    INT64,
+    STRING,
+    UINT32,
+    UINT64,
+    is_rebirth_request,
+    metric,
+    payload,
+)
 
 from connectors.sparkplug import payload as spb
-from connectors.sparkplug.payload import BadPayload, decode, metric_value, rebirth_request
-from support.sparkplug_edge import (BOOLEAN, DOUBLE, FLOAT, INT32, INT64, STRING, UINT32, UINT64, is_rebirth_request,
-                                    metric, payload)
+from connectors.sparkplug.payload import (
+    BadPayload,
+    decode,
+    metric_value,
+    rebirth_request,
+)
 
 
 def test_a_hand_encoded_payload_decodes_field_by_field():

@@ -3,8 +3,17 @@ requests, deaths matched by bdSeq (Eclipse Sparkplug 3.0.0, sections 4-6)."""
 
 from __future__ import annotations
 
+from support.sparkplug_edge import (
+    BOOLEAN,
+    DOUBLE,
+    INT64,
+    STRING,
+    UINT64,
+    metric,
+    payload,
+)
+
 from connectors.sparkplug.session import Sessions, Topic, parse_topic
-from support.sparkplug_edge import BOOLEAN, DOUBLE, INT64, STRING, UINT64, metric, payload
 
 G, N = "plant", "line1"
 NBIRTH = Topic(G, "NBIRTH", N, None)

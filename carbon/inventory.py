@@ -119,6 +119,26 @@ def _source_row(g: dict) -> dict:
             "ch4_kg": _r(g["ch4_kg"]), "n2o_kg": _r(g["n2o_kg"]), "factor_id": g["factor_id"]}
 
 
+def hour_rows(pd: PeriodData, market: np.ndarray, covered: np.ndarray) -> list[dict]:
+    """One row per clock hour of the period (built column-wise: a year has 8,760)."""
+    h = pd.hourly
+    starts = [s + "Z" for s in np.datetime_as_string((pd.hours * 1000).astype("datetime64[ms]"), unit="ms")]
+    cols = {
+        "start": starts,
+        "scope1_co2e_kg": np.round(h["scope1_co2e_kg"], 9).tolist(),
+        "scope2_location_co2e_kg": np.round(h["grid_co2e_kg"] + h["heat_co2e_kg"], 9).tolist(),
+        "scope2_market_co2e_kg": np.round(market, 9).tolist(),
+        "grid_import_kwh": np.round(h["grid_kwh"], 9).tolist(),
+        "certificates_kwh": np.round(covered, 9).tolist(),
+        "self_consumed_kwh": np.round(h["onsite_kwh"], 9).tolist(),
+        "exported_kwh": np.round(h["export_kwh"], 9).tolist(),
+        "data": pd.has_data.tolist(),
+        "estimated": pd.estimated.tolist(),
+    }
+    keys = list(cols)
+    return [dict(zip(keys, row)) for row in zip(*cols.values())]
+
+
 def _time(t, tz):
     return None if t is None else {"utc": iso_utc(t), "local": local_text(t, tz)}
 
@@ -174,12 +194,7 @@ def inventory_of(pd: PeriodData, cl: Claim, registry: Registry, allocation: Allo
     categories = [{"category": n, "name": name,
                    "location_co2e_kg": {"1": s1, "2": s2l}.get(n), "market_co2e_kg": {"1": s1, "2": s2m}.get(n),
                    "quantified": n in ("1", "2")} for n, name in ISO14064_CATEGORIES]
-    hours = [{"start": iso_utc(t), "scope1_co2e_kg": _r(h["scope1_co2e_kg"][i]),
-              "scope2_location_co2e_kg": _r(h["grid_co2e_kg"][i] + h["heat_co2e_kg"][i]),
-              "scope2_market_co2e_kg": _r(market[i]), "grid_import_kwh": _r(h["grid_kwh"][i]),
-              "certificates_kwh": _r(covered[i]), "self_consumed_kwh": _r(h["onsite_kwh"][i]),
-              "exported_kwh": _r(h["export_kwh"][i]), "data": bool(pd.has_data[i]), "estimated": bool(pd.estimated[i])}
-             for i, t in enumerate(pd.hours)]
+    hours = hour_rows(pd, market, covered)
     inv = {
         "report": "factory-twin carbon inventory",
         "site": pd.site,

@@ -47,6 +47,10 @@ class PeriodData:
     rewrites: int = 0  # hours written more than once (Store.emission_rewrites)
     n_records: int = 0
 
+    def __post_init__(self) -> None:
+        # one order whichever way the groups were read: Scope 1 first, then by source
+        self.by_source.sort(key=lambda g: (g["scope"], g["source"], g["method"], g["factor_id"], g["activity_unit"]))
+
     def total(self, name: str) -> float:
         return float(self.hourly[name].sum())
 
@@ -73,9 +77,9 @@ class PeriodData:
     def digest_payload(self) -> dict:
         """The aggregates a report is made from, canonical and rounded to 1e-6: hours with data only,
         so the same records give the same digest whatever period encloses them."""
-        keep = np.flatnonzero(self.has_data)
-        hours = [[float(self.hours[i])] + [_r(self.hourly[k][i]) for k in HOURLY_FIELDS] + [bool(self.estimated[i])]
-                 for i in keep]
+        keep = self.has_data
+        cols = [self.hours[keep].tolist()] + [np.round(self.hourly[k][keep], 6).tolist() for k in HOURLY_FIELDS]
+        hours = [list(row) for row in zip(*cols, self.estimated[keep].tolist())]
         groups = sorted(
             ([g["source"], g["scope"], g["method"], g["factor_id"], g["activity_unit"], g["n"]]
              + [_r(g[k]) for k in ("activity", "co2e_kg", "co2_kg", "ch4_kg", "n2o_kg", "estimated_activity")]

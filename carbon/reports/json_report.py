@@ -1,10 +1,26 @@
-"""JSON report: the inventory dict as it is, for machines."""
+"""JSON report: the inventory dict as it is, for machines.
+
+Indented, except the hours: one compact line per hour (a year is 8,760 of them; the indenting
+encoder would take most of a report's time for them).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+_HOURS = "\"__hours__\""
+
+
+def inventory_json(inventory: dict) -> str:
+    hours = inventory.get("hours")
+    if not hours:
+        return json.dumps(inventory, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps({**inventory, "hours": "__hours__"}, indent=2, ensure_ascii=False)
+    enc = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    rows = "[\n" + ",\n".join("    " + enc(h) for h in hours) + "\n  ]"
+    return text.replace(_HOURS, rows, 1) + "\n"
+
 
 def write_json(inventory: dict, out_path: Path) -> None:
-    out_path.write_text(json.dumps(inventory, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out_path.write_text(inventory_json(inventory), encoding="utf-8")

@@ -126,20 +126,17 @@ def write_period_report(store_path: Path, t0: float, t1: float, fmt: str, out: P
     with Store(store_path) as store:
         db = ledger_sql.connect(store_path)
         try:
-            names = ledger_sql.sites(db, origin, t0, t1)
-            if site is None and len(names) > 1:
-                raise ValueError(f"{store_path}: {origin} records of several sites {names}; choose one with --site")
-            site = site or (names[0] if names else None)
-            if site is None or site not in names:
-                held = ledger_sql.origins(db, t0, t1)
-                other = [o for o in held if o != origin]
-                hint = (f"; the store holds {', '.join(f'{held[o]} {o}' for o in other)} records then: "
-                        f"use --origin {other[0]}") if other else "; run simulate, replay or demo with --store first"
-                raise ValueError(f"{store_path}: no {origin} emissions records from {local_text(t0, tz)} to "
-                                 f"{local_text(t1, tz)}{' for site ' + site if site else ''}{hint}")
-            rewrites = store.emission_rewrites(t0, t1, site=site, origin=origin)
             pd, (g_t, g_kwh) = ledger_sql.period_data(db, site, origin, t0, t1, tz,
-                                                      earliest_eligible(list(cfg.instruments), tz), rewrites)
+                                                      earliest_eligible(list(cfg.instruments), tz))
+        except LookupError:
+            held = ledger_sql.origins(db, t0, t1)
+            other = [o for o in held if o != origin]
+            hint = (f"; the store holds {', '.join(f'{held[o]} {o}' for o in other)} records then: "
+                    f"use --origin {other[0]}") if other else "; run simulate, replay or demo with --store first"
+            raise ValueError(f"{store_path}: no {origin} emissions records from {local_text(t0, tz)} to "
+                             f"{local_text(t1, tz)}{' for site ' + site if site else ''}{hint}") from None
+        except ValueError as exc:
+            raise ValueError(f"{store_path}: {exc}") from None
         finally:
             db.close()
         allocation, why = build_allocation(store, pd, factory)

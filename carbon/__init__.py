@@ -25,7 +25,7 @@ from .grid_series import SeriesCoverageError, StepSeries
 from .hours import hour_edges, hour_floor, site_day_bounds, site_time
 from .inventory import build_inventory, inputs_digest
 from .ledger import Ledger, ledger_records
-from .meters import MeterDataError, MeterSeries, series_from_cumulative
+from .meters import MeterDataError
 from .registry import Factor, Registry, UnknownFactorError
 from .reports import FORMATS, write_report
 from .scope1 import fuel_emissions
@@ -51,7 +51,6 @@ __all__ = [
     "InstrumentLedger",
     "Ledger",
     "MeterDataError",
-    "MeterSeries",
     "ProductFootprint",
     "ProductOutput",
     "Quantity",
@@ -76,7 +75,6 @@ __all__ = [
     "ledger_records",
     "load_carbon_config",
     "overlap",
-    "series_from_cumulative",
     "site_day_bounds",
     "site_time",
     "station_co2e",

@@ -31,7 +31,7 @@ from .scope1 import fuel_emissions
 from .units import UnitError, convert, parse_unit
 
 #: the kinds the ledger knows (a meter of another kind is a clear error, never skipped)
-LEDGER_KINDS = {**KINDS, "grid_export": ("energy", "kWh")}
+LEDGER_KINDS = KINDS
 #: records come out Scope 1 first, then grid, heat, on-site generation, export
 _ORDER = (*FUEL_KINDS, "grid_import", "heat", "pv", "grid_export", "compressed_air")
 #: activity below this is float noise, not an estimate

@@ -63,6 +63,7 @@ def test_parts_across_a_gap_are_reported_not_credited_to_known_time():
     assert report.lines[0].produced_in_gap == 65 and report.site.produced_in_gap == 65
     assert report.lines[0].performance == pytest.approx(0.75)
     assert st.to_json()["produced_in_gap"] == 65
+    assert "produced_in_gap" in st.flags and "produced_in_gap" in report.site.flags
 
 
 def test_gap_parts_per_window():
@@ -91,6 +92,7 @@ def test_no_part_across_a_gap_sets_nothing_aside():
         log.count(T0 + t, 0, Channel.PRODUCED, v)
     st = compute_kpis(log, f).stations[0]
     assert (st.produced, st.produced_in_gap) == (75, 0)
+    assert "produced_in_gap" not in st.flags
     assert st.performance == pytest.approx(30 * 75 / 5400)
 
 

@@ -30,6 +30,7 @@ contract:
   PRODUCING time set aside), None when no attributable part is left. ``produced``, ``good``,
   ``scrap`` and quality keep every part counted (their number and quality are measured; only their
   time is unknown). A line's ``produced_in_gap`` is its output stations', the site's its lines'.
+  A row with parts across a gap carries the flag ``produced_in_gap``.
 - A ratio whose denominator is zero is None, never 0 or 1. With nothing produced in a window the
   production ratios (performance, quality, OEE, NEE) are None; availability stays APT / PBT.
 - failures (``kernels.failure_spells``): a DOWN spell is DOWN time that a PLANNED_STOP, NO_SHIFT or
@@ -79,6 +80,7 @@ from factory_models.records import KpiWindow
 from factory_models.schema import Factory
 from factory_models.states import N_STATES, State
 from twin.kpi import kernels
+from twin.kpi.diagnostics import diagnostics_of
 from twin.kpi.eventlog import CONTINUOUS, N_CHANNELS, Channel, EventLog, FrozenLog
 from twin.kpi.inputs import check_edges, check_log, counter_modulus_array
 
@@ -249,6 +251,8 @@ def _finish(tot: _Totals, site: str, line: str | None, station: str | None, star
         quality = tot.good / tot.produced
     if tot.unknown_product > 0:
         flags.add("unknown_product")
+    if tot.produced_in_gap > 0:  # said where flags are shown: the text summaries print them
+        flags.add("produced_in_gap")
     if performance is not None and performance > 1 + 1e-9:
         flags.add("performance_above_1")
     if availability is not None and performance is not None and quality is not None:
@@ -324,36 +328,6 @@ class _Layout:
         return _unit_energy(m, u, w)[0]
 
 
-def _diagnostics(m: _Measured, log: FrozenLog, layout: _Layout, modulus: np.ndarray) -> dict:
-    def per_key(arr: np.ndarray) -> dict:
-        return {f"{log.units[u]}/{Channel(c).name.lower()}": int(arr[u, c])
-                for u, c in zip(*np.nonzero(arr))}
-
-    def per_unit(arr: np.ndarray) -> dict:
-        return {log.units[u]: int(arr[u]) for u in np.nonzero(arr)[0]}
-
-    unknown_units = m.unknown_units.sum(axis=1)
-    micro = m.micro_stops.sum(axis=1)
-    meters = {}
-    for u, meter in layout.meters:
-        vol = float(m.delta[u, Channel.VOLUME, 0]) if m.readings[u, Channel.VOLUME] >= 2 else None
-        meters[meter.name] = {"kind": meter.kind, "energy_kwh": layout.meter_energy(m, u, 0), "volume": vol}
-    return {
-        "span": [float(log.t_start), float(log.t_end)],
-        "counter_modulus": {Channel(c).name.lower(): float(modulus[c]) for c in range(N_CHANNELS) if modulus[c] > 0},
-        "counter_resets": per_key(m.resets),
-        "counter_rollovers": per_key(m.rollovers),
-        "bad_counter_readings": per_key(m.bad_counts),
-        "bad_power_samples": per_unit(m.power_bad),
-        "invalid_state_codes": per_unit(m.invalid_states),
-        "micro_stop_s": float(layout.factory.site.micro_stop_s),
-        "micro_stops": per_unit(micro),
-        "unknown_product_units": {log.units[u]: float(unknown_units[u]) for u in np.nonzero(unknown_units)[0]},
-        "units_with_unknown_product": [log.units[u] for u in np.nonzero(unknown_units)[0]],
-        "meters": meters,
-    }
-
-
 def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
                  counter_modulus: float | Mapping | None = None) -> KpiReport:
     """ISO 22400-2 KPIs of each station, line and the site; see the module docstring for the rules.
@@ -388,7 +362,7 @@ def compute_kpis(log: FrozenLog | EventLog, factory: Factory, edges=None, *,
             windows.extend(st)
             windows.extend(ln)
             windows.append(si)
-    diagnostics = _diagnostics(whole, log, layout, modulus)
+    diagnostics = diagnostics_of(whole, log, layout, modulus)
     rejected = {k: diagnostics[k] for k in ("bad_counter_readings", "bad_power_samples", "invalid_state_codes")
                 if diagnostics[k]}
     if rejected:

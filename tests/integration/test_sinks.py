@@ -42,9 +42,18 @@ def test_simulate_writes_kpis_and_emissions_to_influx(victoria, tmp_path, monkey
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9), key
 
-    co2 = victoria.samples('{__name__="emissions_co2e_kg"}')
-    sources = {dict(labels)["source"] for (_, labels), _, _ in co2}
-    assert {b["source"] for b in doc["emissions"]["by_source"]} <= sources
+    # the hourly ledger: one point per source, method and hour, at the hour's start, origin simulated,
+    # each the value the store holds for that identity (issue 11)
+    from twin.store import Store
+
+    with Store(tmp_path / "t.sqlite") as store:
+        held = {(r.source, r.method, round(r.start * 1000)): r.co2e_kg for r in store.emissions()}
+    co2 = victoria.wait_for_count(len(held), '{__name__="emissions_co2e_kg"}')
+    got = {(dict(labels)["source"], dict(labels)["method"], ts): value for (_, labels), ts, value in co2}
+    assert {dict(labels)["origin"] for (_, labels), _, _ in co2} == {"simulated"}
+    assert set(got) == set(held) and len(held) == 16 * len(doc["emissions"]["by_source"])
+    for key, value in held.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
 def _epoch(text: str) -> float:

@@ -204,6 +204,7 @@ class SparkplugClient:
                 self._fatal = MqttAuthError(f"Sparkplug source {self.name!r}: broker {self.config.host}:"
                                             f"{self.config.port} refused the connection: {text}")
                 client.disconnect()
+                self._io.gone.set()
             return
         if self._ever_connected:
             self._stats.reconnects += 1

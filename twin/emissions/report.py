@@ -82,6 +82,16 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
         units[key][u["product"]] += u["produced"]
         if u["is_output"]:
             good[u["product"]] += u["good"]
+    # a product with no good unit in the period bears nothing (emissions are borne by good units):
+    # its machine time on work left unfinished goes to the products that were made, and a note says so
+    made = {p for p, g in good.items() if g > 0}
+    if made:
+        for p in sorted({p for t in time_s.values() for p in t} - made):
+            secs = sum(time_s[k].pop(p, 0.0) for k in time_s)
+            for k in units:
+                units[k].pop(p, None)
+            notes.append(f"product {p}: no good unit in the period, zero allocation; its {secs:,.0f} s of machine "
+                         f"time on unfinished work is borne by the products made")
     masses = {p.name: p.mass_kg for p in factory.products} if factory else {}
     # every product of the model: one that made nothing in the period gets zero, not an error
     names = list(factory.product_names()) if factory else []
@@ -109,7 +119,9 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
         alloc = carbon.allocate(stations, outputs, shared, intensity, "location")
     except carbon.AllocationError as exc:
         return None, [f"no product footprints: {exc}"]
-    notes += [f"product {p.product}: {f}" for p in alloc.products for f in p.flags if f.startswith("not produced")]
+    noted = {n.split(":")[0] for n in notes}
+    notes += [f"product {p.product}: {f}" for p in alloc.products for f in p.flags
+              if f.startswith("not produced") and f"product {p.product}" not in noted]
     return alloc, notes
 
 

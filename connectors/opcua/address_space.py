@@ -11,6 +11,7 @@ variable, they are not signals of their own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asyncua import Client, ua
@@ -92,12 +93,14 @@ async def _children(client: Client, parents: list[ua.NodeId]) -> list[list[ua.Re
     return out
 
 
-async def walk(client: Client, pattern: PathPattern) -> list[Leaf]:
+async def walk(client: Client, pattern: PathPattern, name_of: Callable[[str], str] | None = None) -> list[Leaf]:
     """Every variable whose browse-name path matches ``pattern``, with the placeholder values.
 
     A pattern starting with ``Objects`` is read from the Root folder; any other from Objects.
     ``{name}`` matches one level whose browse name is a valid signal segment, ``+`` any one level,
-    ``#`` every variable below.
+    ``#`` every variable below. ``name_of`` (a browse entry's ``rename`` and ``case``) turns a
+    browse name into the twin's name first: a placeholder takes that name, and a text level matches
+    the browse name or that name.
     """
     levels = list(pattern.levels)
     start = _ROOT if levels and levels[0] == ("lit", "Objects") else OBJECTS
@@ -115,13 +118,14 @@ async def walk(client: Client, pattern: PathPattern) -> list[Leaf]:
         for (_, path, values, _), refs in zip(frontier, refs_per_parent):
             for ref in refs:
                 name = ref.BrowseName.Name
-                if kind == "lit" and name != text:
+                twin = name_of(name) if name_of is not None else name
+                if kind == "lit" and name != text and twin != text:
                     continue
-                if kind == "var" and not valid_segment(name):
+                if kind == "var" and not valid_segment(twin):
                     continue
                 if kind in ("var", "plus") and ref.NodeId.NamespaceIndex == 0:
                     continue  # the standard address space (Server object) is never a station
-                new_values = {**values, text: name} if kind == "var" else values
+                new_values = {**values, text: twin} if kind == "var" else values
                 child = (ref.NodeId, f"{path}/{name}" if path else name, new_values, ref.NodeClass)
                 nxt.append(child)
         frontier = nxt

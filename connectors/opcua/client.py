@@ -275,7 +275,8 @@ class OpcUaClient:
     async def _expand(self, client: Client, entry: OpcUaNode, namespaces: list[str]) -> list[tuple[ua.NodeId, str, str]]:
         pattern = PathPattern(entry.browse, fixed={"site": self.site})
         found = []
-        for leaf in await walk(client, pattern):
+        name_of = entry.twin_name if entry.rename or entry.case else None
+        for leaf in await walk(client, pattern, name_of):
             signal = render(entry.signal_template, {**leaf.values, "site": self.site})
             if self.known is not None and signal not in self.known:
                 self._reject("unknown_signal", signal, f"browse {entry.browse!r} matched {leaf.path}")

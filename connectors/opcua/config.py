@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from factory_models.schema import NAME
+
 from ..config_base import Credentials, SourceConfig, Strict, checked_url
 from ..registry import Plugin
 from ..transform import Overrides, PathPattern, Transform, check_template
@@ -71,6 +73,16 @@ class OpcUaNode(Overrides):
     node: str | None = None
     browse: str | None = None
     signal: str | None = None  # with browse: a template, default "{line}/{station}/{signal}"
+    # with browse: the twin's name of a browse name ("Press 01": press-1), looked up first, then
+    # ``case: lower`` folds the rest; a pattern's text levels match either spelling
+    rename: dict[str, Annotated[str, Field(pattern=NAME, max_length=64)]] | None = None
+    case: Literal["lower"] | None = None
+
+    def twin_name(self, browse_name: str) -> str:
+        """The name a browse name stands for in signals: ``rename`` first, else ``case``."""
+        if self.rename and browse_name in self.rename:
+            return self.rename[browse_name]
+        return browse_name.lower() if self.case == "lower" else browse_name
 
     @field_validator("node")
     @classmethod
@@ -92,6 +104,8 @@ class OpcUaNode(Overrides):
             raise ValueError("give exactly one of node (with signal) or browse (a pattern)")
         if self.node is not None and not self.signal:
             raise ValueError("a node needs the signal it feeds")
+        if self.node is not None and (self.rename or self.case):
+            raise ValueError("rename and case apply to browse patterns; a node names its signal itself")
         if self.browse is not None:
             pattern = PathPattern(self.browse)
             check_template(self.signal_template, pattern.names | {"site"}, self.browse)

@@ -81,6 +81,7 @@ class SparkplugClient:
         self._ever_connected = False
         self._fatal: BaseException | None = None
         self._io: PahoInLoop | None = None
+        self._backoff: Backoff | None = None
         self.client: paho.Client | None = None
 
     # --- Source interface -------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class SparkplugClient:
         cfg = self.config
         client = self.client = self._make_client()
         io = self._io = PahoInLoop(client, out)
-        backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        backoff = self._backoff = Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s)
         reorder = asyncio.create_task(self._reorder_watch(), name=f"{self.name}-reorder")
         client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         try:
@@ -133,9 +134,7 @@ class SparkplugClient:
                 await io.gone.wait()
                 if self._fatal is not None:
                     raise self._fatal
-                if self._ever_connected and self._extra["last_error"] is None:
-                    backoff.reset()
-                await backoff.sleep()
+                await backoff.sleep()  # reset in _on_connect: after a working connection, reconnect_min_s
         finally:
             reorder.cancel()
             if cfg.host_id and self._stats.connected:  # a clean stop announces the host offline first
@@ -146,8 +145,12 @@ class SparkplugClient:
 
     def _connect_failed(self, message: str) -> None:
         self._extra["connect_failures"] += 1
+        # the drop was the one WARNING line; attempts while the broker is away are counted, and
+        # logged once per new reason only before the first connection
+        quiet = self._ever_connected or message == self._extra["last_error"]
         self._extra["last_error"] = self._stats.last_error = message
-        log.warning("%s: %s:%s: %s; retrying with backoff", self.name, self.config.host, self.config.port, message)
+        log.log(logging.DEBUG if quiet else logging.WARNING, "%s: %s:%s: %s; retrying with backoff",
+                self.name, self.config.host, self.config.port, message)
 
     async def _reorder_watch(self) -> None:
         """Rebirth requests for gaps whose Reorder Timeout elapsed with no message arriving since."""
@@ -210,7 +213,8 @@ class SparkplugClient:
             self._stats.reconnects += 1
         self._ever_connected = True
         self._stats.connected = True
-        self._extra["last_error"] = None
+        self._extra["last_error"] = self._stats.last_error = None
+        self._backoff.reset()
         self._deadband.forget()
         known = list(self.sessions.nodes)
         self.sessions.forget_all()  # a clean session: what happened while away is unknown

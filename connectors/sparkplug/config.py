@@ -63,8 +63,9 @@ class SparkplugSource(Credentials, SourceConfig):
     tls: MqttTls | None = None
     client_id: str | None = None  # default: factory-twin-<name>
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    reconnect_min_s: Annotated[float, Field(gt=0)] = 1.0
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    # capped low, as for MQTT, so samples flow again within seconds of the broker's return (issue 12)
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 3.0
     max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 262_144
     dead_letter: Path | None = None
     group_id: str | None = None  # None: every group

@@ -81,6 +81,8 @@ def test_demo_cli_against_mosquitto(mosquitto, tmp_path):  # noqa: F811
     doc = json.loads(result.stdout)
     assert doc["command"] == "demo"
     assert doc["demo"]["mqtt"] == mosquitto.url
+    # with no sink the run's ledger is still accounted and printed (origin simulated), only not stored
+    assert doc["emissions"]["origin"] == ["simulated"] and doc["emissions"]["scope2_location_co2e_kg"] > 0
     assert_only_redeliveries(doc["samples"])
     assert_twin_matches_truth(doc, energy_rel=0.05)
     for key in ("received", "used", "rejected", "rejected_by_reason"):

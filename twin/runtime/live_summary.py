@@ -67,8 +67,8 @@ def whole_run(factory: Factory, twin: LiveTwin, carbon, t0: float, t1: float, wr
     frozen = twin.frozen(t1)
     frozen.t_start = t0
     report = compute_kpis(frozen, factory, None)
-    if writer is None:
-        em = account_log(factory, frozen, report, *carbon)  # fills co2e_kg of stations, lines, site
+    if writer is None or not writer.sinks:  # nothing was written: the ledger of the run as it stands
+        em = account_log(factory, frozen, report, *carbon, origin=writer.origin if writer else "measured")
         return frozen, report, em
     records = writer.records
     em = account_log(factory, frozen, report, *carbon, origin=writer.origin)

@@ -71,3 +71,25 @@ def test_unknown_factor_id_is_a_config_error_with_file_and_field(demo_store, tmp
     err = r.stderr.strip()
     assert err.startswith(f"factory-twin: {carbon_yaml}: residual_factor:") and "cn-mee-2023-no-such-factor" in err
     assert "Traceback" not in r.output and len(err.splitlines()) == 1
+
+
+def test_a_local_day_inside_a_three_day_simulation(tmp_path):
+    store = tmp_path / "three.sqlite"
+    r = runner.invoke(app, ["simulate", CONFIG, "--hours", "72", "--seed", "3", "--store", str(store), "--json"])
+    assert r.exit_code == 0, r.output
+    days = []
+    for a, b in (("2026-01-05", "2026-01-06"), ("2026-01-06", "2026-01-07"), ("2026-01-07", "2026-01-08")):
+        r, out = report(store, tmp_path, "--from", a, "--to", b, "--origin", "simulated")
+        assert r.exit_code == 0, r.output
+        days.append(json.loads(out.read_text()))
+    r, out = report(store, tmp_path, "--from", "2026-01-05", "--to", "2026-01-08", "--origin", "simulated")
+    whole = json.loads(out.read_text())
+    for key in ("scope1_co2e_kg", "scope2_location_co2e_kg", "scope2_market_co2e_kg"):
+        assert sum(d["totals"][key] for d in days) == pytest.approx(whole["totals"][key], abs=1e-6)
+    for d in days:  # each day has its own products, from the hourly machine time
+        assert d["coverage"]["hours_in_period"] == 24 and d["coverage"]["complete"]
+        assert d["products"] and sum(p["good_units"] for p in d["products"]["products"]) > 0
+        assert sum(p["total_co2e_kg"] for p in d["products"]["products"]) == pytest.approx(
+            d["totals"]["total_location_co2e_kg"], rel=1e-9)
+    assert sum(sum(p["good_units"] for p in d["products"]["products"]) for d in days) == sum(
+        p["good_units"] for p in whole["products"]["products"])

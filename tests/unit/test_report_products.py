@@ -57,3 +57,22 @@ def test_no_product_data_is_a_note_not_an_error(tmp_path):
                               carbon_cfg=None, registry=Registry.default(), tz="UTC")
     assert inv["products"] is None
     assert inv["notes"][-1].startswith("no machine time per product in the store for this period")
+
+
+def test_product_use_per_clock_hour_adds_up_to_the_whole_run():
+    from carbon import hour_edges
+    from twin.emissions.products import product_use
+    from twin.model import simulate
+
+    factory = load_factory("configs/demo_smt.yaml")
+    frozen = simulate(factory, 14.0, seed=2).freeze()  # the day shift starts at 08:00
+    edges = hour_edges(frozen.t_start, frozen.t_end, "Asia/Shanghai")
+    whole = product_use(factory, frozen)
+    hourly = product_use(factory, frozen, edges=edges)
+    assert len({(u.start, u.end) for u in hourly}) > 1
+    assert all(u.end - u.start <= 3600.0 for u in hourly)
+    for field in ("machine_time_s", "produced", "good"):
+        total = {}
+        for u in hourly:
+            total[(u.station, u.product)] = total.get((u.station, u.product), 0.0) + getattr(u, field)
+        assert total == pytest.approx({(u.station, u.product): getattr(u, field) for u in whole}, abs=1e-6), field

@@ -57,10 +57,20 @@ def _deltas(log: FrozenLog, unit: int, channel: Channel, t0: float, t1: float) -
     return tt[keep], d[keep]
 
 
-def product_use(factory: Factory, log: FrozenLog, t0: float | None = None, t1: float | None = None) -> list[ProductUse]:
-    """Per station and product: producing seconds, produced and good units over [t0, t1]."""
+def product_use(factory: Factory, log: FrozenLog, t0: float | None = None, t1: float | None = None, *,
+                edges=None) -> list[ProductUse]:
+    """Per station and product: producing seconds, produced and good units over [t0, t1], or per
+    window of ``edges`` (the site's clock hours: a report of any whole-hour period then finds them).
+
+    A count read exactly on an edge belongs to the window that ends there, as a counter reading
+    closes the interval before it."""
     t0 = log.t_start if t0 is None else t0
     t1 = log.t_end if t1 is None else t1
+    e = np.array([t0, t1], dtype=np.float64) if edges is None else np.asarray(edges, dtype=np.float64)
+    e = np.unique(np.clip(e, t0, t1))
+    if len(e) < 2:
+        return []
+    t0, t1, nw = float(e[0]), float(e[-1]), len(e) - 1
     products = factory.product_names()
     default = 0 if len(products) == 1 else -1
     rows: list[ProductUse] = []
@@ -68,44 +78,48 @@ def product_use(factory: Factory, log: FrozenLog, t0: float | None = None, t1: f
         ps = log.products_stream
         pa, pb = ps.offsets[unit], ps.offsets[unit + 1]
         p_t, p_code = ps.t[pa:pb], ps.value[pa:pb].astype(np.int64)
-        # producing time: clip each PRODUCING interval to [t0, t1] and split it at product changes
+        # producing time: clip each PRODUCING interval to [t0, t1], split it at product changes and edges
         s = log.states
         sa, sb = s.offsets[unit], s.offsets[unit + 1]
         st_t, st_c = s.t[sa:sb], s.value[sa:sb]
         ends = np.append(st_t[1:], log.t_end)
-        time_s = np.zeros(len(products))
+        time_s = np.zeros((nw, len(products)))
         for a, b, code in zip(st_t, ends, st_c):
             if code != State.PRODUCING:
                 continue
             a, b = max(a, t0), min(b, t1)
             if b <= a:
                 continue
-            cuts = p_t[(p_t > a) & (p_t < b)]
+            cuts = np.union1d(p_t[(p_t > a) & (p_t < b)], e[(e > a) & (e < b)])
             bounds = np.concatenate(([a], cuts, [b]))
             codes = _product_at(p_t, p_code, bounds[:-1], default)
-            for c, dt in zip(codes, np.diff(bounds)):
-                if c >= 0:
-                    time_s[c] += dt
-        produced = np.zeros(len(products))
-        scrap_rework = np.zeros(len(products))
-        t, d = _deltas(log, unit, Channel.PRODUCED, t0, t1)
-        np.add.at(produced, _clip(_product_at(p_t, p_code, t, default)), _mask(_product_at(p_t, p_code, t, default), d))
-        g_t, g_d = _deltas(log, unit, Channel.GOOD, t0, t1)
+            win = np.searchsorted(e, bounds[:-1], side="right") - 1
+            ok = codes >= 0
+            np.add.at(time_s, (win[ok], codes[ok]), np.diff(bounds)[ok])
+        produced = _binned(log, unit, Channel.PRODUCED, e, p_t, p_code, default, len(products))
+        g_t, _ = _deltas(log, unit, Channel.GOOD, t0, t1)
         if len(g_t):
-            good = np.zeros(len(products))
-            codes = _product_at(p_t, p_code, g_t, default)
-            np.add.at(good, _clip(codes), _mask(codes, g_d))
+            good = _binned(log, unit, Channel.GOOD, e, p_t, p_code, default, len(products))
         else:
-            for ch in (Channel.SCRAP, Channel.REWORK):
-                x_t, x_d = _deltas(log, unit, ch, t0, t1)
-                codes = _product_at(p_t, p_code, x_t, default)
-                np.add.at(scrap_rework, _clip(codes), _mask(codes, x_d))
-            good = np.maximum(produced - scrap_rework, 0.0)
-        for i, product in enumerate(products):
-            if time_s[i] or produced[i]:
-                rows.append(ProductUse(ln.name, name, product, t0, t1, float(time_s[i]), float(produced[i]),
-                                       float(good[i]), st.name == ln.output))
+            lost = sum(_binned(log, unit, ch, e, p_t, p_code, default, len(products)) for ch in (Channel.SCRAP, Channel.REWORK))
+            good = np.maximum(produced - lost, 0.0)
+        for w in range(nw):
+            for i, product in enumerate(products):
+                if time_s[w, i] or produced[w, i]:
+                    rows.append(ProductUse(ln.name, name, product, float(e[w]), float(e[w + 1]), float(time_s[w, i]),
+                                           float(produced[w, i]), float(good[w, i]), st.name == ln.output))
     return rows
+
+
+def _binned(log, unit, channel, e, p_t, p_code, default, n_products) -> np.ndarray:
+    """A counter's increases per (window, product); a reading on an edge closes the window before it."""
+    t, d = _deltas(log, unit, channel, float(e[0]), float(e[-1]))
+    out = np.zeros((len(e) - 1, n_products))
+    codes = _product_at(p_t, p_code, t, default)
+    win = np.clip(np.searchsorted(e, t, side="left") - 1, 0, len(e) - 2)
+    ok = codes >= 0
+    np.add.at(out, (win[ok], codes[ok]), d[ok])
+    return out
 
 
 def _clip(codes: np.ndarray) -> np.ndarray:

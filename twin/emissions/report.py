@@ -73,6 +73,9 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
         key = f"{w.line}/{w.station}"
         energy[key] += w.energy_kwh
         kg[key] += w.energy_kwh * (effective_intensity(pd, w.start, w.end) or intensity)
+    if not energy:
+        notes.append("no station sub-meter energy stored within the period (KPI windows of the whole run; "
+                     "--window 1h stores them per hour): all electricity is allocated by machine time")
     time_s: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     units: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     good: dict[str, float] = defaultdict(float)

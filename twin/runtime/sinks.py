@@ -100,7 +100,8 @@ def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples
         if not getattr(em, "written", False):  # a live run's hours went out as they closed
             sink.write_emissions(em.records)
         if isinstance(sink, Store):
-            sink.write_product_use(product_use(factory, frozen), site)
+            # per clock hour of the site, so a report of any whole-hour period finds its products
+            sink.write_product_use(product_use(factory, frozen, edges=site_hours(factory, frozen.t_start, frozen.t_end)), site)
         if samples:
             sink.write_samples(samples, site)
 
@@ -208,8 +209,7 @@ class LiveWriter:
 
         def hours():
             span = dataclasses.replace(frozen, t_start=t0, t_end=t1)
-            return account_log(self.factory, span, compute_kpis(span, self.factory), *self.carbon,
-                               origin=self.origin).records
+            return account_log(self.factory, span, None, *self.carbon, origin=self.origin).records
         records = self.supervisor.call("accounting", hours, context=f"emissions {t0:.0f}-{t1:.0f}")
         if records is None:
             return
@@ -252,8 +252,7 @@ class LiveWriter:
         hour_span = dataclasses.replace(frozen, t_start=max(hour_floor(first, self.tz), frozen.t_start), t_end=closed)
         cfg, registry = self.carbon
         try:
-            recs = account_log(self.factory, hour_span, compute_kpis(hour_span, self.factory), cfg, registry,
-                               origin=self.origin).records
+            recs = account_log(self.factory, hour_span, None, cfg, registry, origin=self.origin).records
         except ValueError as exc:  # meters that cannot be accounted: the configured grid factor stands in
             log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
             recs = []

@@ -128,7 +128,7 @@ def _stations(log: FrozenLog, edges: np.ndarray, span) -> carbon.HourlyActivity 
 
 def account_log(factory: Factory, log: FrozenLog, report, cfg, registry, *, origin: str = "measured") -> Emissions:
     """The ledger of the log's span [t_start, t_end) (one record per source and clock hour of the
-    site), and ``co2e_kg`` filled in every row and window of ``report`` that has energy."""
+    site), and ``co2e_kg`` filled in every row and window of ``report`` (None: no KPI report) that has energy."""
     records: list[EmissionsRecord] = []
     notes: list[str] = []
     meters: list[dict] = []
@@ -140,9 +140,10 @@ def account_log(factory: Factory, log: FrozenLog, report, cfg, registry, *, orig
         records, meters = book.records, book.meters
         notes += book.warnings
     summary = carbon.emissions_summary(records)
-    fill_co2e(report, records, edges, cfg, registry, log, notes, factory)
-    if records:  # the whole run's site figure is exactly the ledger's sum, as printed and stored
-        report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
+    if report is not None:
+        fill_co2e(report, records, edges, cfg, registry, log, notes, factory)
+        if records:  # the whole run's site figure is exactly the ledger's sum, as printed and stored
+            report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
     return Emissions(records, summary, cfg, registry, notes, meters, origin)
 
 

@@ -31,6 +31,7 @@ carbon:
 """
 METERS = {
     "grid": "  - {name: grid, kind: grid_import}",
+    "grid_wrap": "  - {name: grid, kind: grid_import, rollover: 99999}",  # a five-digit register
     "pv": "  - {name: pv, kind: pv, peak_kw: 100}",
     "export": "  - {name: export, kind: grid_export}",
     "boiler": "  - {name: boiler, kind: natural_gas, on_shift_nm3_per_h: 10}",

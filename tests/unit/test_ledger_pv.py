@@ -88,7 +88,7 @@ def test_the_sites_kpi_energy_is_the_ledgers_for_the_same_hours(tmp_path):
     """Hourly windows: the site's KPI energy = grid import + self-consumed = 100, 110, 100, 90 kWh."""
     config = factory_file(tmp_path, "grid", "pv", "export")
     rows = station_running(T0) + register(T0, IMP, "site/grid/energy_kwh") + register(T0, GEN, "site/pv/energy_kwh")
-    rows += register(T0, EXP, "site/export/energy_kwh")
+    rows += register(T0, EXP, "site/export/energy_kwh") + register(T0, [10.0] * 4, "line1/reflow/energy_kwh")
     store = tmp_path / "kpi.sqlite"
     doc = replay(config, samples_file(tmp_path / "k.csv", rows), "--window", "1h", "--store", str(store))
     site = [w for w in doc["windows"] if "line" not in w]
@@ -100,3 +100,6 @@ def test_the_sites_kpi_energy_is_the_ledgers_for_the_same_hours(tmp_path):
     assert [ledger[T0 + 3600.0 * h] for h in range(4)] == pytest.approx([w["energy_kwh"] for w in site])
     # and the site's CO2e of each hour is that hour's record
     assert [w["co2e_kg"] for w in site] == pytest.approx([x * F for x in IMP], rel=1e-9)
+    # every station window with energy carries its CO2e: 10 kWh x the hour's effective intensity
+    reflow = [w for w in doc["windows"] if w.get("station") == "reflow"]
+    assert [w["co2e_kg"] for w in reflow] == pytest.approx([10.0 * i for i in INTENSITY], rel=1e-9)

@@ -117,3 +117,13 @@ def test_bad_meter_readings_are_counted_in_the_summary(tmp_path):
     assert grid["rejected"] == {"dip": 1} and grid["resets"] == 0
     assert doc["emissions"]["scope2_location_co2e_kg"] == pytest.approx(130.0 * F, rel=1e-12)
     assert any("1 dip" in n for n in doc["emissions"]["notes"])
+
+
+def test_a_configured_rollover_wraps_through_replay(tmp_path):
+    """`rollover: 99999` on the grid meter: 99,950, 99,990, 30, 70 are 40 kWh an hour (not a reset)."""
+    config = factory_file(tmp_path, "grid_wrap")
+    rows = [(T0 + h * HOUR, "site/grid/energy_kwh", v) for h, v in enumerate([99_950.0, 99_990.0, 30.0, 70.0])]
+    doc = replay(config, samples_file(tmp_path / "w.csv", rows))
+    (grid,) = doc["emissions"]["meters"]
+    assert (grid["rollovers"], grid["resets"]) == (1, 0)
+    assert doc["emissions"]["scope2_location_co2e_kg"] == pytest.approx(120.0 * F, rel=1e-12)

@@ -114,12 +114,12 @@ async def browse_to_mapping_async(
     )
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
     # the node list by hand: each entry with a comment of what the server says of the variable
-    listed = "".join(_entry(entry, path, info) for entry, path, info in nodes)
+    listed = "".join(draft_node(entry, path, info) for entry, path, info in nodes)
     body = body.replace("  nodes: []\n", "  nodes:\n" + listed)
     if unknown:
         body += "  # Variables whose guessed signal is not a signal of this factory: assign or delete.\n"
         for entry, path, info in unknown:
-            body += "".join(f"  # {line[2:]}\n" for line in _entry(entry, path, info).splitlines())
+            body += "".join(f"  # {line[2:]}\n" for line in draft_node(entry, path, info).splitlines())
     return header + body
 
 
@@ -144,7 +144,7 @@ def browse_to_mapping(url: str, **kwargs) -> str:
     return asyncio.run(browse_to_mapping_async(url, **kwargs))
 
 
-def _entry(entry: dict, path: str, info: Described) -> str:
+def draft_node(entry: dict, path: str, info: Described) -> str:
     """One node of the draft: node, signal, unit and eu_range as keys, the rest as a comment."""
     signal = entry["signal"]
     lines = [f"- node: {_quote(entry['node'])}", f"  signal: {signal}"]

@@ -240,3 +240,52 @@ def test_after_its_own_connection_drops_the_twin_asks_every_known_node_for_its_b
     assert (reborn.value, after.value) == (0.0, 7.0)
     assert stats["reconnects"] == 1 and stats["births"] == 2 and stats["rebirths_sent"] == 1
     assert stats["rejected"] == 0  # nothing arrived unreadable: the births came first
+
+
+def test_after_a_broker_restart_the_nodes_values_flow_again_within_5_s(mosquitto, tmp_path):
+    """Issue 12: samples flow again within 5 s of the broker's return. Both sides lost their
+    sessions: the node publishes a new birth (next bdSeq) on its reconnect, the twin reconnects
+    within its 3 s backoff cap and reads it."""
+    factory = load_factory(SMT)
+    mapping = load_mapping_text(tmp_path, MAPPING.format(mqtt=mosquitto.url, host_id=HOST_ID), factory)
+    edge = EdgeNode(mosquitto.host, mosquitto.port, "plant", "smt1", {"printer": printer_device()})
+
+    async def scenario():
+        client = SparkplugClient(mapping.sparkplug[0], factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.create_task(client.run(queue))
+        seen = []
+
+        async def next_of(cond, what: str, timeout_s: float = 20.0):
+            deadline = time.monotonic() + timeout_s
+            while True:
+                left = deadline - time.monotonic()
+                assert left > 0, f"not within {timeout_s} s: {what}"
+                s = await asyncio.wait_for(queue.get(), left)
+                seen.append(s)
+                if cond(s):
+                    return s
+
+        try:
+            await next_of(lambda s: s.value == "up", "connected")
+            await asyncio.to_thread(edge.start)
+            await next_of(lambda s: s.signal == "smt1/printer/state", "the first birth")
+            await asyncio.to_thread(mosquitto.restart)
+            back = time.monotonic()
+            await next_of(lambda s: s.signal == "connection/edge" and s.value == "down", "the loss")
+            # (the node's will, an NDEATH, may reach the twin before the broker closes its connection)
+            await next_of(lambda s: s.signal == "smt1/printer/state" and s.value != "UNKNOWN",
+                          "the birth after the restart")
+            flowing_s = time.monotonic() - back
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            edge.stop()
+        return flowing_s, seen, client.stats()
+
+    flowing_s, seen, stats = asyncio.run(scenario())
+    print(f"samples flowed again {flowing_s:.2f} s after the broker's return")
+    assert flowing_s <= 5.0, f"samples flowed again {flowing_s:.1f} s after the broker's return"
+    conn = [s.value for s in seen if s.signal == "connection/edge"]
+    assert conn == ["up", "down", "up"]
+    assert stats["reconnects"] == 1 and stats["births"] >= 2 and edge.reconnects == 1 and edge.bd_seq == 1

@@ -8,7 +8,8 @@ a wrong field number there would otherwise encode and decode consistently, and p
 
 ``EdgeNode`` is a node with devices on a real broker: NBIRTH (seq 0, bdSeq, 'Node Control/Rebirth'
 = false) and DBIRTHs with aliases, DDATA by alias, a skipped seq on demand, NDEATH as its will and
-before a clean disconnect, and an answer to the host's rebirth request (a new birth, same bdSeq).
+before a clean disconnect, an answer to the host's rebirth request (a new birth, same bdSeq), and a
+new birth with the next bdSeq after its own reconnect.
 """
 
 from __future__ import annotations
@@ -153,7 +154,12 @@ class EdgeNode:
                                   client_id=f"edge-{group}-{node}", clean_session=True)
         self.client.will_set(self.topic("NDEATH"), self.death_payload(), qos=1, retain=False)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 1)
+        self.reconnects = 0
+        self._sessions = 0  # MQTT sessions begun (start() publishes the first birth itself)
+        self._stopping = False
         self._host, self._port = host, port
 
     def topic(self, kind: str, device: str | None = None) -> str:
@@ -175,6 +181,15 @@ class EdgeNode:
         if self.wait_host:
             subs.append((f"spBv1.0/STATE/{self.wait_host}", 1))
         client.subscribe(subs)
+        if self._sessions:  # a new MQTT session after a loss: a new birth, as every Edge Node publishes
+            self.reconnects += 1
+            threading.Thread(target=self.birth, daemon=True).start()
+        self._sessions += 1
+
+    def _on_disconnect(self, client, userdata, flags, rc, props) -> None:
+        if not self._stopping:  # paho reconnects by itself: the next CONNECT's will has the next bdSeq
+            self.bd_seq = (self.bd_seq + 1) % 256
+            client.will_set(self.topic("NDEATH"), self.death_payload(), qos=1, retain=False)
 
     def _on_message(self, client, userdata, msg) -> None:
         if msg.topic.startswith("spBv1.0/STATE/"):
@@ -226,11 +241,13 @@ class EdgeNode:
 
     def death(self) -> None:
         """An intentional disconnect: NDEATH (its bdSeq), then DISCONNECT, as the specification asks."""
+        self._stopping = True
         self.client.publish(self.topic("NDEATH"), self.death_payload(), qos=1).wait_for_publish(10)
         self.client.disconnect()
         self.client.loop_stop()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 

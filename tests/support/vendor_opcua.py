@@ -35,10 +35,11 @@ def node_id(tag: str) -> str:
 class VendorPlc:
     """One vendor server on ``port`` (0: a free one, then kept across restarts)."""
 
-    def __init__(self, port: int, values: dict[str, tuple] | None = None):
+    def __init__(self, port: int, values: dict[str, tuple] | None = None, tags: dict[str, tuple] | None = None):
         self.port = port
+        self.tags = TAGS if tags is None else tags  # tag -> (initial value, variant type, unit, EURange)
         # tag -> (value, source time): a restart publishes them with the same source times
-        self.values = values if values is not None else {t: (v[0], time.time()) for t, v in TAGS.items()}
+        self.values = values if values is not None else {t: (v[0], time.time()) for t, v in self.tags.items()}
         self.server: Server | None = None
         self.nodes: dict[str, object] = {}
 
@@ -55,7 +56,7 @@ class VendorPlc:
         ns = await server.register_namespace(VENDOR_URI)
         plc = await server.nodes.objects.add_object(ua.NodeId("DB10", ns), "PLC")
         press = await plc.add_object(ua.NodeId("DB10.Press", ns), "Press")
-        for tag, (_, vtype, unit, eu_range) in TAGS.items():
+        for tag, (_, vtype, unit, eu_range) in self.tags.items():
             nid = ua.NodeId(f"DB10.{tag}", ns)
             name = tag.split(".")[-1]
             if unit is None:
@@ -76,7 +77,7 @@ class VendorPlc:
         self.server = server
 
     async def _write(self, tag: str, value, source_ts: float) -> None:
-        vtype = TAGS[tag][1]
+        vtype = self.tags[tag][1]
         stamp = datetime.fromtimestamp(source_ts, timezone.utc)
         await self.nodes[tag].write_value(ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp,
                                                        ServerTimestamp=stamp))
@@ -94,7 +95,7 @@ class VendorPlc:
     async def restart(self) -> "VendorPlc":
         """A new server process on the same port with the same values and source times."""
         await self.stop()
-        again = VendorPlc(self.port, dict(self.values))
+        again = VendorPlc(self.port, dict(self.values), self.tags)
         await again.start()
         return again
 

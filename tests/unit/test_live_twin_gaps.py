@@ -129,3 +129,17 @@ def test_what_a_template_source_feeds_is_read_when_it_goes_down():
     at(twin, clock, 300, conn("meters", False))
     assert twin.gaps[-1]["stations"] == ["line1/reflow"]
     assert twin.snapshot(T0 + 400).states == {"line1/reflow": "UNKNOWN"}
+
+
+def test_the_terminal_names_the_sources_that_are_down():
+    from twin.runtime.terminal import progress_line, status_table
+
+    twin, clock = twin_with({"plc": [STATE], "meters": [POWER]})
+    at(twin, clock, 0, conn("plc", True))
+    at(twin, clock, 0, conn("meters", True))
+    at(twin, clock, 0, Sample(STATE, "PRODUCING", T0))
+    at(twin, clock, 100, conn("meters", False))
+    snap = twin.snapshot(T0 + 100)
+    line = progress_line(snap, "UTC")
+    assert line.endswith("; sources down: meters") and "down/unknown" not in line  # the station still PRODUCING
+    assert "sources down: meters" in str(status_table(snap, "UTC").title)

@@ -35,7 +35,9 @@ def status_table(snap: Snapshot, timezone: str) -> Table:
     s = snap.shift.site
     table = Table(title=f"{site_time(snap.now, timezone)}  shift {snap.shift_name}: OEE {_pct(s.oee)}, "
                         f"good {s.good:.0f}, {s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']} used, "
-                        f"{snap.samples['rejected']} rejected", title_justify="left")
+                        f"{snap.samples['rejected']} rejected"
+                        + (f"; sources down: {', '.join(sources_down(snap))}" if sources_down(snap) else ""),
+                  title_justify="left")
     for col in ("station", "state", "OEE", "avail.", "perf.", "quality", "good", "kWh"):
         table.add_column(col, justify="left" if col in ("station", "state") else "right")
     for w in snap.shift.stations:
@@ -50,9 +52,16 @@ def status_table(snap: Snapshot, timezone: str) -> Table:
 def progress_line(snap: Snapshot, timezone: str) -> str:
     s = snap.shift.site
     down = [u for u, st in snap.states.items() if st in ("DOWN", "UNKNOWN")]
+    lost = sources_down(snap)
     return (f"{site_time(snap.now, timezone)} shift {snap.shift_name}: OEE {_pct(s.oee)}, good {s.good:.0f}, "
             f"{s.energy_kwh or 0:.1f} kWh; samples {snap.samples['used']}/{snap.samples['received']}"
-            + (f"; down/unknown: {', '.join(down)}" if down else ""))
+            + (f"; down/unknown: {', '.join(down)}" if down else "")
+            + (f"; sources down: {', '.join(lost)}" if lost else ""))
+
+
+def sources_down(snap: Snapshot) -> list[str]:
+    """The sources whose connection is down now, by name (their gaps are in the summary)."""
+    return sorted(name for name, state in snap.connections.items() if state != "up")
 
 
 class TerminalView:

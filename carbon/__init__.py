@@ -19,6 +19,7 @@ from .allocation import (
     StationUse,
     allocate,
 )
+from .claims import Claim, claim
 from .config import CarbonConfig, Instrument, load_carbon_config
 from .counters import HourlyActivity, hourly_activity
 from .grid_series import SeriesCoverageError, StepSeries
@@ -29,7 +30,6 @@ from .meters import MeterDataError
 from .registry import Factor, Registry, UnknownFactorError
 from .reports import FORMATS, write_report
 from .scope1 import fuel_emissions
-from .scope2 import InstrumentError, InstrumentLedger
 from .summary import (
     effective_intensity,
     emissions_summary,
@@ -44,11 +44,10 @@ __all__ = [
     "Allocation",
     "AllocationError",
     "CarbonConfig",
+    "Claim",
     "Factor",
     "HourlyActivity",
     "Instrument",
-    "InstrumentError",
-    "InstrumentLedger",
     "Ledger",
     "MeterDataError",
     "ProductFootprint",
@@ -63,6 +62,7 @@ __all__ = [
     "UnknownFactorError",
     "allocate",
     "build_inventory",
+    "claim",
     "convert",
     "effective_intensity",
     "emissions_summary",

@@ -6,14 +6,21 @@ import shutil
 import subprocess
 from datetime import datetime, timezone
 
-import numpy as np
 import openpyxl
 import pytest
+from support.ledger_rows import hours_of
 
 from carbon import (
-    CarbonConfig, Instrument, ProductOutput, Registry, SharedLoad, StationUse, allocate, inputs_digest, write_report,
+    CarbonConfig,
+    Instrument,
+    ProductOutput,
+    Registry,
+    SharedLoad,
+    StationUse,
+    allocate,
+    inputs_digest,
+    write_report,
 )
-from support.ledger_rows import hours_of
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
 T1 = datetime(2026, 2, 1, tzinfo=timezone.utc).timestamp()

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from support.ledger_rows import hours_of
 
 from carbon import CarbonConfig, Instrument, Registry
 from carbon.claims import claim
 from carbon.inventory import build_inventory
-from support.ledger_rows import hours_of
 
 SH = "Asia/Shanghai"
 # 2025-12-31T12:00Z is 20:00 on 31 December in Shanghai; 16:00Z is midnight of 1 January 2026 there

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 
 import openpyxl
 import pytest
+from support.ledger_rows import hours_of
 
 from carbon import CarbonConfig, Registry
 from carbon.inventory import build_inventory
 from carbon.periods import parse_site_time
-from support.ledger_rows import hours_of
 from twin.emissions.report import parse_period, write_period_report
 from twin.store import Store
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from support.ledger_rows import hours_of
 
 from carbon import CarbonConfig, Registry
 from factory_models import load_factory
 from factory_models.records import KpiWindow
-from support.ledger_rows import hours_of
 from twin.emissions.products import ProductUse
 from twin.emissions.report import write_period_report
 from twin.store import Store

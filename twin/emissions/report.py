@@ -91,8 +91,8 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
     if made:
         for p in sorted({p for t in time_s.values() for p in t} - made):
             secs = sum(time_s[k].pop(p, 0.0) for k in time_s)
-            for k in units:
-                units[k].pop(p, None)
+            for per_product in units.values():
+                per_product.pop(p, None)
             notes.append(f"product {p}: no good unit in the period, zero allocation; its {secs:,.0f} s of machine "
                          f"time on unfinished work is borne by the products made")
     masses = {p.name: p.mass_kg for p in factory.products} if factory else {}

@@ -13,6 +13,7 @@ from support.ledger_rows import hours_of
 from carbon import CarbonConfig, Instrument, Registry
 from carbon.claims import claim
 from carbon.inventory import build_inventory
+from carbon.periods import parse_site_time
 
 SH = "Asia/Shanghai"
 # 2025-12-31T12:00Z is 20:00 on 31 December in Shanghai; 16:00Z is midnight of 1 January 2026 there
@@ -87,8 +88,6 @@ def _report(path, t0, t1, cfg, tmp_path, tz=SH, origin="measured", fmt="json"):
 
 
 def test_january_february_march_add_up_to_the_quarter(tmp_path):
-    from carbon.periods import parse_site_time
-
     q0, q1 = parse_site_time("2026-01-01", SH), parse_site_time("2026-04-01", SH)
     n = int((q1 - q0) / 3600)
     assert n == 90 * 24
@@ -148,3 +147,21 @@ def test_no_residual_mix_names_the_fallback(tmp_path):
     assert any("No residual mix factor" in d and "cn-mee-2023-national" in d for d in inv["disclosures"])
     assert "fallback" in inv["method_statement"]
     json.dumps(inv)  # JSON-ready throughout
+
+
+def test_new_year_reports_in_shanghai_use_each_vintage_on_its_own_side(tmp_path):
+    # 31 Dec 2025 and 1 Jan 2026, local days: 48 hours of 10 kWh from 2025-12-30T16:00Z
+    start = parse_site_time("2025-12-31", SH)
+    path = _store(tmp_path, hours_of("s", "grid", "2", "location", "kWh", start, 48, 10.0, 0.5))
+    cfg = CarbonConfig(grid_factor="cn-mee-2023-national", residual_factor="cn-mee-2023-excl-nonfossil",
+                       instruments=[gec("V2026", 2026, 100), gec("V2025", 2025, 300)])
+    dec31 = _report(path, start, start + 86400, cfg, tmp_path)
+    jan1 = _report(path, start + 86400, start + 2 * 86400, cfg, tmp_path)
+    claimed = {d: {x["id"]: x["claimed_kwh"] for x in r["instruments"]} for d, r in (("dec31", dec31), ("jan1", jan1))}
+    # 240 kWh each local day: the 2025 certificate covers all of 31 Dec (240 of its 300), nothing of 1 Jan;
+    # the 2026 one covers the first 100 kWh of 1 Jan
+    assert claimed == {"dec31": {"V2026": 0.0, "V2025": 240.0}, "jan1": {"V2026": 100.0, "V2025": 0.0}}
+    assert dec31["totals"]["scope2_market_co2e_kg"] == 0.0
+    assert jan1["totals"]["scope2_market_co2e_kg"] == pytest.approx(140 * 0.6096, abs=1e-9)
+    v2025 = next(x for x in jan1["instruments"] if x["id"] == "V2025")
+    assert (v2025["claimed_before_kwh"], v2025["remaining_kwh"]) == (240.0, 60.0)

@@ -64,7 +64,7 @@ def retained_state(host: str, port: int, topic: str) -> dict:
     """The retained STATE message on ``topic``, read by a fresh subscriber."""
     got: dict = {}
     done = threading.Event()
-    c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="state-reader")
+    c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)  # a fresh random id per read
     c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(topic, 1)
     c.on_message = lambda cl, u, msg: (got.update(json.loads(msg.payload), retain=msg.retain), done.set())
     c.connect(host, port)
@@ -289,3 +289,40 @@ def test_after_a_broker_restart_the_nodes_values_flow_again_within_5_s(mosquitto
     conn = [s.value for s in seen if s.signal == "connection/edge"]
     assert conn == ["up", "down", "up"]
     assert stats["reconnects"] == 1 and stats["births"] >= 2 and edge.reconnects == 1 and edge.bd_seq == 1
+
+
+def test_the_twin_answers_an_offline_state_of_its_own_host_id_with_its_birth(mosquitto, tmp_path):
+    """Edge Nodes with this Primary Host act on its retained STATE: a stale ``online: false`` (an
+    old will, a second client with the same host_id) must not stand while the twin is connected."""
+    factory = load_factory(SMT)
+    mapping = load_mapping_text(tmp_path, MAPPING.format(mqtt=mosquitto.url, host_id=HOST_ID), factory)
+    topic = f"spBv1.0/STATE/{HOST_ID}"
+
+    async def scenario():
+        client = SparkplugClient(mapping.sparkplug[0], factory.site.name, known_signals(factory), tmp_path / "dl.jsonl")
+        queue: asyncio.Queue = asyncio.Queue()
+        task = asyncio.create_task(client.run(queue))
+        try:
+            assert (await asyncio.wait_for(queue.get(), 20)).value == "up"
+            first = await asyncio.to_thread(retained_state, mosquitto.host, mosquitto.port, topic)
+            other = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="impostor")
+            other.connect(mosquitto.host, mosquitto.port)
+            other.loop_start()
+            other.publish(topic, json.dumps({"online": False, "timestamp": 1}), qos=1, retain=True).wait_for_publish(10)
+            other.disconnect()
+            other.loop_stop()
+            deadline = time.monotonic() + 10
+            while True:
+                now = await asyncio.to_thread(retained_state, mosquitto.host, mosquitto.port, topic)
+                if now["online"] is True:
+                    break
+                assert time.monotonic() < deadline, "the twin did not restore its STATE birth"
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        return first, now
+
+    first, now = asyncio.run(scenario())
+    # the same birth again, its timestamp the connection's (retain says only whether it came stored or live)
+    assert first["online"] is True and (now["online"], now["timestamp"]) == (True, first["timestamp"])

@@ -233,3 +233,15 @@ def test_the_shared_rule_checks_name_a_sparkplug_entry(tmp_path):
         path.write_text("site: suzhou-smt\nsparkplug:\n  - name: edge\n    metrics:\n" + text, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
             load_mapping(path, small_factory())
+
+
+def test_the_readme_example_loads(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2] / "connectors" / "sparkplug" / "README.md"
+    block = re.search(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S).group(1)
+    path = tmp_path / "readme.yaml"
+    path.write_text(block, encoding="utf-8")
+    (source,) = load_mapping(path, small_factory()).sparkplug
+    assert (source.group_id, source.host_id, len(source.metrics)) == ("line1", "factory-twin", 3)

@@ -240,7 +240,7 @@ def test_the_readme_example_loads(tmp_path):
     from pathlib import Path
 
     readme = Path(__file__).resolve().parents[2] / "connectors" / "sparkplug" / "README.md"
-    block = re.search(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.S).group(1)
+    block = re.search(r"```yaml\n(.*?)```", readme.read_text(encoding="utf-8"), re.DOTALL).group(1)
     path = tmp_path / "readme.yaml"
     path.write_text(block, encoding="utf-8")
     (source,) = load_mapping(path, small_factory()).sparkplug

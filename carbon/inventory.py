@@ -100,7 +100,7 @@ def market_hourly(pd: PeriodData, cl: Claim, registry: Registry, config: CarbonC
         res_kg = np.divide(grid_kg * uncovered, grid_kwh, out=np.zeros_like(grid_kwh), where=grid_kwh > 0)
         res_id = c.grid_factor
     market += res_kg
-    if uncovered.sum() > 0 or not rows:
+    if uncovered.sum() > 0:
         rows.append(_row(grid_names, "market", uncovered.sum(), res_kg.sum(), res_id))
     for g in pd.by_source:  # heat has no instruments here: market-based equals location-based
         if g["scope"] == "2" and g["method"] == "location" and g["activity_unit"] != "kWh":
@@ -226,7 +226,7 @@ def inventory_of(pd: PeriodData, cl: Claim, registry: Registry, allocation: Allo
         "products": allocation.to_json() if allocation else None,
         "hours": hours,
         "n_records": pd.n_records,
-        "notes": list(notes or []),
+        "notes": list(pd.notes) + list(notes or []),
     }
     inv["disclosures"] = disclosures(inv, c, registry)
     inv["method_statement"] = method_statement(c, registry, gaps)

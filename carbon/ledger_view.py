@@ -22,6 +22,8 @@ import numpy as np
 
 from .periods import hour_starts
 
+LONG_ROWS = ("records longer than an hour (kept from an older store) count in the hour they start in; "
+             "hours they span are counted as covered")
 HOURLY_FIELDS = ("scope1_co2e_kg", "grid_kwh", "grid_co2e_kg", "heat_co2e_kg", "onsite_kwh", "export_kwh")
 
 
@@ -46,6 +48,7 @@ class PeriodData:
     gwp_sets: list[str] = field(default_factory=list)
     rewrites: int = 0  # hours written more than once (Store.emission_rewrites)
     n_records: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # one order whichever way the groups were read: Scope 1 first, then by source
@@ -167,6 +170,7 @@ def from_records(records, t0: float, t1: float, tz: str | None = "UTC", *, origi
                 g[k] = v if g[k] is None else pick(g[k], v)
     if len(sites) > 1:
         raise ValueError(f"records of several sites {sorted(sites)}; report one site at a time")
+    notes = [LONG_ROWS] if any(r.end - r.start > 3600.0 + 1e-6 for r in records if t0 <= r.start < t1) else []
     origin = origin or next((getattr(r, "origin", "measured") for r in records), "measured")
     return PeriodData(next(iter(sites), ""), origin, t0, t1, tz or "UTC", hours, hourly, has, est,
-                      list(groups.values()), sorted(gwp), rewrites, count)
+                      list(groups.values()), sorted(gwp), rewrites, count, notes)

@@ -156,3 +156,26 @@ def test_the_store_gives_the_figures_of_the_records(tmp_path):
     assert from_store["inputs_sha256"] == in_memory["inputs_sha256"]
     boiler = next(m for m in from_store["coverage"]["meters"] if m["source"] == "boiler")
     assert (boiler["hours"], boiler["estimated_hours"], boiler["readings"]) == (48, 1, 47 * 6)  # hour 30 of 16..63
+
+
+def test_a_migrated_old_store_reports_without_its_market_rows(tmp_path):
+    import sqlite3
+
+    from twin.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        db.executescript(script)
+    db.execute("PRAGMA user_version=2")
+    old = "INSERT INTO emissions VALUES ('sz', '2', 'grid', ?, ?, ?, 1200.0, 'kWh', ?, ?, 0, 0, ?, 'v', 'ar5', 'measured')"
+    db.execute(old, ("location", MAR1, MAR1 + 3 * 86400, 600.0, 600.0, "cn-mee-2023-national"))  # a whole-run row
+    db.execute(old, ("market", MAR1, MAR1 + 3 * 86400, 999.0, 999.0, "residual"))  # market, made by the old ledger
+    db.commit()
+    db.close()
+    inv = report(path, "2026-03-01T00:00Z", "2026-03-04T00:00Z", tmp_path, tz="UTC")
+    assert inv["totals"]["scope2_location_co2e_kg"] == 600.0
+    # the market figure is claimed now, not read: 1,200 kWh at the residual 0.6096, not the stored 999 kg
+    assert inv["totals"]["scope2_market_co2e_kg"] == pytest.approx(1200 * 0.6096, abs=1e-9)
+    assert inv["coverage"]["hours_with_data"] == 72 and inv["coverage"]["complete"]
+    assert any("longer than an hour" in n for n in inv["notes"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carbon.ledger_view import PeriodData, empty_hourly
+from carbon.ledger_view import LONG_ROWS, PeriodData, empty_hourly
 from carbon.periods import hour_starts
 
 # old ledgers' market rows are left out: market-based is claimed when the report is made
@@ -102,6 +102,7 @@ def period_data(db: sqlite3.Connection, site: str | None, origin: str, t0: float
     hourly = empty_hourly(len(hours))
     has = np.zeros(len(hours), dtype=bool)
     est = np.zeros(len(hours), dtype=bool)
+    notes = []
     inside = arr[:, 0] >= t0
     a, f = arr[inside], flags[inside]
     if len(a):
@@ -113,12 +114,13 @@ def period_data(db: sqlite3.Connection, site: str | None, origin: str, t0: float
             has[i] = True
             est[i] |= f[:, 0].astype(bool)
         else:  # older whole-span rows cover every hour they span
+            notes.append(LONG_ROWS)
             for lo_i, hi_j, e in zip(i, j, f[:, 0]):
                 has[lo_i:max(hi_j, lo_i + 1)] = True
                 est[lo_i:max(hi_j, lo_i + 1)] |= bool(e)
     # hours written more than once: Store.emission_rewrites of this site, origin and period
     rewrites = int(np.count_nonzero(f[:, 1] > 1)) if len(f) else 0
     pd = PeriodData(site, origin, t0, t1, tz, hours, hourly, has, est, groups, gwp, rewrites,
-                    sum(g["n"] for g in groups))
+                    sum(g["n"] for g in groups), notes)
     grid = arr[:, 3] > 0
     return pd, (arr[grid, 0], arr[grid, 3])

@@ -142,7 +142,9 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for (site, start, origin), group in hours.items():
-                    where = "site = ? AND start = ? AND origin = ?"
+                    # "+site": look the hour up by the (start, site, origin) index; the key's site prefix
+                    # alone would visit every row of the site for each hour (quadratic over a year)
+                    where = "+site = ? AND start = ? AND origin = ?"
                     prior = self._db.execute(f"SELECT max(writes) FROM emissions WHERE {where}",
                                              (site, start, origin)).fetchone()[0] or 0
                     self._db.execute(f"DELETE FROM emissions WHERE {where}", (site, start, origin))

@@ -25,6 +25,7 @@ import numpy as np
 
 from carbon import CarbonConfig, Instrument, Registry
 from carbon.periods import hour_starts, parse_site_time
+from factory_models.records import EmissionsRecord
 from twin.emissions.report import write_period_report
 from twin.store import Store
 
@@ -42,32 +43,25 @@ def meters(n: int) -> list[tuple[str, str, str, str, float]]:
 
 
 def build(path: Path, n_meters: int, t0: float, t1: float) -> int:
-    """The store file (schema by ``Store``), its rows inserted in one transaction of plain INSERTs: the
-    benchmark times the report, not the writer."""
-    with Store(path):
-        pass
+    """The store, written as the twin writes it (``Store.write_emissions``), a month of hours a batch."""
     hours = hour_starts(t0, t1, TZ)
     rng = np.random.default_rng(1)
-    cols = ("site", "source", "scope", "method", "start", "end", "origin", "activity", "activity_unit", "co2e_kg",
-            "co2_kg", "ch4_kg", "n2o_kg", "factor_id", "factor_version", "gwp_set", "data_quality",
-            "estimated_activity", "readings", "resets", "first_reading", "last_reading", "writes")
-    sql = f"INSERT INTO emissions ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
     rows = 0
-    db = sqlite3.connect(path)
-    try:
-        with db:
+    with Store(path) as st:
+        for month in np.array_split(hours, 12):
+            batch = []
             for source, scope, method, unit, k in meters(n_meters):
-                act = rng.uniform(0.5, 50.0, len(hours))
-                est = rng.random(len(hours)) < 0.01
+                act = rng.uniform(0.5, 50.0, len(month))
+                est = rng.random(len(month)) < 0.01
                 fid = "cn-mee-2023-national" if unit == "kWh" else "bench"
-                db.executemany(sql, ((SITE, source, scope, method, float(h), float(h) + 3600.0, "measured", float(a), unit,
-                                      float(a) * k, float(a) * k, 0.0, 0.0, fid, "bench", "ar5",
-                                      "estimated" if e else "measured", float(a) if e else 0.0, 0 if e else 6, 0,
-                                      None if e else float(h) + 30.0, None if e else float(h) + 3570.0, 1)
-                                     for h, a, e in zip(hours, act, est)))
-                rows += len(hours)
-    finally:
-        db.close()
+                batch += [EmissionsRecord(
+                    site=SITE, scope=scope, source=source, method=method, start=float(h), end=float(h) + 3600.0,
+                    activity=float(a), activity_unit=unit, co2e_kg=float(a) * k, co2_kg=float(a) * k, factor_id=fid,
+                    factor_version="bench", gwp_set="ar5", data_quality="estimated" if e else "measured",
+                    origin="measured", estimated_activity=float(a) if e else 0.0, readings=0 if e else 6,
+                    first_reading=None if e else float(h) + 30.0, last_reading=None if e else float(h) + 3570.0)
+                    for h, a, e in zip(month, act, est)]
+            rows += st.write_emissions(batch)
     return rows
 
 

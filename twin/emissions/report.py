@@ -135,9 +135,9 @@ def write_period_report(store_path: Path, t0: float, t1: float, fmt: str, out: P
     check_format(fmt)
     if origin not in ORIGINS:
         raise ValueError(f"--origin {origin!r}: expected measured or simulated")
+    notes = [] if factory is not None or tz else ["no --config: the period is read in UTC"]
     tz = tz or site_zone(factory)
     cfg = carbon_cfg or carbon.CarbonConfig()
-    notes = [] if factory is not None else [f"no --config: the period is read in {tz}"]
     with Store(store_path) as store:
         db = ledger_sql.connect(store_path)
         try:

@@ -16,13 +16,12 @@ import time
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-
-from connectors.mqtt import MqttClient
-from factory_models.signals import known_signals
-
 from support.factories import small_factory
 from support.mqtt_broker import meters_source
 from support.vendor_opcua import until
+
+from connectors.mqtt import MqttClient
+from factory_models.signals import known_signals
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -10,6 +10,8 @@ import threading
 
 import pytest
 import yaml
+from support.opcua_server import FACTORY, FAST, collect, free_port, write_mapping
+from support.vendor_opcua import VendorPlc
 from typer.testing import CliRunner
 
 from connectors.opcua.browse import browse_to_mapping_async
@@ -17,9 +19,6 @@ from connectors.opcua.client import OpcUaClient
 from connectors.opcua.plc import PlcSecurity, SimulatedPlc
 from factory_models.signals import known_signals
 from twin.cli import app
-
-from support.opcua_server import FACTORY, FAST, collect, free_port, write_mapping
-from support.vendor_opcua import VendorPlc
 
 pytestmark = pytest.mark.integration
 

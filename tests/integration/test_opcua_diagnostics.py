@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from support.opcua_server import free_port
+from support.vendor_opcua import VendorPlc, node_id, until
 
 from connectors.mapping import OpcUaSource
 from connectors.opcua.client import OpcUaClient
@@ -21,9 +23,6 @@ from factory_models.signals import known_signals
 from twin.runtime import Sinks
 from twin.runtime.live import LiveOptions, LiveRun
 from twin.shadow.live_twin import LiveTwin
-
-from support.opcua_server import free_port
-from support.vendor_opcua import VendorPlc, node_id, until
 
 pytestmark = pytest.mark.integration
 

@@ -35,14 +35,13 @@ import paho.mqtt.client as paho
 import pytest
 from asyncua import ua
 from paho.mqtt.enums import CallbackAPIVersion
+from support.opcua_server import FACTORY, free_port
+from support.vendor_opcua import VENDOR_URI, VendorPlc, until
 
 from connectors.mapping import load_mapping
 from connectors.registry import build_sources
 from twin.shadow.live_twin import LiveTwin
 from twin.shadow.replay import parse_ts
-
-from support.opcua_server import FACTORY, free_port
-from support.vendor_opcua import VENDOR_URI, VendorPlc, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -103,7 +102,7 @@ def test_vendor_plc_and_meter_give_the_ground_truth_across_a_restart(mosquitto, 
         meter = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="meter-press")
         meter.connect(mosquitto.host, mosquitto.port)
         meter.loop_start()
-        used = lambda: twin.router.used  # noqa: E731
+        used = lambda: twin.router.used
 
         async def publish_meter(dt: float, e_kwh: float) -> None:
             before = used()

@@ -13,15 +13,14 @@ import logging
 import time
 
 import pytest
+from support.opcua_server import FACTORY, free_port
+from support.vendor_opcua import VendorPlc, node_id, until
 
 from connectors.mapping import OpcUaSource
 from connectors.opcua.client import OpcUaClient
 from factory_models import Factory
 from factory_models.signals import known_signals
 from twin.shadow.live_twin import LiveTwin
-
-from support.opcua_server import FACTORY, free_port
-from support.vendor_opcua import VendorPlc, node_id, until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asyncua import Server, ua
 
@@ -78,7 +78,7 @@ class VendorPlc:
 
     async def _write(self, tag: str, value, source_ts: float) -> None:
         vtype = self.tags[tag][1]
-        stamp = datetime.fromtimestamp(source_ts, timezone.utc)
+        stamp = datetime.fromtimestamp(source_ts, UTC)
         await self.nodes[tag].write_value(ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=stamp,
                                                        ServerTimestamp=stamp))
 
@@ -92,7 +92,7 @@ class VendorPlc:
             await self.server.stop()
             self.server = None
 
-    async def restart(self) -> "VendorPlc":
+    async def restart(self) -> VendorPlc:
         """A new server process on the same port with the same values and source times."""
         await self.stop()
         again = VendorPlc(self.port, dict(self.values), self.tags)

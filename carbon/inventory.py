@@ -74,8 +74,8 @@ def market_hourly(pd: PeriodData, cl: Claim, registry: Registry, config: CarbonC
     """Scope 2 market-based kg CO2e per hour of the period, and the by-source rows behind it."""
     c = config or CarbonConfig()
     grid_kwh, grid_kg = pd.hourly["grid_kwh"], pd.hourly["grid_co2e_kg"]
-    idx = np.searchsorted(pd.hours, cl.start)
-    inside = (cl.start >= pd.t0) & (cl.start < pd.t1) & (idx < len(pd.hours))
+    idx = np.searchsorted(pd.hours, cl.start, side="right") - 1  # the clock hour each claimed interval starts in
+    inside = (cl.start >= pd.t0) & (cl.start < pd.t1) & (idx >= 0)
     pos = idx[inside]
     market = pd.hourly["heat_co2e_kg"].copy()
     covered = np.zeros(len(pd.hours))

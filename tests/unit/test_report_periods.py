@@ -179,3 +179,14 @@ def test_a_migrated_old_store_reports_without_its_market_rows(tmp_path):
     assert inv["totals"]["scope2_market_co2e_kg"] == pytest.approx(1200 * 0.6096, abs=1e-9)
     assert inv["coverage"]["hours_with_data"] == 72 and inv["coverage"]["complete"]
     assert any("longer than an hour" in n for n in inv["notes"])
+
+
+def test_a_summer_time_day_has_23_hours(tmp_path):
+    berlin = "Europe/Berlin"
+    t0, t1 = parse_period("2026-03-29", "2026-03-30", berlin)
+    assert (t1 - t0) / 3600 == 23  # clocks go from 02:00 to 03:00
+    path = store_with(tmp_path, hours_of("de", "grid", "2", "location", "kWh", t0, 23, 10.0, 0.4))
+    inv = report(path, "2026-03-29", "2026-03-30", tmp_path, tz=berlin)
+    assert inv["coverage"]["hours_in_period"] == 23 and inv["coverage"]["complete"]
+    assert inv["totals"]["grid_import_kwh"] == 230.0
+    assert inv["period"]["end_local"] == "2026-03-30 00:00 Europe/Berlin"

@@ -107,6 +107,7 @@ class MqttClient:
         self._last_logged: str | None = None  # the connect failure last logged at WARNING
         self._down_since: float | None = None  # wall clock of the last drop, for the reconnect line
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._matched: set[int] = set()  # topic entries (by index) whose pattern some topic matched
         self._socket_error: str | None = None  # paho's last socket error while connecting
         self.client: paho.Client | None = None
 
@@ -118,6 +119,10 @@ class MqttClient:
         site, but a meter behind it feeds power and energy only, and a gap must not blank the
         states a PLC delivers (issue 12)."""
         return self.named_signals() | self._stats.delivered
+
+    def patterns_never_matched(self) -> list[str]:
+        """The topic patterns no message has matched yet (a meter that never spoke, a typo)."""
+        return [p.pattern for i, (p, _) in enumerate(self._patterns) if i not in self._matched]
 
     def delivered_signals(self) -> set[str]:
         """The signals a Sample was put on the queue for (``signals() - this``: never received)."""
@@ -315,9 +320,10 @@ class MqttClient:
         if routes is not None:
             return routes
         found = []
-        for pattern, cfg in self._patterns:
+        for i, (pattern, cfg) in enumerate(self._patterns):
             values = pattern.match(topic)
             if values is not None:
+                self._matched.add(i)
                 signal = render(cfg.signal, values)
                 reader = PayloadReader(cfg.field, cfg.ts_field, cfg.quality_field, cfg.seq_field, self._tz)
                 found.append(_Route(signal, cfg.transform(self.config.defaults), reader,

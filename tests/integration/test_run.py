@@ -166,7 +166,7 @@ def test_run_records_the_plc_gap_and_counts_a_malformed_storm(mosquitto, tmp_pat
     plc_d, meters_d = doc["sources"]["plc"], doc["sources"]["meters"]
     assert plc_d["connected"] and plc_d["reconnects"] == 1 and plc_d["last_error"] is None
     assert plc_d["samples"]["used"] > 0 and plc_d["never_received"] == []
-    assert meters_d["connected"] and meters_d["reconnects"] == 0
+    assert meters_d["connected"] and meters_d["reconnects"] == 0 and meters_d["patterns_never_matched"] == []
     assert {k: meters_d["samples"]["rejected_by_reason"][k] for k in ("bad_json", "wrong_type", "not_utf8",
                                                                        "unknown_signal")} == dict.fromkeys(
         ("bad_json", "wrong_type", "not_utf8", "unknown_signal"), 20)

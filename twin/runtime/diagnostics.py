@@ -3,7 +3,8 @@
 For each source: whether it is connected, how often it reconnected, its last error, what its
 samples came to (``sent`` onto the twin's queue, ``used`` by the twin, ``rejected`` with the
 reasons of both the source, e.g. ``wrong_type``, and the twin, e.g. ``too_old``), and the signals
-it names that never delivered a sample (a wrong node id, a meter that never spoke).
+it names that never delivered a sample (a wrong node id, a meter that never spoke; for an MQTT
+source also the topic patterns no message matched).
 
 The twin's router counts per signal, and a source's samples are the signals it delivered: a signal
 two sources both deliver is counted under each of them.
@@ -50,6 +51,9 @@ def source_block(src, router, connections: dict[str, str] | None = None) -> dict
             "rejected_by_reason": dict(sorted(by_reason.items())),
         },
     }
+    silent = getattr(src, "patterns_never_matched", None)
+    if callable(silent):  # a template names no signal until it matches: say which never matched
+        block["patterns_never_matched"] = silent()
     if delivered is not None:
         never = sorted(set(src.signals()) - delivered)
         block["never_received"] = never[:LIST_AT_MOST]
@@ -89,6 +93,8 @@ def source_lines(block: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(line)
         if b.get("last_error"):
             lines.append(f"  last error: {b['last_error']}")
+        if b.get("patterns_never_matched"):
+            lines.append(f"  topic patterns never matched: {', '.join(b['patterns_never_matched'])}")
         if b.get("never_received_count"):
             shown = ", ".join(b["never_received"])
             more = b["never_received_count"] - len(b["never_received"])

@@ -137,7 +137,6 @@ class SourceStats:
         self.reconnects = 0
         self.dead_letter_failures = 0
         self.delivered: set[str] = set()  # signals at least one Sample was put on the queue for
-        self.last_error: str | None = None  # why the last connection attempt failed or was lost
         self._lock = threading.Lock()
 
     def reject(self, reason: str, detail: str, where: str | None = None, payload: bytes | str | None = None) -> None:

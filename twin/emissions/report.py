@@ -67,7 +67,7 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
     intensity = effective_intensity(pd) or 0.0
     energy: dict[str, float] = defaultdict(float)
     kg: dict[str, float] = defaultdict(float)
-    for w in store.kpis(pd.t0, None, site=pd.site, level="station"):
+    for w in store.kpis(pd.t0, pd.t1 + 1e-3, site=pd.site, level="station"):  # windows ending inside or at t1
         if w.energy_kwh is None or w.start is None or w.start < pd.t0 - 1e-6 or w.end > pd.t1 + 1e-6:
             continue
         key = f"{w.line}/{w.station}"
@@ -112,16 +112,16 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
     site_kwh = pd.total("grid_kwh") + pd.total("onsite_kwh")
     rest_kwh = site_kwh - sum(energy[k] for k in time_s)
     rest_kg = pd.total("grid_co2e_kg") - sum(kg[k] for k in time_s)
-    if rest_kwh > 1e-9 and rest_kg > -1e-9:
+    if rest_kwh > 1e-9:
         shared.append(carbon.SharedLoad("electricity not sub-metered (base load, compressors)", "electricity",
                                         max(rest_kg, 0.0), rest_kwh, "machine_time"))
-    elif rest_kwh < -1e-6:
-        notes.append(f"station sub-meters read {-rest_kwh:.3f} kWh more than the site consumed (grid import plus "
-                     f"self-consumed): nothing left to share as base load")
+    if rest_kwh < -1e-6 or rest_kg < -1e-6:
+        notes.append(f"station sub-meters read more than the site consumed (grid import plus self-consumed: "
+                     f"{-rest_kwh:.3f} kWh, {-rest_kg:.3f} kg CO2e over): the products bear the sub-meters' figures")
     try:
         alloc = carbon.allocate(stations, outputs, shared, intensity, "location")
     except carbon.AllocationError as exc:
-        return None, [f"no product footprints: {exc}"]
+        return None, [*notes, f"no product footprints: {exc}"]
     noted = {n.split(":")[0] for n in notes}
     notes += [f"product {p.product}: {f}" for p in alloc.products for f in p.flags
               if f.startswith("not produced") and f"product {p.product}" not in noted]

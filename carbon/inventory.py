@@ -90,27 +90,29 @@ def market_hourly(pd: PeriodData, cl: Claim, registry: Registry, config: CarbonC
         market += kg
         covered += cov
         if cov.sum() > 0:
-            rows.append(_row(grid_names, "market", cov.sum(), kg.sum(), f"{f.id}#{x.id}"))
+            rows.append(_row(grid_names, "market", cov.sum(), kg.sum(), f"{f.id}#{x.id}", f.gas))
     uncovered = np.clip(grid_kwh - covered, 0.0, None)
     if c.residual_factor:
         res = registry.get(c.residual_factor)
         res_kg = uncovered * res.value_in(f"kg {res.gas}/kWh")
-        res_id = res.id
+        res_id, res_gas = res.id, res.gas
     else:  # no residual mix: the location-based factor of each hour stands in (disclosed)
         res_kg = np.divide(grid_kg * uncovered, grid_kwh, out=np.zeros_like(grid_kwh), where=grid_kwh > 0)
-        res_id = c.grid_factor
+        res_id, res_gas = c.grid_factor, "CO2e"
     market += res_kg
     if uncovered.sum() > 0:
-        rows.append(_row(grid_names, "market", uncovered.sum(), res_kg.sum(), res_id))
+        rows.append(_row(grid_names, "market", uncovered.sum(), res_kg.sum(), res_id, res_gas))
     for g in pd.by_source:  # heat has no instruments here: market-based equals location-based
         if g["scope"] == "2" and g["method"] == "location" and g["activity_unit"] != "kWh":
             rows.append({**_source_row(g), "method": "market"})
     return market, covered, rows
 
 
-def _row(source, method, activity, kg, factor_id) -> dict:
+def _row(source, method, activity, kg, factor_id, gas) -> dict:
+    # a CO2-only factor (China's grid and residual factors) gives CO2 mass, counted as CO2e
     return {"source": source, "scope": "2", "method": method, "activity": _r(activity), "activity_unit": "kWh",
-            "co2e_kg": _r(kg), "co2_kg": _r(kg), "ch4_kg": 0.0, "n2o_kg": 0.0, "factor_id": factor_id}
+            "co2e_kg": _r(kg), "co2_kg": _r(kg) if gas == "CO2" else 0.0, "ch4_kg": 0.0, "n2o_kg": 0.0,
+            "factor_id": factor_id}
 
 
 def _source_row(g: dict) -> dict:

@@ -145,7 +145,8 @@ class Store:
                     # "+site": look the hour up by the (start, site, origin) index; the key's site prefix
                     # alone would visit every row of the site for each hour (quadratic over a year)
                     where = "+site = ? AND start = ? AND origin = ?"
-                    prior = self._db.execute(f"SELECT max(writes) FROM emissions WHERE {where}",
+                    # the hour's index, named: the planner would otherwise scan the site's rows by key
+                    prior = self._db.execute(f"SELECT max(writes) FROM emissions INDEXED BY emissions_hour WHERE {where}",
                                              (site, start, origin)).fetchone()[0] or 0
                     self._db.execute(f"DELETE FROM emissions WHERE {where}", (site, start, origin))
                     self._db.executemany(insert, [(*(getattr(r, c) for c in EMISSION_COLUMNS), prior + 1)

@@ -172,3 +172,8 @@ def test_gwp_sets_change_co2e_not_gas_masses(reg):
     # AR6 CH4 for combustion: whichever the registry holds (fossil 29.8 or 27.9), applied to the same mass
     ch4 = Registry.default().gwp("ar6").gwp("CH4")
     assert out["ar6"]["co2e_kg"] == pytest.approx(17472.2328 + 0.311448 * ch4 + 0.0311448 * 273, abs=1e-6)
+
+
+def test_keep_records_only_the_hours_asked_for(reg):
+    recs = account(example_meters(), EXAMPLE, reg, keep=(T0 + 3600.0, T0 + 3 * 3600.0))
+    assert sorted({r.start for r in recs}) == [T0 + 3600.0, T0 + 7200.0] and len(recs) == 6

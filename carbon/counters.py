@@ -16,7 +16,8 @@ are):
   hours they span, and that activity is marked estimated (GHG Protocol Corporate Standard ch. 7,
   estimating missing data).
 - **Bad readings** are rejected and counted by name, never dropped silently: ``not_finite`` (NaN,
-  infinite), ``negative``, ``back_in_time`` (earlier than a reading already taken),
+  infinite), ``negative``, ``above_rollover`` (more than the configured counter maximum),
+  ``back_in_time`` (earlier than a reading already taken),
   ``repeated_time`` (the time of a reading already taken) and ``dip`` (one reading below both of
   its neighbours while the counter carries on above it: a reading out of order or misread, not a
   reset).
@@ -32,7 +33,7 @@ import numpy as np
 
 #: two readings further apart than this many reading intervals leave a gap (estimated activity)
 GAP_FACTOR = 1.5
-REJECTIONS = ("not_finite", "negative", "back_in_time", "repeated_time", "dip")
+REJECTIONS = ("not_finite", "negative", "above_rollover", "back_in_time", "repeated_time", "dip")
 
 
 @dataclass
@@ -69,7 +70,7 @@ class HourlyActivity:
                 "rejected": {k: v for k, v in self.rejected.items() if v}}
 
 
-def clean(ts, reading) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def clean(ts, reading, rollover: float | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """The readings usable as a register, in the order given, and the rejected ones counted by reason."""
     ts = np.asarray(ts, dtype=np.float64)
     v = np.asarray(reading, dtype=np.float64)
@@ -80,7 +81,9 @@ def clean(ts, reading) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     rejected["not_finite"] = int(np.count_nonzero(~finite))
     neg = finite & (v < 0)
     rejected["negative"] = int(np.count_nonzero(neg))
-    ok = finite & ~neg
+    above = finite & ~neg & (v > rollover) if rollover is not None else np.zeros(len(v), dtype=bool)
+    rejected["above_rollover"] = int(np.count_nonzero(above))  # a register cannot exceed its maximum
+    ok = finite & ~neg & ~above
     ts, v = ts[ok], v[ok]
     if len(ts):
         # rejected readings never raise the running maximum, so it can be taken over all of them
@@ -121,7 +124,7 @@ def hourly_activity(meter: str, kind: str, unit: str, ts, reading, edges: np.nda
     edges = np.asarray(edges, dtype=np.float64)
     cut = edges if span is None else np.clip(edges, span[0], span[1])
     n = len(edges) - 1
-    t, v, rejected = clean(ts, reading)
+    t, v, rejected = clean(ts, reading, rollover)
     zeros = np.zeros(n)
     if len(t) == 0:
         nan = np.full(n, np.nan)

@@ -101,10 +101,14 @@ def test_bad_readings_are_rejected_by_name_and_counted():
     # NaN at 1200; 900 comes after 1200's time was taken? no: NaN is rejected first, so 900 follows 600;
     # 1800 twice (the second is repeated_time); -4 negative; 28 at 3000 dips below 30 while 60 carries on
     a = grid(ts, values, hour_edges(JAN, JAN + H))
-    assert a.rejected == {"not_finite": 1, "negative": 1, "back_in_time": 0, "repeated_time": 1, "dip": 1}
+    assert a.rejected == {"not_finite": 1, "negative": 1, "above_rollover": 0, "back_in_time": 0,
+                          "repeated_time": 1, "dip": 1}
     assert list(a.activity) == [60.0] and a.resets.sum() == 0
     late = grid([JAN, JAN + 1200, JAN + 600, JAN + 3600], [0.0, 20.0, 10.0, 60.0], hour_edges(JAN, JAN + H))
     assert late.rejected["back_in_time"] == 1 and list(late.activity) == [60.0]
+    # a five-digit register cannot read 123,456: rejected, the rest still counts
+    wrap = grid([JAN, JAN + 1800, JAN + H], [99_000.0, 123_456.0, 99_500.0], hour_edges(JAN, JAN + H), rollover=99_999)
+    assert wrap.rejected["above_rollover"] == 1 and list(wrap.activity) == [500.0]
 
 
 def test_site_hours_and_days_in_asia_shanghai():

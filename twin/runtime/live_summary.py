@@ -73,7 +73,7 @@ def whole_run(factory: Factory, twin: LiveTwin, carbon, t0: float, t1: float, wr
     records = writer.records
     em = account_log(factory, frozen, report, *carbon, origin=writer.origin)
     edges = site_hours(factory, min([t0, *(r.start for r in records)]), max([t1, *(r.end for r in records)]))
-    fill_co2e(report, records, edges, *carbon, frozen)
+    fill_co2e(report, records, edges, *carbon, frozen, None, factory)
     if records:
         report.site.co2e_kg = math.fsum(r.co2e_kg for r in records if r.scope == "1" or r.method == "location")
     em = dataclasses.replace(em, records=records, summary=emissions_summary(records))

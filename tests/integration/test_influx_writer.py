@@ -88,9 +88,11 @@ def test_round_trip_every_point_tag_field_and_timestamp(tmp_path):
             for field in KPI_FIELDS:
                 if getattr(w, field) is not None:
                     expected[((f"station_kpi_{field}", tags), ms(w.end))] = float(getattr(w, field))
-        etags = (("method", "location"), ("scope", "2"), site, ("source", "grid"))
-        for field, v in dict(activity=88.25, co2e_kg=50.5, co2_kg=50.1, ch4_kg=0.0, n2o_kg=0.0).items():
-            expected[((f"emissions_{field}", etags), ms(T0 + 3600))] = v
+        # the ledger's point sits at the hour's start; origin is a tag (it is part of the identity)
+        etags = (("method", "location"), ("origin", "measured"), ("scope", "2"), site, ("source", "grid"))
+        for field, v in dict(activity=88.25, co2e_kg=50.5, co2_kg=50.1, ch4_kg=0.0, n2o_kg=0.0,
+                             estimated_activity=0.0, readings=0.0, resets=0.0).items():
+            expected[((f"emissions_{field}", etags), ms(T0))] = v
 
         # VictoriaMetrics turns a string field into a series of zeros: leave those out here.
         text_fields = "station_kpi_flags|emissions_(activity_unit|factor_id|factor_version|gwp_set|data_quality)"

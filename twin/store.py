@@ -27,9 +27,14 @@ from pathlib import Path
 
 from factory_models.records import KPI_FIELDS, EmissionsRecord, KpiWindow, Quality, Sample
 
-from twin.store_schema import EMISSION_COLUMNS, MIGRATIONS, OPEN, SCHEMA_VERSION
+from twin.store_schema import DAYS_ROLLUP, EMISSION_COLUMNS, HOURS_ROLLUP, MIGRATIONS, OPEN, SCHEMA_VERSION
 
 log = logging.getLogger("twin.store")
+
+# an hour's and a UTC day's aggregates, from the rows found by the hour's index
+_HOUR_AGG = HOURS_ROLLUP.format(index="INDEXED BY emissions_hour", where="AND +site = ? AND start = ? AND origin = ?")
+_DAY_AGG = DAYS_ROLLUP.format(day="?", index="INDEXED BY emissions_hour",
+                              where="AND start >= ? AND start < ? AND +site = ? AND origin = ?")
 
 _PRODUCT_USE_COLUMNS = ("line", "station", "product", "start", "end", "machine_time_s", "produced", "good", "is_output")
 
@@ -128,7 +133,9 @@ class Store:
         A batch holds whole hours: the records of one hour (site, start, origin) replace every row
         of that hour in the store, so an hour written again by another run or a re-run is replaced,
         never added to, and a source that no longer appears in it goes. Each row's ``writes``
-        counts how often its hour was written (``emission_rewrites``)."""
+        counts how often its hour was written (``emission_rewrites``). The aggregates the report
+        reads (the hour's, and each meter's of the UTC days written) are made again from the rows
+        in the same transaction, so they are always the rows' own."""
         recs = list(records)
         if not recs:
             return 0
@@ -151,6 +158,13 @@ class Store:
                     self._db.execute(f"DELETE FROM emissions WHERE {where}", (site, start, origin))
                     self._db.executemany(insert, [(*(getattr(r, c) for c in EMISSION_COLUMNS), prior + 1)
                                                   for r in group])
+                    self._db.execute("DELETE FROM emissions_hours WHERE site = ? AND origin = ? AND start = ?",
+                                     (site, origin, start))
+                    self._db.execute(_HOUR_AGG, (site, start, origin))
+                for site, origin, day in {(site, origin, start // 86400) for site, start, origin in hours}:
+                    self._db.execute("DELETE FROM emissions_days WHERE site = ? AND origin = ? AND day = ?",
+                                     (site, origin, int(day)))
+                    self._db.execute(_DAY_AGG, (int(day), day * 86400, (day + 1) * 86400, site, origin))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

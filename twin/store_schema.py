@@ -17,6 +17,30 @@ EMISSION_COLUMNS = (
     "origin", "estimated_activity", "readings", "resets", "first_reading", "last_reading",
 )
 
+#: A UTC day's number (days since 1970) of an hour start: truncated, then one less when the division
+#: rounded up across the day's edge, so a row's day agrees with ``start >= day * 86400`` exactly.
+_DAY_OF_START = "(CAST(start / 86400 AS INTEGER) - (start < CAST(start / 86400 AS INTEGER) * 86400))"
+
+# The aggregates a report reads (twin/emissions/ledger_sql.py), from the rows themselves; market rows
+# of old ledgers are left out (market-based is claimed when a report is made). {where} narrows the
+# rows (Store.write_emissions: one hour, one day), {index} names the index to find them by.
+HOURS_ROLLUP = """INSERT INTO emissions_hours SELECT site, origin, start, max("end"),
+       total(CASE WHEN scope = '1' THEN co2e_kg END),
+       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit = 'kWh' THEN activity END),
+       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit = 'kWh' THEN co2e_kg END),
+       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit != 'kWh' THEN co2e_kg END),
+       total(CASE WHEN method = 'onsite' THEN activity END),
+       total(CASE WHEN method = 'export' THEN activity END),
+       max(data_quality != 'measured'), max(writes)
+FROM emissions {index} WHERE method != 'market' {where}
+GROUP BY site, origin, start"""
+DAYS_ROLLUP = """INSERT INTO emissions_days SELECT site, origin, {day} AS d, source, scope, method, factor_id,
+       activity_unit, count(*), total(activity), total(co2e_kg), total(co2_kg), total(ch4_kg), total(n2o_kg),
+       total(estimated_activity), total(data_quality != 'measured'), total(readings), total(resets),
+       min(first_reading), max(last_reading), min(gwp_set), max(gwp_set)
+FROM emissions {index} WHERE method != 'market' {where}
+GROUP BY site, origin, d, source, scope, method, factor_id, activity_unit"""
+
 #: The KPI columns of migration 1: KPI fields added later come with a migration of their own.
 _KPI_FIELDS_V1 = tuple(name for name in KPI_FIELDS if name != "produced_in_gap")
 
@@ -110,5 +134,36 @@ MIGRATIONS: list[str] = [
     """,
     # 4: parts counted across a connection gap, left out of performance (issue 12)
     "ALTER TABLE kpi ADD COLUMN produced_in_gap REAL",
+    # 5: the ledger's aggregates, kept with it by Store.write_emissions: per site, origin and hour (the
+    # report's hourly series) and per meter and UTC day (its per-meter totals), filled from the rows held
+    f"""
+    CREATE TABLE emissions_hours (
+        site TEXT NOT NULL, origin TEXT NOT NULL, start REAL NOT NULL, "end" REAL NOT NULL,
+        scope1_co2e_kg REAL NOT NULL, grid_kwh REAL NOT NULL, grid_co2e_kg REAL NOT NULL,
+        heat_co2e_kg REAL NOT NULL, onsite_kwh REAL NOT NULL, export_kwh REAL NOT NULL,
+        estimated INTEGER NOT NULL, writes INTEGER NOT NULL,
+        PRIMARY KEY (site, origin, start)
+    ) WITHOUT ROWID;
+    CREATE TABLE emissions_days (
+        site TEXT NOT NULL, origin TEXT NOT NULL, day INTEGER NOT NULL,
+        source TEXT NOT NULL, scope TEXT NOT NULL, method TEXT NOT NULL,
+        factor_id TEXT NOT NULL, activity_unit TEXT NOT NULL,
+        n INTEGER NOT NULL, activity REAL NOT NULL, co2e_kg REAL NOT NULL, co2_kg REAL NOT NULL,
+        ch4_kg REAL NOT NULL, n2o_kg REAL NOT NULL, estimated_activity REAL NOT NULL,
+        estimated_hours REAL NOT NULL, readings REAL NOT NULL, resets REAL NOT NULL,
+        first_reading REAL, last_reading REAL, gwp_lo TEXT, gwp_hi TEXT,
+        PRIMARY KEY (site, origin, day, source, scope, method, factor_id, activity_unit)
+    ) WITHOUT ROWID;
+    {HOURS_ROLLUP.format(index='', where='')};
+    {DAYS_ROLLUP.format(day=_DAY_OF_START, index='', where='')}
+    """,
+    # 6: each site's IANA time zone, recorded by every run that writes to the store, so that
+    # `report` reads --from/--to in it without the factory model
+    """
+    CREATE TABLE site (
+        site TEXT NOT NULL PRIMARY KEY,
+        timezone TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

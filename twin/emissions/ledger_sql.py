@@ -1,9 +1,13 @@
 """A period of the store's emissions ledger as ``carbon.ledger_view.PeriodData``, by aggregate SQL.
 
-Two scans read everything a report needs, and no row comes into Python: one grouped by source in
-the table's own key order (totals, factor ids, readings, resets, estimated hours; SQLite streams
-it without sorting), one grouped by hour (Scope 1, grid import, heat, self-consumed, exported, the
-estimated flag and the hours written more than once). bench/report.py times it against a plain sum.
+Two reads fetch everything a report needs, and no ledger row comes into Python: the per-meter totals
+(factor ids, readings, resets, estimated hours), from the store's per-meter daily aggregates for the
+UTC days wholly inside the period and from the rows for the hours at its ends; and the hourly series
+(Scope 1, grid import, heat, self-consumed, exported, the estimated flag and the hours written more
+than once) from the store's per-hour aggregates. Both are kept by ``Store.write_emissions`` in the
+transaction that writes the rows (twin/store_schema.py, migration 5), so a report reads about one row
+per meter and day and one per hour instead of every record. bench/report.py times it against a plain
+sum over the rows.
 """
 
 from __future__ import annotations
@@ -17,36 +21,34 @@ from carbon.ledger_view import LONG_ROWS, PeriodData, empty_hourly
 from carbon.periods import hour_starts
 
 # old ledgers' market rows are left out: market-based is claimed when the report is made
-_WHERE = "origin = ? AND start >= ? AND start < ? AND method != 'market'"
-_SUMS = """count(*), total(activity), total(co2e_kg), total(co2_kg), total(ch4_kg), total(n2o_kg),
-       total(estimated_activity), total(data_quality != 'measured'), total(readings), total(resets),
-       min(first_reading), max(last_reading), min(gwp_set), max(gwp_set)"""
-# one group per meter and method in the key's order (site, source, scope, method, start, origin)
-# (``+start``: no index on the hour for this one, which would visit the rows out of key order and sort)
-_GROUPS = f"""SELECT site, source, scope, method, min(factor_id), max(factor_id), min(activity_unit),
-       max(activity_unit), {_SUMS}
-FROM emissions WHERE origin = ? AND +start >= ? AND +start < ? AND method != 'market' {{site}}
-GROUP BY site, source, scope, method"""
-# the rare meter whose factor or unit changed within the period: split by them
-_SPLIT = f"""SELECT site, source, scope, method, factor_id, factor_id, activity_unit, activity_unit, {_SUMS}
-FROM emissions WHERE {_WHERE} AND site = ? AND source = ? AND scope = ? AND method = ?
-GROUP BY factor_id, activity_unit"""
-_HOURS = f"""SELECT start, max("end"),
-       total(CASE WHEN scope = '1' THEN co2e_kg END),
-       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit = 'kWh' THEN activity END),
-       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit = 'kWh' THEN co2e_kg END),
-       total(CASE WHEN scope = '2' AND method = 'location' AND activity_unit != 'kWh' THEN co2e_kg END),
-       total(CASE WHEN method = 'onsite' THEN activity END),
-       total(CASE WHEN method = 'export' THEN activity END),
-       max(data_quality != 'measured'), max(writes)
-FROM emissions WHERE {_WHERE} AND site = ?
-GROUP BY start ORDER BY start"""
+_SUMS = """total(n), total(activity), total(co2e_kg), total(co2_kg), total(ch4_kg), total(n2o_kg),
+       total(estimated_activity), total(estimated_hours), total(readings), total(resets),
+       min(first_reading), max(last_reading), min(gwp_lo), max(gwp_hi)"""
+# one group per meter, method, factor and unit: the UTC days wholly inside the period from the store's
+# daily aggregates (twin/store_schema.py, kept by Store.write_emissions), the hours at either end from
+# the rows themselves (found by the hour's index)
+_GROUPS = f"""SELECT site, source, scope, method, factor_id, factor_id, activity_unit, activity_unit, {_SUMS}
+FROM (SELECT site, source, scope, method, factor_id, activity_unit, n, activity, co2e_kg, co2_kg, ch4_kg, n2o_kg,
+             estimated_activity, estimated_hours, readings, resets, first_reading, last_reading, gwp_lo, gwp_hi
+      FROM emissions_days WHERE origin = ? AND day >= ? AND day < ? AND method != 'market' {{site}}
+      UNION ALL
+      SELECT site, source, scope, method, factor_id, activity_unit, 1, activity, co2e_kg, co2_kg, ch4_kg, n2o_kg,
+             estimated_activity, data_quality != 'measured', readings, resets, first_reading, last_reading,
+             gwp_set, gwp_set
+      FROM emissions WHERE origin = ? AND method != 'market' AND (start >= ? AND start < ? OR start >= ? AND start < ?)
+      {{site}})
+GROUP BY site, source, scope, method, factor_id, activity_unit
+ORDER BY site, source, scope, method, factor_id, activity_unit"""
+# the hourly series from the store's per-hour aggregates, in their key's order (no sort)
+_HOURS = """SELECT start, "end", scope1_co2e_kg, grid_kwh, grid_co2e_kg, heat_co2e_kg, onsite_kwh, export_kwh,
+       estimated, writes
+FROM emissions_hours WHERE site = ? AND origin = ? AND start >= ? AND start < ? ORDER BY start"""
 _HOURLY_COLUMNS = ("scope1_co2e_kg", "grid_kwh", "grid_co2e_kg", "heat_co2e_kg", "onsite_kwh", "export_kwh")
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """A read-only connection (the store was opened, and so migrated, by ``twin.store.Store`` first);
-    the hourly grouping sorts in memory rather than in a temporary file."""
+    the per-meter grouping sorts in memory rather than in a temporary file."""
     db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     db.execute("PRAGMA temp_store = MEMORY")
     db.execute("PRAGMA cache_size = -65536")
@@ -70,14 +72,16 @@ def _group(row) -> dict:
 
 def source_groups(db: sqlite3.Connection, site: str | None, origin: str, t0: float, t1: float) -> list[dict]:
     """Per (site, source, scope, method, factor id, unit): sums and coverage of the period."""
-    args = (origin, t0, t1) + ((site,) if site else ())
-    out = []
-    for row in db.execute(_GROUPS.format(site="AND site = ?" if site else ""), args).fetchall():
-        if row[4] != row[5] or row[6] != row[7]:
-            out += [_group(r) for r in db.execute(_SPLIT, (origin, t0, t1, *row[:4])).fetchall()]
-        else:
-            out.append(_group(row))
-    return out
+    # the UTC days d0 .. d1 - 1 lie wholly inside [t0, t1); the hours before d0 and from d1 are read as rows
+    d0, d1 = -(-t0 // 86400), t1 // 86400
+    if t0 < 0 or d1 <= d0:  # no whole day inside (or before 1970, where the days are not kept): rows only
+        d0 = d1 = 0.0
+        edges = (t0, t1, t1, t1)
+    else:
+        edges = (t0, d0 * 86400, d1 * 86400, t1)
+    one = (site,) if site else ()
+    args = (origin, int(d0), int(d1), *one, origin, *edges, *one)
+    return [_group(r) for r in db.execute(_GROUPS.format(site="AND site = ?" if site else ""), args).fetchall()]
 
 
 def period_data(db: sqlite3.Connection, site: str | None, origin: str, t0: float, t1: float, tz: str,
@@ -95,7 +99,7 @@ def period_data(db: sqlite3.Connection, site: str | None, origin: str, t0: float
     site = sites[0]
     gwp = sorted({x for g in groups for x in g.pop("gwp") if x})
     lo = t0 if claim_from is None else min(t0, claim_from)
-    rows = db.execute(_HOURS, (origin, lo, t1, site)).fetchall()
+    rows = db.execute(_HOURS, (site, origin, lo, t1)).fetchall()
     arr = np.array([r[:8] for r in rows], dtype=np.float64).reshape(-1, 8)
     flags = np.array([r[8:] for r in rows], dtype=np.int64).reshape(-1, 2)
     hours = hour_starts(t0, t1, tz)

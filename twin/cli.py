@@ -149,8 +149,9 @@ def report(
     checked(check_output, out)
     factory = load(config) if config else None
     try:
-        t0, t1 = reporting.parse_period(date_from, date_to, reporting.site_zone(factory))
-    except ValueError as exc:
+        tz = reporting.period_zone(store, factory, site, config)  # None: an old store, read in UTC with a note
+        t0, t1 = reporting.parse_period(date_from, date_to, tz or "UTC")
+    except (ValueError, StoreError) as exc:
         fail(str(exc))
     try:
         if factory is not None:
@@ -160,7 +161,7 @@ def report(
 
             cfg, registry = _carbon.load_carbon_config(carbon_file) if carbon_file else (None, _carbon.Registry.default())
         inv = reporting.write_period_report(store, t0, t1, fmt, out, factory=factory, carbon_cfg=cfg,
-                                            registry=registry, site=site, origin=origin)
+                                            registry=registry, site=site, origin=origin, tz=tz)
     except ConfigError as exc:
         fail(str(exc))
     except (ValueError, StoreError) as exc:

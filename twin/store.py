@@ -172,6 +172,24 @@ class Store:
             self._written["emissions"] += len(recs)
         return len(recs)
 
+    def record_site_zone(self, site: str, tz: str) -> None:
+        """Remember the site's IANA time zone (the ledger's clock hours are the zone's), so ``report``
+        reads a period in it without the factory model. A store that holds another zone for the site
+        is refused: its hours and this run's would be different clocks."""
+        with self._lock:
+            held = self._db.execute("SELECT timezone FROM site WHERE site = ?", (site,)).fetchone()
+            if held is None:
+                self._db.execute("INSERT OR IGNORE INTO site (site, timezone) VALUES (?, ?)", (site, tz))
+                held = self._db.execute("SELECT timezone FROM site WHERE site = ?", (site,)).fetchone()
+        if held[0] != tz:
+            raise StoreError(f"{self.path}: site {site!r} was written in time zone {held[0]}, this run's "
+                             f"factory.site.timezone is {tz}; use the same zone or another --store")
+
+    def site_zones(self) -> dict[str, str]:
+        """Each site's recorded IANA time zone (none for sites written before schema version 6)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT site, timezone FROM site ORDER BY site").fetchall())
+
     def write_product_use(self, rows: Iterable, site: str) -> int:
         """Upsert per-station, per-product machine time and output (``twin.emissions.products.ProductUse``)."""
         data = [(site, *(float(getattr(r, c)) if c not in ("line", "station", "product") else getattr(r, c)

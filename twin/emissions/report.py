@@ -36,6 +36,32 @@ def site_zone(factory: Factory | None) -> str:
     return getattr(factory.site, "timezone", None) or factory.calendar.timezone or "UTC"
 
 
+def period_zone(store_path: Path, factory: Factory | None, site: str | None = None,
+                config: Path | None = None) -> str | None:
+    """The zone ``--from``/``--to`` are read in: the factory's (``--config``), else the one the store
+    recorded for the site; None for a store written before it recorded zones (schema version 6).
+    ValueError when the config's zone and the store's disagree, or the store's sites are in several
+    zones and no ``--site`` says which."""
+    with Store(store_path) as store:
+        zones = store.site_zones()
+    name = site or (factory.site.name if factory is not None else None)
+    if name is None:
+        found = sorted(set(zones.values()))
+        if len(found) > 1:
+            raise ValueError(f"{store_path}: sites in several time zones "
+                             f"({', '.join(f'{s} {z}' for s, z in zones.items())}); choose one with --site")
+        recorded = found[0] if found else None
+    else:
+        recorded = zones.get(name)
+    if factory is None:
+        return recorded
+    tz = site_zone(factory)
+    if recorded is not None and recorded != tz:
+        raise ValueError(f"{config or '--config'}: site.timezone {tz} of site {name!r} disagrees with the time zone "
+                         f"{recorded} that {store_path} recorded for it")
+    return tz
+
+
 def parse_period(date_from: str, date_to: str, tz: str) -> tuple[float, float]:
     """[t0, t1) of ``--from``/``--to`` read in the site's zone; both on the zone's clock hours."""
     t0, t1 = parse_site_time(date_from, tz), parse_site_time(date_to, tz)
@@ -135,7 +161,8 @@ def write_period_report(store_path: Path, t0: float, t1: float, fmt: str, out: P
     check_format(fmt)
     if origin not in ORIGINS:
         raise ValueError(f"--origin {origin!r}: expected measured or simulated")
-    notes = [] if factory is not None or tz else ["no --config: the period is read in UTC"]
+    notes = [] if factory is not None or tz else [
+        "no --config and no time zone recorded in the store (written before it kept one): the period is read in UTC"]
     tz = tz or site_zone(factory)
     cfg = carbon_cfg or carbon.CarbonConfig()
     with Store(store_path) as store:

@@ -112,10 +112,19 @@ def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples
             supervisor.call(f"sink:{sink.sink_name}", one, sink, context="final write")
 
 
+def record_zone(sinks: list[Sink], factory: Factory) -> None:
+    """Each store remembers the site's time zone, so ``report`` reads periods in it without --config
+    (StoreError when it holds another zone for the site)."""
+    for sink in sinks:
+        if isinstance(sink, Store):
+            sink.record_site_zone(factory.site.name, factory.site.timezone or factory.calendar.timezone)
+
+
 def write_sinks(factory: Factory, config: Sinks, report, em, frozen, samples=None) -> dict:
     """``simulate`` and ``replay``: open the configured sinks, write the run, return their block."""
     sinks = open_sinks(config)
     try:
+        record_zone(sinks, factory)
         write_final(sinks, factory, report, em, frozen, samples)
     finally:
         blocks = close_sinks(sinks)
@@ -145,6 +154,11 @@ class LiveWriter:
         self.factory, self.sinks, self.carbon, self.origin = factory, sinks, carbon, origin
         self.supervisor = supervisor if supervisor is not None else Supervisor()
         self.tz = factory.site.timezone or factory.calendar.timezone
+        try:
+            record_zone(sinks, factory)
+        except BaseException:
+            close_sinks(sinks)  # the run does not start: nothing may stay open
+            raise
         self._minute: float | None = None  # end of the newest closed minute written
         self._hour: float | None = None
         self._records: dict[tuple, object] = {}

@@ -290,7 +290,7 @@ def gap_parts(c_t, c_key, c_value, s_t, s_unit, s_code, p_t, p_unit, p_code, def
             d, _ = _counter_step(v0, v, float(modulus_produced))
             prev = (ti, v)
             pieces = [(max(a, t0), min(b, ti), st) for a, b, st in timeline if min(b, ti) > max(a, t0)]
-            if d <= 0 or not any(st == State.UNKNOWN for _, _, st in pieces):
+            if d <= 0 or not any(st == State.UNKNOWN and b > edges[0] for _, b, st in pieces):
                 continue
             w = _window_of(edges, ti, closed_last=True)
             if w is not None:

@@ -101,7 +101,9 @@ def _gap_run(in_gap, ideal_gap, apt_gap, c, s, mix, u, m, win, t_end):
             e = _next_change(st, j, j1, x, t_end)
             if e > tr:
                 e = tr
-            if x >= t_end or cur == UNKNOWN:
+            # UNKNOWN before the span's start is not a gap of this span: the state walk starts
+            # there with the state then in effect (a bounded log's first readings may predate it)
+            if x >= t_end or (cur == UNKNOWN and e > edges[0]):
                 unknown = True
             x = e
             while j < j1 and st[j] <= x:

@@ -16,9 +16,10 @@ from twin.cli_support import Command, Group, check_output, check_store, check_ya
 from twin.store import StoreError
 from twin.cli_options import (
     CarbonOpt, DashboardAllowedHostOpt, DashboardHostOpt, DashboardOpt, DashboardPortOpt, DashboardTokenFileOpt,
-    InfluxBucketOpt, InfluxOrgOpt, InfluxSpoolOpt, InfluxUrlOpt, JsonOpt, NoStoreOpt, StoreOpt, VerboseOpt, WindowOpt,
-    checked, fail, load, setup_logging, sink_options,
+    InfluxBucketOpt, InfluxOrgOpt, InfluxSpoolOpt, InfluxUrlOpt, JsonOpt, LinesOpt, MetersOpt, NoStoreOpt, StoreOpt,
+    VerboseOpt, WindowOpt, checked, fail, load, setup_logging, sink_options,
 )
+from twin.cli_rollup import rollup
 
 
 app = typer.Typer(
@@ -248,6 +249,8 @@ def run(
     config: Path = typer.Argument(..., help="Factory model (YAML) of the plant."),
     mapping: Path = typer.Option(..., "--mapping", "-m", help="Connection mapping (YAML): OPC UA nodes, MQTT topics."),
     duration: Optional[float] = typer.Option(None, "--duration", "-d", min=1, help="Wall seconds; default: until Ctrl-C."),
+    lines: Optional[str] = LinesOpt,
+    meters: Optional[bool] = MetersOpt,
     store: Path = StoreOpt,
     no_store: bool = NoStoreOpt,
     influx_url: Optional[str] = InfluxUrlOpt,
@@ -262,7 +265,8 @@ def run(
     json_out: bool = JsonOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Shadow a real line: the sources a mapping names, into the live twin and its sinks."""
+    """Shadow a real line: the sources a mapping names, into the live twin and its sinks (with --lines,
+    only some lines of the site: one process of several sharing a broker and a store)."""
     from connectors.mapping import load_mapping
 
     from twin.runtime.live import run_mapping
@@ -273,9 +277,18 @@ def run(
         m = load_mapping(mapping, factory)
     except ConfigError as exc:
         fail(str(exc))
+    from twin.runtime.lines import partition
+
+    try:
+        part = None if lines is None else partition(factory, lines, meters)
+    except ValueError as exc:
+        fail(str(exc))
+    if part is None and meters is not None:
+        fail("--meters/--no-meters go with --lines")
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
                          dashboard_allowed_host)
+    opts.partition = part
     _run_live("run", run_mapping(factory, config, m, opts), json_out, factory.calendar.timezone)
 
 
@@ -304,6 +317,9 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
     lost = lost_work(doc.get("errors") or {}, doc.get("sinks"))
     if lost:  # exit 4: the run finished, but its twin or sinks stopped working on the way
         fail(f"{name}: {lost}", 4)
+
+
+app.command(cls=Command)(rollup)
 
 
 @app.command(cls=Command)

@@ -32,6 +32,11 @@ DashboardAllowedHostOpt = typer.Option(
     [], "--dashboard-allowed-host", metavar="NAME[:PORT]",
     help="Another name the page may be addressed by (a DNS name, a proxy); repeatable. Other Host names get 421.")
 VerboseOpt = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr.")
+LinesOpt = typer.Option(None, "--lines", metavar="L1,L2",
+                        help="Own only these lines: subscribe to, compute and write them (docs/deployment.md).")
+MetersOpt = typer.Option(None, "--meters/--no-meters",
+                         help="With --lines: own the site meters and the emissions ledger "
+                              "(default: the process whose lines include the site's first line).")
 
 
 def setup_logging(verbose: bool) -> None:

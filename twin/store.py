@@ -43,6 +43,18 @@ class StoreError(RuntimeError):
     pass
 
 
+def _kpi_window(r: tuple) -> KpiWindow:
+    """A KpiWindow of a kpi row (site, line, station, start, end, KPI_FIELDS..., flags)."""
+    values = dict(zip(KPI_FIELDS, r[5:-1]))
+    for name in ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unknown_s", "produced", "good", "scrap", "rework",
+                 "produced_in_gap"):
+        values[name] = values[name] if values[name] is not None else 0.0
+    values["failures"] = int(values["failures"] or 0)
+    return KpiWindow(site=r[0], line=r[1] or None, station=r[2] or None,
+                     start=None if r[3] == OPEN else r[3], end=None if r[4] == OPEN else r[4],
+                     flags=json.loads(r[-1]), **values)
+
+
 def _where(sql: str, conditions: list[tuple[str, object]]) -> tuple[str, list]:
     """``sql`` with a WHERE clause of the conditions whose value is given (None: no filter); a
     tuple value fills several placeholders of its clause."""
@@ -285,19 +297,19 @@ class Store:
         sql += ' ORDER BY "end", site, line, station'
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        out = []
-        for r in rows:
-            values = dict(zip(KPI_FIELDS, r[5:-1]))
-            for name in ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unknown_s", "produced", "good", "scrap", "rework",
-                         "produced_in_gap"):
-                values[name] = values[name] if values[name] is not None else 0.0
-            values["failures"] = int(values["failures"] or 0)
-            out.append(KpiWindow(
-                site=r[0], line=r[1] or None, station=r[2] or None,
-                start=None if r[3] == OPEN else r[3], end=None if r[4] == OPEN else r[4],
-                flags=json.loads(r[-1]), **values,
-            ))
-        return out
+        return [_kpi_window(r) for r in rows]
+
+    def line_windows(self, t0: float, t1: float, *, site: str | None = None) -> list[KpiWindow]:
+        """Line rows (no station or site rows) of the windows that lie within [t0, t1], by site,
+        line, start and end: what ``rollup`` sums (twin/rollup.py). Found by the end index."""
+        sql, args = _where(f'SELECT site, line, station, start, "end", {", ".join(KPI_FIELDS)}, flags FROM kpi', [
+            ('"end" > ? AND "end" <= ? AND start >= ?', (t0, t1, t0)),
+            ("line != '' AND station = ''", ()), ("site = ?", site),
+        ])
+        sql += ' ORDER BY site, line, start, "end"'
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_kpi_window(r) for r in rows]
 
     def emissions(self, t0: float | None = None, t1: float | None = None, *, site: str | None = None,
                   origin: str | None = None) -> list[EmissionsRecord]:

@@ -70,6 +70,7 @@ class LiveOptions:
     forecast_every_s: float = 30.0  # wall seconds between two end-of-shift forecasts
     connect_timeout_s: float = 15.0  # ``run``: wall seconds for a first source to connect, else exit 3
     extra_sinks: tuple = ()  # sink objects of the caller (embedding, tests): fed and closed like the others
+    partition: Any = None  # ``run --lines``: the lines (and meters) this process owns (twin/runtime/lines.py)
 
 
 def page_factors(cfg, registry) -> dict[str, float]:
@@ -109,7 +110,8 @@ class LiveRun:
         # opened last: nothing after this can fail and leave a sink open
         self.sinks = open_sinks(opts.sinks) + list(opts.extra_sinks) + ([self.feed] if self.feed is not None else [])
         self._closed: dict | None = None
-        self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor, origin=origin)
+        self.writer = LiveWriter(factory, self.sinks, self.carbon, self.supervisor, origin=origin,
+                                 partition=opts.partition)
         # each subscriber under its own guard: one that raises never keeps the snapshot from the other
         twin.subscribe(self.supervisor.guard("tick", self.writer.on_snapshot))
         if self.feed is not None:
@@ -276,7 +278,7 @@ class LiveRun:
                 replications=self.opts.forecast_replications), restart=False)
         doc = await asyncio.to_thread(live_summary, self.factory, self.config, self.twin, self.sources, frozen,
                                       report, em, sim=sim, forecast=forecast, extra=extra)
-        write_final(self.sinks, self.factory, report, em, frozen, supervisor=sup)
+        write_final(self.sinks, self.factory, report, em, frozen, supervisor=sup, partition=self.opts.partition)
         doc["sources"] = sources_block(self.sources, self.twin.router, self.twin.connections)
         doc["sinks"] = self.close()
         doc["errors"] = sup.errors()
@@ -337,17 +339,30 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
     ``SourcesUnreachable`` when none of them connected within ``connect_timeout_s`` (or the run)."""
     from connectors.registry import build_sources
 
+    part = opts.partition
+    if part is not None:  # run --lines: subscribe to, and compute, the owned lines only
+        from twin.runtime.lines import elsewhere, narrow_mapping, owned_factory
+
+        mapping = narrow_mapping(mapping, part)
+    # sources know the whole site, so what reaches them for another process is the router's to count
     sources = build_sources(mapping, factory, _dead_letter_dir(opts))
     if not sources:
         raise ValueError("the mapping names no source")
+    if part is not None:
+        site_signals, factory = elsewhere(factory, part), owned_factory(factory, part)
     twin = LiveTwin(factory, source_signals={s.name: s.signals for s in sources})
+    if part is not None:
+        twin.router.elsewhere = site_signals
     stop = asyncio.Event()
     t0 = time.time()
     async with LiveRun(factory, config, twin, sources, opts) as run:
         await run.shadow(stop, watch=True)
         if not run.connected:
             raise SourcesUnreachable(f"no source could be reached: {run.unreached()}")
-        return await run.finish(t0, time.time())
+        doc = await run.finish(t0, time.time())
+        if part is not None:
+            doc["partition"] = part.block()
+        return doc
 
 
 def _dead_letter_dir(opts: LiveOptions) -> Path:

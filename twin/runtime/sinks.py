@@ -88,16 +88,24 @@ def _records_for_sinks(report, frozen) -> list:
             for w in [*report.stations, *report.lines, report.site]]
 
 
+def owned_rows(windows, partition) -> list:
+    """``run --lines``: the station and line rows only. A process's site row holds its own lines
+    alone and would replace another process's under the same key; ``rollup`` sums the lines."""
+    return list(windows) if partition is None else [w for w in windows if w.line is not None]
+
+
 def write_final(sinks: list[Sink], factory: Factory, report, em, frozen, samples=None,
-                supervisor: Supervisor | None = None) -> None:
+                supervisor: Supervisor | None = None, partition=None) -> None:
     """The whole run's KPI windows, emissions, product use (store only) and samples, to every sink.
-    With a ``supervisor`` a failing sink is counted and the others still get everything."""
-    windows = _records_for_sinks(report, frozen)
+    With a ``supervisor`` a failing sink is counted and the others still get everything. With a
+    ``partition`` (``run --lines``) no site rows, and emissions only from the meters' owner."""
+    windows = owned_rows(_records_for_sinks(report, frozen), partition)
     site = factory.site.name
+    ledger = partition is None or partition.meters
 
     def one(sink) -> None:
         sink.write_windows(windows)
-        if not getattr(em, "written", False):  # a live run's hours went out as they closed
+        if ledger and not getattr(em, "written", False):  # a live run's hours went out as they closed
             sink.write_emissions(em.records)
         if isinstance(sink, Store):
             # per clock hour of the site, so a report of any whole-hour period finds its products
@@ -150,8 +158,12 @@ class LiveWriter:
     HOUR_LATE_S = 600.0
 
     def __init__(self, factory: Factory, sinks: list[Sink], carbon, supervisor: Supervisor | None = None,
-                 origin: str = "measured") -> None:
+                 origin: str = "measured", partition=None) -> None:
         self.factory, self.sinks, self.carbon, self.origin = factory, sinks, carbon, origin
+        # run --lines: line rows only, and the hourly ledger only from the meters' owner (a batch of
+        # an hour replaces the whole hour in the store: two writers would erase each other's)
+        self.partition = partition
+        self.ledger = partition is None or partition.meters
         self.supervisor = supervisor if supervisor is not None else Supervisor()
         self.tz = factory.site.timezone or factory.calendar.timezone
         try:
@@ -229,7 +241,7 @@ class LiveWriter:
             return
         first = hour_floor(t0, self.tz)
         self._records = {k: r for k, r in self._records.items() if not first <= r.start < t1}
-        if records:
+        if records and self.ledger:
             self._write("write_emissions", records)
             for r in records:
                 self._records[r.key] = r
@@ -271,7 +283,7 @@ class LiveWriter:
             log.info("live minute windows %.0f-%.0f: meters not accounted: %s", first, closed, exc)
             recs = []
         fill_co2e(report, recs, site_hours(self.factory, hour_span.t_start, closed), cfg, registry, hour_span)
-        return list(report.windows)
+        return owned_rows(report.windows, self.partition)
 
     def _write(self, method: str, records) -> None:
         if records:

@@ -14,6 +14,7 @@ stable names that show up in JSON summaries and on ``/health``:
                     restores it from the reconnect (live_twin.py) before it gets here
 ``clock_skew``      live runs only: stamped more than ``live.max_clock_skew_s`` ahead of its receive time
 ``too_old``         live runs only: stamped more than ``live.max_sample_age_s`` before its receive time
+``other_process``   ``run --lines``: a signal of the site that another process owns (``elsewhere``)
 
 The last two need a receive clock (the live twin's, which is the simulated clock in ``demo``); ``replay``
 has none, so a recording of any age is read whole.
@@ -115,6 +116,7 @@ class SampleRouter:
         self.max_sample_age_s = max_sample_age_s
         self.t_min = math.inf
         self.t_max = -math.inf
+        self.elsewhere: frozenset[str] = frozenset()  # run --lines: signals another process owns
 
     def reject(self, reason: str, sample: Sample | None, detail: str = "") -> None:
         self.rejected[reason] += 1
@@ -138,7 +140,7 @@ class SampleRouter:
         self.received += 1
         route = self.routes.get(s.signal)
         if route is None:
-            self.reject("unknown_signal", s)
+            self.reject("other_process" if s.signal in self.elsewhere else "unknown_signal", s)
             return False
         if not isinstance(s.ts, float | int) or not math.isfinite(s.ts):
             self.reject("bad_value", s, "timestamp is not a finite number")

@@ -1,0 +1,120 @@
+"""Replications on a real Dask cluster of worker processes on loopback: the same numbers for 1 and 2
+workers and as run in this process, complete and identical results when a worker dies in the middle
+of a replication, and a clear error for a scheduler that does not answer."""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from distributed import Client, LocalCluster
+
+from factory_models import ConfigError
+from twin.experiment.cluster import SchedulerUnreachable, run_all
+from twin.experiment.replication import run_replication
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE_S = 120.0
+
+
+def demo() -> dict:
+    return yaml.safe_load((ROOT / "configs/demo_smt.yaml").read_text())
+
+
+def faster_placer(doc: dict) -> dict:
+    out = copy.deepcopy(doc)
+    placer = next(s for s in out["lines"][0]["stations"] if s["name"] == "placer-chip")
+    placer["cycle_time_s"]["ctrl-board"] = 34
+    return out
+
+
+def serial(tasks) -> list[dict]:
+    return [{"scenario": name, **run_replication(doc, h, w, seed)} for name, doc, h, w, seed in tasks]
+
+
+def test_same_results_for_one_and_two_workers_and_in_process():
+    base = demo()
+    tasks = [(name, doc, 24, 2, seed) for seed in (1, 2, 3) for name, doc in (("base", base), ("faster", faster_placer(base)))]
+    one = run_all(tasks, workers=1, progress=False)
+    two = run_all(tasks, workers=2, progress=False)
+    assert one == two == serial(tasks)
+    assert [(r["scenario"], r["seed"]) for r in two] == [(t[0], t[4]) for t in tasks]  # task order
+    # common random numbers: the faster placer changes the outcome of the same seed
+    assert two[0] != {**two[1], "scenario": "base"}
+
+
+def _die_if_busy(dask_worker, note: str):
+    """Run in a worker's event loop: if a replication is executing in its task thread right now,
+    note its key and end the process at once (as a crash would), mid-replication."""
+    busy = [ts.key for ts in dask_worker.state.executing if str(ts.key).startswith("replication-")]
+    if not busy:
+        return False
+    Path(note).write_text(str(busy[0]))
+    os._exit(1)
+
+
+def test_a_worker_killed_mid_replication_still_gives_complete_identical_results(tmp_path):
+    base = demo()
+    tasks = [("base", base, 72, 2, seed) for seed in range(1, 9)]
+    expected = serial(tasks)
+    note = tmp_path / "killed"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as observer:
+        out: dict = {}
+        runner = threading.Thread(target=lambda: out.update(results=run_all(
+            tasks, scheduler=cluster.scheduler_address, progress=False)))
+        runner.start()
+        victim = None
+        deadline = time.monotonic() + DEADLINE_S
+        while victim is None and runner.is_alive() and time.monotonic() < deadline:
+            for address in list(observer.scheduler_info()["workers"]):
+                try:
+                    observer.run(_die_if_busy, note=str(note), workers=[address])
+                except Exception:  # noqa: BLE001 (the worker ended while answering: the kill)
+                    if note.exists():
+                        victim = address
+                        break
+        runner.join(DEADLINE_S)
+        assert victim is not None, "no worker was caught executing a replication"
+        assert not runner.is_alive()
+        killed_key = note.read_text()
+        assert killed_key.startswith("replication-")
+        # the scheduler saw the worker go (its nanny starts a new one at another address)
+        while victim in observer.scheduler_info()["workers"] and time.monotonic() < deadline:
+            observer.scheduler_info()
+        assert victim not in observer.scheduler_info()["workers"]
+    assert out["results"] == expected  # every replication, the killed one included, same numbers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_scheduler_is_a_clear_error_naming_the_address():
+    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there any more
+    started = time.monotonic()
+    with pytest.raises(SchedulerUnreachable) as err:
+        run_all([("base", demo(), 1, 0, 1)], scheduler=address, progress=False, connect_timeout_s=2)
+    assert str(err.value).startswith(f"cannot reach the Dask scheduler at {address}: ")
+    assert "\n" not in str(err.value)
+    assert time.monotonic() - started < 30
+    with pytest.raises(SchedulerUnreachable, match="at localhost:8786: not a scheduler address"):
+        run_all([("base", demo(), 1, 0, 1)], scheduler="localhost:8786", progress=False)
+
+
+def test_a_bad_model_fails_before_any_cluster_is_reached():
+    doc = demo()
+    doc["lines"][0]["stations"][0]["buffer_after"] = -1
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(ConfigError, match=r"scenario bad: lines\[0\]\.stations\[0\]\.buffer_after"):
+        run_all([("base", demo(), 1, 0, 1), ("bad", doc, 1, 0, 1)], scheduler=address, progress=False)

@@ -165,5 +165,25 @@ MIGRATIONS: list[str] = [
         timezone TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 7: PACT product footprints as published (twin/pact_api/repository.py), immutable but for status
+    # (Active to Deprecated), in publication order (seq), with the changes customers are told of
+    # (footprint_change) and how far each customer was told (footprint_notice)
+    """
+    CREATE TABLE footprint (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        series TEXT NOT NULL, revision INTEGER NOT NULL,
+        status TEXT NOT NULL, figures TEXT NOT NULL,
+        shared_with TEXT,        -- JSON list of client ids, NULL: every client
+        published REAL NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (series, revision)
+    );
+    CREATE TABLE footprint_change (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, at REAL NOT NULL
+    );
+    CREATE TABLE footprint_notice (
+        client_id TEXT NOT NULL PRIMARY KEY, seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

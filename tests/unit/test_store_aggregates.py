@@ -60,7 +60,8 @@ def test_the_migration_builds_the_aggregates_from_the_rows_held(tmp_path):
     write_example(path)
     db = sqlite3.connect(path)
     kept = [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4").fetchall() for t in ("emissions_hours", "emissions_days")]
-    db.executescript("DROP TABLE emissions_hours; DROP TABLE emissions_days; DROP TABLE site; PRAGMA user_version=4;")
+    db.executescript("DROP TABLE emissions_hours; DROP TABLE emissions_days; DROP TABLE site; DROP TABLE footprint; "
+                     "DROP TABLE footprint_change; DROP TABLE footprint_notice; PRAGMA user_version=4;")
     db.close()
     with Store(path) as st:
         assert st.schema_version == SCHEMA_VERSION

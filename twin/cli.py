@@ -13,6 +13,7 @@ from factory_models import ConfigError
 from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
 from twin.cli_support import Command, Group, check_output, check_store, check_yaml
+from twin.cli_experiment import experiment
 from twin.store import StoreError
 from twin.cli_options import (
     CarbonOpt, DashboardAllowedHostOpt, DashboardHostOpt, DashboardOpt, DashboardPortOpt, DashboardTokenFileOpt,
@@ -390,6 +391,14 @@ def check(
         dump_json(doc)
     else:
         print_mapping(doc, console())
+
+
+app.command(cls=Command)(experiment)  # its body: twin/cli_experiment.py
+
+
+from twin.cli_pact import pact_api  # noqa: E402 - the command lives in its own module
+
+app.command("pact-api", cls=Command)(pact_api)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -37,7 +37,9 @@ from streams derived from the seed, and nothing here depends on the process or t
 
 from __future__ import annotations
 
+import json
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,10 @@ TIME_ELEMENTS = ("pot_s", "pbt_s", "apt_s", "asut_s", "adet_s", "adot_s", "unkno
 COUNTS = ("produced", "good", "scrap", "rework", "failures")
 KPIS = ("oee", "availability", "performance", "quality", "nee")
 TIE = 1e-12
+#: carbon configs and registries already loaded in this process (reading the registry's YAML took
+#: about a fifth of a 24 h replication of demo_smt); keyed by the model's carbon settings and file
+_CARBON: OrderedDict[str, tuple] = OrderedDict()
+_CARBON_KEEP = 16
 
 
 def factory_from_doc(doc: dict, source: str = "<factory model>") -> Factory:
@@ -99,6 +105,19 @@ def bottleneck_of(shares: dict[str, float | None]) -> str | None:
     return best
 
 
+def carbon_for(factory: Factory, config_path: str | Path | None):
+    """``carbon_setup`` of the factory, loaded once per process for the same carbon settings (a
+    factor file changed on disk during the process's life is not read again)."""
+    key = json.dumps([factory.carbon, factory.site.country, factory.site.grid_region,
+                      str(config_path) if config_path else None], sort_keys=True, default=str)
+    hit = _CARBON.get(key)
+    if hit is None:
+        hit = _CARBON[key] = carbon_setup(factory, Path(config_path) if config_path else None)
+        if len(_CARBON) > _CARBON_KEEP:
+            _CARBON.popitem(last=False)
+    return hit
+
+
 def _per(num: float | None, den: float | None) -> float | None:
     return num / den if num is not None and den is not None and den > 0 else None
 
@@ -116,7 +135,7 @@ def run_replication(factory_doc: dict, hours: float, warmup_hours: float, seed: 
     sim.run(warmup_s + span_s)
     frozen = sim.truth(sim.t0 + warmup_s)  # the warm-up fills the buffers; it is not measured
     report = compute_kpis(frozen, factory)
-    cfg, registry = carbon_setup(factory, Path(config_path) if config_path else None)
+    cfg, registry = carbon_for(factory, config_path)
     em = account_log(factory, frozen, None, cfg, registry, origin="simulated")
     site = report.site
 

@@ -1,0 +1,78 @@
+"""Experiment replications on a local Dask cluster of 2 workers against 1 worker, in the same run.
+
+    python -m bench.experiment [--replications 200] [--hours 24] [--warmup-hours 0]
+                               [--config configs/demo_smt.yaml] [--seed 1] [--json]
+
+Each side starts its own ``LocalCluster`` (worker processes, one thread each, as ``experiment``
+does), warms every worker first (the Numba KPI kernels loaded and the twin imported: not timed),
+then times ``run_on`` over the same tasks: seeds ``seed .. seed + replications - 1`` of the config.
+It prints the wall seconds of each side, replications per second, the speed-up of 2 workers over 1
+(goal at least 1.7x on 2 cores) and whether both sides returned the same numbers (they must). The
+load average before each side is printed too: on a machine shared with other work the speed-up
+says more about that work than about Dask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from twin.experiment.cluster import default_workers, open_client, run_on, warm
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 1.7
+
+
+def timed(tasks: list, workers: int) -> dict:
+    """Wall and CPU seconds of ``tasks`` on a warmed local cluster of ``workers`` processes."""
+    with open_client(workers=workers) as client:
+        warm(client)
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        results = run_on(client, tasks, progress=False)
+        wall = time.perf_counter() - start
+    return {"workers": workers, "wall_s": wall, "replications_per_s": len(tasks) / wall,
+            "load_avg_1min_before": load, "results": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.experiment", description=__doc__.splitlines()[0])
+    p.add_argument("--replications", type=int, default=200)
+    p.add_argument("--hours", type=float, default=24.0)
+    p.add_argument("--warmup-hours", type=float, default=0.0)
+    p.add_argument("--config", type=Path, default=ROOT / "configs/demo_smt.yaml")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    if a.replications < 1:
+        p.error("--replications must be at least 1")
+    doc = yaml.safe_load(a.config.read_text())
+    tasks = [("base", doc, a.hours, a.warmup_hours, a.seed + i, str(a.config)) for i in range(a.replications)]
+    one = timed(tasks, 1)
+    two = timed(tasks, 2)
+    same = one.pop("results") == two.pop("results")
+    speedup = one["wall_s"] / two["wall_s"]
+    out = {"replications": a.replications, "hours": a.hours, "warmup_hours": a.warmup_hours,
+           "config": str(a.config), "cores_available": default_workers(), "one_worker": one, "two_workers": two,
+           "speedup": speedup, "goal": GOAL, "identical_results": same}
+    if a.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{a.replications} replications of {a.hours:g} h ({a.warmup_hours:g} h warm-up) of {a.config.name}, "
+              f"{out['cores_available']} cores available")
+        for side in (one, two):
+            print(f"  {side['workers']} worker{'s' if side['workers'] > 1 else ''}: {side['wall_s']:.2f} s, "
+                  f"{side['replications_per_s']:.2f} replications/s (1-min load average before: "
+                  f"{side['load_avg_1min_before']:.2f})")
+        print(f"  speed-up 2 vs 1 workers: {speedup:.2f}x (goal >= {GOAL}x); identical results: {same}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -25,10 +26,10 @@ from twin.experiment.stats import KPIS
 
 OUT_FILES = ("experiment.json", "replications.csv", "experiment.png")
 LABELS = {
-    "throughput_per_h": "good / h", "oee": "OEE", "availability": "availability", "performance": "performance",
-    "quality": "quality", "energy_kwh": "energy, kWh", "kwh_per_good": "kWh / good",
-    "co2e_kg_per_good": "kg CO2e / good", "scope2_location_co2e_kg": "Scope 2 (location), kg CO2e",
-    "scope1_co2e_kg": "Scope 1, kg CO2e",
+    "throughput_per_h": "good / h", "oee": "OEE %", "availability": "availability %", "performance": "performance %",
+    "quality": "quality %", "energy_kwh": "energy kWh", "kwh_per_good": "kWh / good",
+    "co2e_kg_per_good": "kg CO2e / good", "scope2_location_co2e_kg": "Scope 2 loc. kg",
+    "scope1_co2e_kg": "Scope 1 kg",
 }
 RATIOS = {"oee", "availability", "performance", "quality"}
 COUNTS = ("produced", "good", "scrap", "rework", "failures")
@@ -37,8 +38,8 @@ COUNTS = ("produced", "good", "scrap", "rework", "failures")
 def _fmt(kpi: str, x: float | None, signed: bool = False) -> str:
     if x is None:
         return "-"
-    if kpi in RATIOS:
-        return f"{x * 100:+.2f} pp" if signed else f"{x * 100:.2f} %"
+    if kpi in RATIOS:  # in per cent, their differences in percentage points
+        return f"{x * 100:+.2f}" if signed else f"{x * 100:.2f}"
     digits = 3 if abs(x) < 10 else 1
     return f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}"
 
@@ -55,10 +56,10 @@ def print_table(doc: dict, console: Console) -> None:
     title = (f"{plan['path']}: {plan['replications']} replications of {plan['hours']:g} h after "
              f"{plan['warmup_hours']:g} h warm-up, seeds {plan['seed']}..{plan['seed'] + plan['replications'] - 1} "
              f"in every scenario; compared with {plan['reference']!r}")
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
+                  caption="differences are paired (same seeds); of a % in percentage points", caption_justify="left")
     for col, just in (("KPI", "left"), ("scenario", "left"), ("mean", "right"), ("95 % interval", "right"),
-                      ("vs " + plan["reference"], "right"), ("95 % interval of the difference", "right"),
-                      ("verdict", "left")):
+                      ("vs " + plan["reference"], "right"), ("95 % interval", "right"), ("verdict", "left")):
         table.add_column(col, justify=just)
     for kpi in KPIS:
         for i, s in enumerate(doc["scenarios"]):
@@ -72,7 +73,7 @@ def print_table(doc: dict, console: Console) -> None:
                           end_section=i == len(doc["scenarios"]) - 1)
     for i, s in enumerate(doc["scenarios"]):
         b = s["kpis"]["bottleneck"]
-        share = "" if b["share"] is None else f"{b['share'] * 100:.0f} % of replications"
+        share = "" if b["share"] is None else f"in {b['share'] * 100:.0f} % of runs"
         table.add_row("bottleneck" if i == 0 else "", s["name"], b["station"] or "-", share, "", "", "")
     console.print(table)
     seq = plan.get("sequential")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .policies import ShiftOff, Standby
 from .states import State
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a path segment of a signal: no '/', no spaces
@@ -131,6 +132,8 @@ class Station(Strict):
     power_kw: PowerProfile
     buffer_after: Annotated[int, Field(ge=1, le=100_000)] = 10  # parts between this station and the next
     slowdown: Annotated[float, Field(ge=1.0, le=5.0)] = 1.0  # actual / ideal cycle time
+    standby: Standby | None = None  # energy-saving standby after idle time (factory_models/policies.py)
+    shift_off: list[ShiftOff] = []  # windows in which the station is switched off (NO_SHIFT)
 
 
 class Release(Strict):
@@ -144,6 +147,7 @@ class Line(Strict):
     stations: Annotated[list[Station], Field(min_length=1)]
     release: Release = Release()
     output_station: Name | None = None  # whose good output is the line's output (default: last)
+    shift_off: list[ShiftOff] = []  # windows in which every station of the line is switched off
 
     @model_validator(mode="after")
     def _check_routing(self) -> "Line":

@@ -21,7 +21,7 @@ from bisect import bisect_right
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from factory_models.schema import WEEKDAYS, Calendar
+from factory_models.schema import WEEKDAYS, Calendar, Shift
 from factory_models.states import State
 
 ON, BREAK, OFF = 0, 1, 2
@@ -148,3 +148,34 @@ class ShiftCalendar:
             a = end
             i += 1
         return out
+
+
+class SwitchedOffCalendar:
+    """A station's own view of the site calendar: OFF inside its ``shift_off`` windows, else the site's.
+
+    The windows are generated as the shifts of a calendar of their own (same zone, their days), so
+    they follow local time and daylight saving as shifts do. Only ``at`` is needed: the site meters
+    keep reading the site calendar.
+    """
+
+    def __init__(self, site: ShiftCalendar, calendar: Calendar, windows, start: datetime):
+        self.site = site
+        self.always_on = False
+        # one pseudo-calendar per window: each has its own days
+        self._off = [ShiftCalendar(Calendar(timezone=calendar.timezone, workdays=list(w.days),
+                                            shifts=[Shift(name="off", start=w.start, end=w.end)]), start)
+                     for w in windows]
+
+    def at(self, t: float) -> tuple[int, float]:
+        mode, change = self.site.at(t)
+        off_until = None
+        for cal in self._off:
+            in_window, edge = cal.at(t)
+            if in_window == ON:
+                off_until = edge if off_until is None else max(off_until, edge)
+            elif edge < change:
+                change = edge
+        if off_until is not None:
+            # overlapping windows: the latest end found; asking again there finds any window still on
+            return OFF, off_until
+        return mode, change

@@ -70,22 +70,27 @@ class FactorySim:
         self.meters.initial_readings()
         for lm in self.lines:
             lm.start(self.env)
-        if not self.calendar.always_on:
-            self.env.process(self._watch_calendar())
+        # one watcher per calendar: the site's, and each station's own with shift_off windows
+        watched: dict[int, tuple] = {}
+        for m in self.machines:
+            watched.setdefault(id(m.cal), (m.cal, []))[1].append(m)
+        for cal, machines in watched.values():
+            if not cal.always_on:
+                self.env.process(self._watch_calendar(cal, machines))
         if self.meters.meters:
             self.env.process(self._read_meters())
 
     # --- processes ------------------------------------------------------------------------------
 
-    def _watch_calendar(self):
-        """At each shift or break boundary, show the calendar's state on machines that are waiting."""
-        env, cal = self.env, self.calendar
+    def _watch_calendar(self, cal, machines: list[Machine]):
+        """At each boundary of ``cal``, show its state on those of ``machines`` that are waiting."""
+        env = self.env
         while True:
             _, change = cal.at(env.now)
             yield env.timeout(change - env.now)
             mode, _ = cal.at(env.now)
             shown = None if mode == ON else int(PAUSE_STATE[mode])
-            for m in self.machines:
+            for m in machines:
                 if m.waiting is not None:
                     m.show(m.waiting if shown is None else shown)
 

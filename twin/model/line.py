@@ -17,9 +17,10 @@ import simpy
 from factory_models.schema import Factory, Line
 
 from twin.model.buffer import Buffer
-from twin.model.calendar import ShiftCalendar
+from twin.model.calendar import ShiftCalendar, SwitchedOffCalendar
 from twin.model.distributions import stream
 from twin.model.recorder import Recorder
+from twin.model.standby import StandbyMachine
 from twin.model.station import Flow, Machine
 
 
@@ -75,10 +76,14 @@ class LineModel:
             outbuf = self.buffers[i + 1] if i + 1 < len(stations) else None
             rework_buf = self.buffers[index[st.rework.to]] if st.rework is not None else None
             names = [st.name] if st.machines == 1 else [f"{st.name}-{k}" for k in range(1, st.machines + 1)]
+            windows = line.shift_off + st.shift_off
+            cal = (calendar if not windows else
+                   SwitchedOffCalendar(calendar, factory.calendar, windows, factory.simulation.start))
+            kind = StandbyMachine if st.standby is not None else Machine
             for name in names:
-                self.machines.append(Machine(env, calendar, recorder, st, unit, products, self.release.product,
-                                             self.buffers[i], outbuf, rework_buf,
-                                             stream(seed, f"{line.name}/{name}"), self.flow))
+                self.machines.append(kind(env, cal, recorder, st, unit, products, self.release.product,
+                                          self.buffers[i], outbuf, rework_buf,
+                                          stream(seed, f"{line.name}/{name}"), self.flow))
                 unit += 1
 
     def start(self, env: simpy.Environment) -> None:

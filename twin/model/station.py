@@ -79,6 +79,7 @@ class Machine:
         self.produced = self.good = self.scrap = self.rework = 0
         self.failures = 0
         self.holding = False  # a part is inside the machine (being worked on or waiting to leave)
+        self.asleep = False  # in standby (twin/model/standby.py)
         self.waiting: int | None = None  # the state shown while waiting on a buffer, else None
         self.product = first_product
         mode, _ = calendar.at(env.now)
@@ -140,6 +141,8 @@ class Machine:
             # an available part is taken at once: no need to suspend on an already triggered event
             part = get.value if get.triggered else (yield from self._wait(get, STARVED))
             self.holding = True
+            if self.asleep:  # only a StandbyMachine dozes off: the part waits for it to wake up
+                yield from self.wake()
             if part != self.product:
                 self.product = part
                 log_product(t0 + env.now, u, part)

@@ -122,7 +122,10 @@ def _as_error(result) -> PactError | None:
 def _events_route(handle_event):
     async def events(request: web.Request) -> web.Response:
         body = await read_json_body(request)
-        error = _as_error(await handle_event(body, request["pact_client"], request.app[REPO], request.app[POST]))
+        handle = handle_event
+        if handle is None:
+            from .events import handle_event as handle
+        error = _as_error(await handle(body, request["pact_client"], request.app[REPO], request.app[POST]))
         if error is not None:
             raise error
         return web.Response(status=200)
@@ -152,8 +155,6 @@ def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, r
 
     ``handle_event`` defaults to ``events.handle_event``; ``client_ssl`` is the TLS setting of the
     events the server posts to other hosts (None: the system's trusted CAs)."""
-    if handle_event is None:
-        from .events import handle_event
     app = web.Application(middlewares=[_access_log, error_middleware, _guard], client_max_size=MAX_BODY_BYTES)
     tokens = TokenStore(registry, token_ttl_s, clock)
     app[REPO], app[TOKENS], app[LIMITER] = repo, tokens, RateLimiter(rate, burst, clock)

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from .auth import ClientRegistry, TokenStore, bearer_token, token_endpoint
+from .auth import CLIENT, CLIENT_ID, ClientRegistry, TokenStore, bearer_token, token_endpoint
 from .errors import PactError, bad_request, error_middleware
 from .footprints_api import FootprintsApi
 from .ratelimit import RateLimiter
@@ -57,7 +57,7 @@ async def _access_log(request: web.Request, handler) -> web.StreamResponse:
         return response
     finally:
         access_log.info("%s %s %d client=%s %.1f ms", request.method, request.path[:200], status,
-                        request.get("pact_client_id", "-"), (time.perf_counter() - t0) * 1000)
+                        request.get(CLIENT_ID, "-"), (time.perf_counter() - t0) * 1000)
 
 
 @web.middleware
@@ -66,8 +66,8 @@ async def _guard(request: web.Request, handler) -> web.StreamResponse:
     key = f"peer:{request.remote}"
     if request.path.startswith("/3/"):
         client = request.app[TOKENS].resolve(bearer_token(request.headers.get("Authorization")))
-        request["pact_client"] = client
-        request["pact_client_id"] = key = client.client_id
+        request[CLIENT] = client
+        request[CLIENT_ID] = key = client.client_id
     limiter = request.app[LIMITER]
     wait = limiter.take(key)
     if wait > 0:
@@ -125,7 +125,7 @@ def _events_route(handle_event):
         handle = handle_event
         if handle is None:
             from .events import handle_event as handle
-        error = _as_error(await handle(body, request["pact_client"], request.app[REPO], request.app[POST]))
+        error = _as_error(await handle(body, request[CLIENT], request.app[REPO], request.app[POST]))
         if error is not None:
             raise error
         return web.Response(status=200)

@@ -43,6 +43,9 @@ MAX_TOKENS = 100_000
 #: RFC 6750 section 2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _CLIENT_KEYS = {"client_id", "secret", "secret_env", "product_ids", "company_ids"}
+#: the authenticated client of a request, and its id for the access log
+CLIENT = web.RequestKey("pact_client", object)
+CLIENT_ID = web.RequestKey("pact_client_id", str)
 
 
 class ClientsError(ValueError):
@@ -298,7 +301,7 @@ def token_endpoint(registry: ClientRegistry, tokens: TokenStore):
         client = await asyncio.to_thread(registry.authenticate, *creds)
         if client is None:
             return _oauth_error(401, "invalid_client", "client authentication failed")
-        request["pact_client_id"] = client.client_id
+        request[CLIENT_ID] = client.client_id
         token = tokens.issue(client)
         return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": int(tokens.ttl_s)},
                                  headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .auth import CLIENT
 from .errors import PactError, bad_request
 from .filters import FILTERS, FilterError, parse_filters
 
@@ -83,7 +84,7 @@ class FootprintsApi:
         self.repo = repo
 
     async def list(self, request: web.Request) -> web.Response:
-        client = request["pact_client"]
+        client = request[CLIENT]
         filters, limit, offset = parse_query(request.query)
         try:
             docs, _ = await asyncio.to_thread(self.repo.list, client.client_id, filters, None, 0)
@@ -98,7 +99,7 @@ class FootprintsApi:
         return web.json_response({"data": page}, headers=headers)
 
     async def get(self, request: web.Request) -> web.Response:
-        client = request["pact_client"]
+        client = request[CLIENT]
         pf_id = request.match_info["id"]
         doc = await asyncio.to_thread(self.repo.get, client.client_id, pf_id)
         if doc is None and not await asyncio.to_thread(self.repo.exists, pf_id):

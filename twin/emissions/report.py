@@ -183,4 +183,8 @@ def write_period_report(store_path: Path, t0: float, t1: float, fmt: str, out: P
             db.close()
         allocation, why = build_allocation(store, pd, factory)
     inv = inventory_of(pd, claim_for(cfg, tz, g_t, g_kwh), registry, allocation, cfg, notes + why)
+    if fmt == "pact" and inv.get("products"):  # published into the store: the PACT API serves the same documents
+        from twin.pact_api.repository import publish_and_write
+
+        return publish_and_write(store_path, inv, out, cfg, factory.site.country if factory else None)
     return write_inventory(inv, fmt, out, factory.site.country if factory else None, cfg)

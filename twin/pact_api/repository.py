@@ -244,3 +244,24 @@ class FootprintRepository:
                        "DO UPDATE SET seq = max(seq, excluded.seq)", (client_id, seq))
         finally:
             db.close()
+
+
+def publish_and_write(store_path: str | Path, inventory: dict, out_path: str | Path, cfg=None,
+                      country: str | None = None) -> dict:
+    """``report --format pact``: publish the inventory's footprints into the store, then write the
+    ``{"data": [...]}`` document of what the store now serves for them, so the file and the API
+    hold the same documents. Returns the inventory, its notes telling what the publish did."""
+    from carbon.reports.pact import validate_pact
+
+    result = FootprintRepository(store_path).publish_report(inventory, cfg, country=country)
+    doc = {"data": result.docs}
+    validate_pact(doc)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    s = result.summary()
+    inventory.setdefault("notes", []).append(
+        f"pact: published into {Path(store_path).name}: {s['new']} new, {s['superseding']} superseding "
+        f"({s['deprecated']} now Deprecated), {s['unchanged']} unchanged footprint(s)")
+    inventory["pact_publish"] = s
+    return inventory

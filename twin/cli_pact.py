@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Optional
@@ -54,16 +55,24 @@ def pact_api(
         registry = load_clients(clients)
     except ClientsError as exc:
         fail(str(exc))
+    from twin.pact_api.delivery import Courier, RecipientError, load_recipients
+    from twin.pact_api.events import EventHandler
     from twin.pact_api.repository import FootprintRepository
 
     try:
         repo = FootprintRepository(store)
     except StoreError as exc:
         fail(str(exc))
-    app = create_app(repo, registry)
+    try:  # customers' own events endpoints (the clients file's events: blocks) for the answers and notices
+        handler = EventHandler(repo, registry, load_recipients(clients, os.environ), Courier())
+    except (RecipientError, ValueError) as exc:
+        fail(str(exc))
+    app = create_app(repo, registry, handle_event=handler)
+    handler.attach(app)
 
     def started(bound: int) -> None:
         shown = f"[{host}]" if ":" in host else host
+        handler.source = f"https://{shown}:{bound}/3/events"
         typer.echo(f"factory-twin: PACT API of {factory.site.name} on https://{shown}:{bound} "
                    f"({len(registry)} client(s)); Ctrl-C stops", err=True)
 

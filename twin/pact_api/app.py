@@ -20,10 +20,9 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from .auth import CLIENT, CLIENT_ID, ClientRegistry, TokenStore, bearer_token, token_endpoint
@@ -40,7 +39,6 @@ EVENT_TYPES = ("application/cloudevents+json", "application/json")
 REPO = web.AppKey("repo", object)
 TOKENS = web.AppKey("tokens", TokenStore)
 LIMITER = web.AppKey("limiter", RateLimiter)
-POST = web.AppKey("post", object)
 
 
 def _base_url(request: web.Request) -> str:
@@ -125,47 +123,23 @@ def _events_route(handle_event):
         handle = handle_event
         if handle is None:
             from .events import handle_event as handle
-        error = _as_error(await handle(body, request[CLIENT], request.app[REPO], request.app[POST]))
+        error = _as_error(await handle(body, request[CLIENT], request.app[REPO], None))
         if error is not None:
             raise error
         return web.Response(status=200)
     return events
 
 
-def make_poster(session_holder: dict, ssl_ctx: ssl.SSLContext | bool | None) -> Callable[..., Awaitable[int]]:
-    """``await post(url, event, headers=None) -> status``: a CloudEvent sent to another host's events
-    endpoint (application/cloudevents+json), on one client session the app closes on cleanup."""
-
-    async def post(url: str, event: dict, headers: dict | None = None) -> int:
-        session = session_holder.get("session")
-        if session is None:
-            session = session_holder["session"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        hdrs = {"Content-Type": "application/cloudevents+json; charset=UTF-8", **(headers or {})}
-        async with session.post(url, data=json.dumps(event), headers=hdrs, ssl=ssl_ctx) as resp:
-            await resp.read()
-            return resp.status
-
-    return post
-
-
 def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, rate: float = 10.0, burst: int = 20,
-               clock: Callable[[], float] = time.monotonic, handle_event=None,
-               client_ssl: ssl.SSLContext | bool | None = None) -> web.Application:
+               clock: Callable[[], float] = time.monotonic, handle_event=None) -> web.Application:
     """The application over ``repo`` (a FootprintRepository) for the clients of ``registry``.
 
-    ``handle_event`` defaults to ``events.handle_event``; ``client_ssl`` is the TLS setting of the
-    events the server posts to other hosts (None: the system's trusted CAs)."""
+    ``handle_event(body, client, repo, post)`` answers ``POST /3/events`` (default:
+    ``events.handle_event``, which has no customer endpoints to answer requests at; the command
+    passes an ``events.EventHandler`` with the clients file's ``events:`` blocks)."""
     app = web.Application(middlewares=[_access_log, error_middleware, _guard], client_max_size=MAX_BODY_BYTES)
     tokens = TokenStore(registry, token_ttl_s, clock)
     app[REPO], app[TOKENS], app[LIMITER] = repo, tokens, RateLimiter(rate, burst, clock)
-    sessions: dict = {}
-    app[POST] = make_poster(sessions, client_ssl)
-
-    async def _close(_app) -> None:
-        if sessions.get("session") is not None:
-            await sessions["session"].close()
-
-    app.on_cleanup.append(_close)
     api = FootprintsApi(repo)
     app.router.add_post("/auth/token", token_endpoint(registry, tokens))
     app.router.add_get("/.well-known/openid-configuration", _openid)

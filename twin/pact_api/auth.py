@@ -42,7 +42,8 @@ REMEMBER_EXPIRED_S = 24 * 3600.0
 MAX_TOKENS = 100_000
 #: RFC 6750 section 2.1 b64token
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_CLIENT_KEYS = {"client_id", "secret", "secret_env", "product_ids", "company_ids"}
+#: ``events`` is the customer's own events endpoint, read by twin/pact_api/delivery.py
+_CLIENT_KEYS = {"client_id", "secret", "secret_env", "product_ids", "company_ids", "events"}
 #: the authenticated client of a request, and its id for the access log
 CLIENT = web.RequestKey("pact_client", object)
 CLIENT_ID = web.RequestKey("pact_client_id", str)

@@ -118,3 +118,24 @@ def test_a_bad_model_fails_before_any_cluster_is_reached():
     address = f"tcp://127.0.0.1:{_free_port()}"
     with pytest.raises(ConfigError, match=r"scenario bad: lines\[0\]\.stations\[0\]\.buffer_after"):
         run_all([("base", demo(), 1, 0, 1), ("bad", doc, 1, 0, 1)], scheduler=address, progress=False)
+
+
+def test_local_cluster_is_loopback_only_one_thread_per_worker_without_dashboard():
+    import urllib.error
+    import urllib.request
+
+    from twin.experiment.cluster import open_client
+
+    with open_client(workers=2) as client:
+        info = client.scheduler_info()
+        assert info["address"].startswith("tcp://127.0.0.1:")
+        assert sorted(w["nthreads"] for w in info["workers"].values()) == [1, 1]
+        assert all(a.startswith("tcp://127.0.0.1:") for a in info["workers"])
+        assert len(set(client.run(os.getpid).values()) - {os.getpid()}) == 2  # processes, not threads
+        http = client.cluster.scheduler.http_server
+        ports = {s.getsockname() for s in http._sockets.values()}
+        assert all(host == "127.0.0.1" and port != 8787 for host, port in ports)
+        (host, port), = ports
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://{host}:{port}/status", timeout=10)
+        assert err.value.code == 404  # no dashboard page

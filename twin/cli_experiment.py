@@ -6,6 +6,7 @@ exit 2 before anything is written; ``--out`` is written all at once at the end (
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -63,6 +64,8 @@ def experiment(
 
     from twin.experiment.cluster import ReplicationFailed, SchedulerUnreachable
 
+    if not verbose:  # the scheduler runs in this process and logs every worker and key at INFO
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     try:
         outcome = run_experiment(plan, replications=replications, workers=workers, scheduler=scheduler,
                                  progress=True, targets=targets, max_replications=max_replications)

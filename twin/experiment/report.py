@@ -32,6 +32,9 @@ LABELS = {
     "scope1_co2e_kg": "Scope 1 kg",
 }
 RATIOS = {"oee", "availability", "performance", "quality"}
+DIGITS = {"throughput_per_h": 2, "energy_kwh": 1, "kwh_per_good": 3, "co2e_kg_per_good": 3,
+          "scope2_location_co2e_kg": 1, "scope1_co2e_kg": 1}
+CHARTED = [k for k in KPIS if k != "scope1_co2e_kg"]  # Scope 1 is in the table and JSON; the chart keeps 3 x 3
 COUNTS = ("produced", "good", "scrap", "rework", "failures")
 
 
@@ -40,7 +43,7 @@ def _fmt(kpi: str, x: float | None, signed: bool = False) -> str:
         return "-"
     if kpi in RATIOS:  # in per cent, their differences in percentage points
         return f"{x * 100:+.2f}" if signed else f"{x * 100:.2f}"
-    digits = 3 if abs(x) < 10 else 1
+    digits = DIGITS.get(kpi, 3)
     return f"{x:+,.{digits}f}" if signed else f"{x:,.{digits}f}"
 
 
@@ -116,7 +119,7 @@ def write_chart(doc: dict, path: Path) -> None:
     scen = doc["scenarios"]
     names = [s["name"] for s in scen]
     ref = doc["plan"]["reference"]
-    kpis = [k for k in KPIS if any(s["kpis"][k]["mean"] is not None for s in scen)]
+    kpis = [k for k in CHARTED if any(s["kpis"][k]["mean"] is not None for s in scen)]
     cols = 3
     rows = math.ceil(len(kpis) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 0.5 * len(names) * rows + 1.3 * rows), squeeze=False)
@@ -137,7 +140,7 @@ def write_chart(doc: dict, path: Path) -> None:
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.invert_yaxis()
-        ax.set_title(LABELS[kpi] + (" (%)" if kpi in RATIOS else ""), fontsize=9)
+        ax.set_title(LABELS[kpi], fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[len(kpis):]:

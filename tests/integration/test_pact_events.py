@@ -186,7 +186,7 @@ def test_events_from_a_supplier_host_are_accepted_when_valid(setup):
     (_event(REQUEST_REJECTED, {"requestEventId": "r"}), "data.error"),
     (_event(REQUEST_CREATED, {"comment": "anything?"}), "at least one criterion"),
     (_event(REQUEST_CREATED, {"validOn": "soon"}), "data.validOn"),
-    (_event(REQUEST_CREATED, {"productId": ["4712345060507"]}), "not a URN"),
+    (_event(REQUEST_CREATED, {"productId": [7]}), "data.productId: expected a non-empty string"),
     (_event(REQUEST_CREATED, {"pf": {"productIds": [A_URN]}}), "unknown filter 'pf'"),
 ])
 def test_invalid_events_are_bad_requests_naming_the_fault(setup, body, message):

@@ -38,18 +38,23 @@ class Buffer:
         # bound once: every request carries one of these as its callback
         self._on_get_done = self._trigger_put
         self._on_put_done = self._trigger_get
-
-    def _succeed(self, event: Event, value) -> None:
-        event._ok = True
-        event._value = value
-        self._env.schedule(event, NORMAL)
+        self._schedule = env.schedule
 
     def get(self) -> Event:
         """Request a part; the event's value is the part (triggered at once when one is waiting)."""
         event = Event(self._env)
         event.callbacks.append(self._on_get_done)
-        self.get_queue.append(event)
-        self._trigger_get(None)
+        queue = self.get_queue
+        queue.append(event)
+        # _trigger_get inlined: this runs once per part and station
+        if self.rework:
+            first = queue.popleft()
+            first._ok, first._value = True, self.rework.popleft()
+            self._schedule(first, NORMAL)
+        elif self.items:
+            first = queue.popleft()
+            first._ok, first._value = True, self.items.popleft()
+            self._schedule(first, NORMAL)
         return event
 
     def put(self, part) -> Event:
@@ -57,8 +62,13 @@ class Buffer:
         event = Event(self._env)
         event.item = part
         event.callbacks.append(self._on_put_done)
-        self.put_queue.append(event)
-        self._trigger_put(None)
+        queue = self.put_queue
+        queue.append(event)
+        if len(self.items) < self.capacity:  # _trigger_put inlined
+            first = queue.popleft()
+            self.items.append(first.item)
+            first._ok, first._value = True, None
+            self._schedule(first, NORMAL)
         return event
 
     def put_rework(self, part) -> None:
@@ -70,16 +80,21 @@ class Buffer:
         queue = self.get_queue
         if queue:
             if self.rework:
-                self._succeed(queue.popleft(), self.rework.popleft())
+                first = queue.popleft()
+                first._ok, first._value = True, self.rework.popleft()
+                self._schedule(first, NORMAL)
             elif self.items:
-                self._succeed(queue.popleft(), self.items.popleft())
+                first = queue.popleft()
+                first._ok, first._value = True, self.items.popleft()
+                self._schedule(first, NORMAL)
 
     def _trigger_put(self, _get_event) -> None:
         queue = self.put_queue
         if queue and len(self.items) < self.capacity:
-            event = queue.popleft()
-            self.items.append(event.item)
-            self._succeed(event, None)
+            first = queue.popleft()
+            self.items.append(first.item)
+            first._ok, first._value = True, None
+            self._schedule(first, NORMAL)
 
     def __len__(self) -> int:
         return len(self.items) + len(self.rework)

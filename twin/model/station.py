@@ -136,10 +136,24 @@ class Machine:
         log_count, log_product = self.rec.count, self.rec.product
         inbuf, outbuf, rework_buf = self.inbuf, self.outbuf, self.rework_buf
         cycle_s, setup_s, scrap_rate, scrap_or_rework = self.cycle_s, self.setup_s, self.scrap_rate, self.scrap_or_rework
+        # the calendar segment last looked up: (mode, end) holds for any time in [lookup, end)
+        seg_mode, seg_end = ON, -math.inf
         while True:
             get = inbuf.get()
             # an available part is taken at once: no need to suspend on an already triggered event
-            part = get.value if get.triggered else (yield from self._wait(get, STARVED))
+            if get.triggered:
+                part = get.value
+            else:  # the common wait inline (a generator per wait was a tenth of the run time)
+                self.waiting = STARVED
+                now = env.now
+                if now >= seg_end:
+                    seg_mode, seg_end = cal.at(now)
+                self.show(STARVED if seg_mode == ON else int(PAUSE_STATE[seg_mode]))
+                try:
+                    part = yield get
+                except simpy.Interrupt as irq:
+                    part = yield from self._wait_on(get, STARVED, irq)
+                self.waiting = None
             self.holding = True
             if self.asleep:  # only a StandbyMachine dozes off: the part waits for it to wake up
                 yield from self.wake()
@@ -152,8 +166,9 @@ class Machine:
             # failure is due. It does exactly what _hold would, without a nested generator.
             cycle = cycle_s[part]
             now = env.now
-            mode, change = cal.at(now)
-            if mode == ON and now + cycle <= change and self.odo + cycle < self.fail_odo:
+            if now >= seg_end:
+                seg_mode, seg_end = cal.at(now)
+            if seg_mode == ON and now + cycle <= seg_end and self.odo + cycle < self.fail_odo:
                 if self.state != PRODUCING:
                     self.show(PRODUCING)
                 try:
@@ -189,25 +204,32 @@ class Machine:
             else:
                 put = outbuf.put(part)
                 if not put.triggered:
-                    yield from self._wait(put, BLOCKED)
+                    self.waiting = BLOCKED
+                    now = env.now
+                    if now >= seg_end:
+                        seg_mode, seg_end = cal.at(now)
+                    self.show(BLOCKED if seg_mode == ON else int(PAUSE_STATE[seg_mode]))
+                    try:
+                        yield put
+                    except simpy.Interrupt as irq:
+                        yield from self._wait_on(put, BLOCKED, irq)
+                    self.waiting = None
             self.holding = False
 
-    def _wait(self, event: simpy.Event, reason: int):
-        """Wait for a buffer event (a part, or space), showing ``reason``; returns the event's value."""
-        self.waiting = reason
-        self.show_waiting()
+    def _wait_on(self, event: simpy.Event, reason: int, irq: simpy.Interrupt):
+        """Forced down while waiting for a buffer event (a part, or space), showing ``reason``: the
+        request stays queued and may be served meanwhile. Returns the event's value."""
         while True:
+            self.waiting = None
+            yield from self._hold(float(irq.cause), DOWN)
+            if not event.triggered:
+                self.waiting = reason
+                self.show_waiting()
             try:
                 value = yield event
                 break
-            except simpy.Interrupt as irq:
-                # forced down while waiting: the request stays queued and may be served meanwhile
-                self.waiting = None
-                yield from self._hold(float(irq.cause), DOWN)
-                if event.triggered:
-                    continue
-                self.waiting = reason
-                self.show_waiting()
+            except simpy.Interrupt as again:
+                irq = again
         self.waiting = None
         return value
 

@@ -40,11 +40,15 @@ def serial(tasks) -> list[dict]:
     return [{"scenario": name, **run_replication(doc, h, w, seed)} for name, doc, h, w, seed in tasks]
 
 
-def test_same_results_for_one_and_two_workers_and_in_process():
+def test_same_results_for_one_and_two_workers_and_in_process(capsys):
     base = demo()
     tasks = [(name, doc, 24, 2, seed) for seed in (1, 2, 3) for name, doc in (("base", base), ("faster", faster_placer(base)))]
     one = run_all(tasks, workers=1, progress=False)
-    two = run_all(tasks, workers=2, progress=False)
+    quiet = capsys.readouterr()
+    two = run_all(tasks, workers=2, progress=True)
+    shown = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == "" and shown.out == ""
+    assert "replications" in shown.err and "6/6" in shown.err  # the bar, on stderr, complete
     assert one == two == serial(tasks)
     assert [(r["scenario"], r["seed"]) for r in two] == [(t[0], t[4]) for t in tasks]  # task order
     # common random numbers: the faster placer changes the outcome of the same seed

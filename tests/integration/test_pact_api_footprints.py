@@ -185,7 +185,13 @@ def test_unknown_routes_methods_and_store_failures_are_spec_errors(world, caplog
             token = await get_token(s, base, *OWNER)
             async with s.delete(f"{base}/3/footprints", headers={"Authorization": f"Bearer {token}"}) as r:
                 assert (r.status, (await r.json())["code"]) == (400, "BadRequest")
-        store.write_bytes(b"this is no longer an SQLite database" * 200)  # the store breaks under the server
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl(cert))) as s:
+            async with s.get(f"{base}/health") as r:
+                assert (r.status, await r.json()) == (200, {"status": "ok"})
+            store.write_bytes(b"this is no longer an SQLite database" * 200)  # the store breaks under the server
+            async with s.get(f"{base}/health") as r:
+                assert (r.status, await r.json()) == (503, {"status": "unavailable",
+                                                            "store": "DatabaseError: file is not a database"})
         status, body, _ = await get("/3/footprints")
         assert (status, body) == (500, {"code": "InternalError", "message": "internal error"})
 
@@ -193,3 +199,29 @@ def test_unknown_routes_methods_and_store_failures_are_spec_errors(world, caplog
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None
     assert errors[0].getMessage().startswith("GET /3/footprints failed: DatabaseError")
+
+
+def test_reads_do_not_wait_for_a_writer(world):
+    """A report holding the store's write lock (an open write transaction) does not hold up the API:
+    with WAL the server reads the last committed footprints at once (a reader that waited would
+    wait out the repository's 10 s busy timeout), and the writer commits after it."""
+    import sqlite3
+    import time
+
+    docs, store = world[3], world[4]
+    writer = sqlite3.connect(store, isolation_level=None)
+    # EXCLUSIVE: in a rollback-journal store this would lock readers out; in WAL it does not
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("UPDATE footprint SET status = 'Deprecated'")  # uncommitted: nobody may see it
+
+    async def steps(get, base):
+        t0 = time.perf_counter()
+        status, body, _ = await get("/3/footprints?status=Active")
+        return status, [d["id"] for d in body["data"]], time.perf_counter() - t0
+
+    try:
+        status, got, elapsed = call(world, steps)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert (status, got) == (200, ids(docs, "b1", "a2")) and elapsed < 5.0, elapsed

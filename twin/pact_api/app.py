@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -74,7 +76,25 @@ async def _guard(request: web.Request, handler) -> web.StreamResponse:
     return await handler(request)
 
 
+def _store_problem(path: Path) -> str | None:
+    """Why the store's footprints cannot be read (None: they can), through a read-only connection."""
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=2.0)
+        try:
+            db.execute("SELECT 1 FROM footprint LIMIT 1").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 async def _health(request: web.Request) -> web.Response:
+    """Up, and the store's footprints readable (503 naming why not); no figures without a token."""
+    path = getattr(request.app[REPO], "path", None)
+    problem = None if path is None else await asyncio.to_thread(_store_problem, Path(path))
+    if problem:
+        return web.json_response({"status": "unavailable", "store": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 

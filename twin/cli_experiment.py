@@ -75,6 +75,8 @@ def experiment(
         fail(str(exc))
     except ReplicationFailed as exc:
         fail(str(exc), 1)
+    except KeyboardInterrupt:  # the cluster is closed on the way out; --out untouched
+        fail("experiment: interrupted; nothing written", 130)
     if out is not None:
         try:
             report.write_out(outcome.doc, outcome.results, out)

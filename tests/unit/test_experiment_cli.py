@@ -125,6 +125,8 @@ def test_the_table(tmp_path):
     assert "3 replications of 2 h after 1 h warm-up, seeds 1..3" in text
     assert "good / h" in text and "360.0" in text and "450.0" in text and "better" in text
     assert "l/m" in text and "in 100 % of runs" in text
+    # the deterministic scenarios make 360 - base and 450 - base more good units per 2 h than the base
+    assert "no-failures against base, per 2 h: " in text and "makes" in text and "good units more" in text
 
 
 def free_port() -> int:

@@ -121,3 +121,24 @@ def test_halfwidth_shrinks_with_more_replications():
     many = stats.halfwidth([1.0, 3.0, 2.0, 4.0] * 4)
     assert many < few
     assert stats.halfwidth([1.0]) is None
+
+
+def test_tradeoff_energy_saved_against_good_lost_worked_by_hand():
+    base = [{"energy_kwh": 100.0, "good": 50, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 50.0},
+            {"energy_kwh": 110.0, "good": 52, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 55.0},
+            {"energy_kwh": 90.0, "good": 48, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 45.0}]
+    scen = [{"energy_kwh": 90.0, "good": 49, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 45.0},
+            {"energy_kwh": 101.0, "good": 52, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 50.5},
+            {"energy_kwh": 82.0, "good": 46, "scope1_co2e_kg": 5.0, "scope2_location_co2e_kg": 41.0}]
+    t = stats.scenario_statistics(scen, base)["tradeoff"]
+    # energy saved 10, 9, 8: mean 9, s = 1, half-width t(95 %, 2 df) 4.30265 x 1 / sqrt(3) = 2.48414
+    assert t["energy_saved_kwh"]["mean"] == pytest.approx(9.0)
+    assert t["energy_saved_kwh"]["ci95_low"] == pytest.approx(9 - 2.48414, abs=1e-5)
+    assert t["energy_saved_kwh"]["significant"] is True
+    # CO2e saved 5, 4.5, 4 (Scope 1 unchanged): mean 4.5, s = 0.5, half-width 1.24207
+    assert t["co2e_saved_kg"]["mean"] == pytest.approx(4.5)
+    assert t["co2e_saved_kg"]["ci95_high"] == pytest.approx(4.5 + 1.24207, abs=1e-5)
+    # good lost 1, 0, 2: mean 1, s = 1, interval [-1.48, 3.48] holds 0: not significant
+    assert t["good_lost"]["mean"] == pytest.approx(1.0)
+    assert t["good_lost"]["ci95_low"] == pytest.approx(1 - 2.48414, abs=1e-5)
+    assert t["good_lost"]["significant"] is False

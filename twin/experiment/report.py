@@ -79,11 +79,32 @@ def print_table(doc: dict, console: Console) -> None:
         share = "" if b["share"] is None else f"in {b['share'] * 100:.0f} % of runs"
         table.add_row("bottleneck" if i == 0 else "", s["name"], b["station"] or "-", share, "", "", "")
     console.print(table)
+    for s in doc["scenarios"]:
+        if s.get("tradeoff"):
+            console.print(tradeoff_line(s["name"], s["tradeoff"], plan["reference"], plan["hours"]))
     seq = plan.get("sequential")
     if seq:
         met = "met" if seq["met"] else f"NOT met at the cap of {seq['max_replications']}"
         targets = ", ".join(f"{k} +-{v:g}" for k, v in seq["targets"].items())
         console.print(f"sequential: half-width targets {targets} {met}; replications per round {seq['rounds']}")
+
+
+def tradeoff_line(name: str, t: dict, ref: str, hours: float) -> str:
+    """``standby`` against ``base`` per 24 h: energy and CO2e saved, good units lost, with intervals
+    (a negative saving is said as "uses ... more", a negative loss as "makes ... more")."""
+    def part(key: str, unit: str, positive: str, negative: str) -> str:
+        x = t[key]
+        if x["mean"] is None:
+            return f"{positive} - {unit}"
+        sign = 1.0 if x["mean"] >= 0 else -1.0
+        word = positive if sign > 0 else negative
+        ci = "" if x["ci95_low"] is None else \
+            f" [{min(sign * x['ci95_low'], sign * x['ci95_high']):,.1f}, {max(sign * x['ci95_low'], sign * x['ci95_high']):,.1f}]"
+        more = "" if sign > 0 else " more"
+        return f"{word} {sign * x['mean']:,.1f} {unit}{more}{ci}{'' if x['significant'] else ' (not significant)'}"
+
+    return (f"{name} against {ref}, per {hours:g} h: {part('energy_saved_kwh', 'kWh', 'saves', 'uses')}, "
+            f"{part('co2e_saved_kg', 'kg CO2e', 'saves', 'emits')}; {part('good_lost', 'good units', 'loses', 'makes')}")
 
 
 def check_out(out: Path) -> None:

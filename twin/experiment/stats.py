@@ -153,12 +153,29 @@ def halfwidth(values: Iterable[float | None]) -> float | None:
     return interval(nums)[2] if nums else None
 
 
+def tradeoff(results: Sequence[dict], base: Sequence[dict]) -> dict:
+    """What a scenario saves against what it loses over one replication's span, paired with the base:
+    ``energy_saved_kwh`` (base - scenario), ``co2e_saved_kg`` (Scope 1 + Scope 2 location, base -
+    scenario) and ``good_lost`` (base - scenario good units), each with its 95 % interval."""
+    def co2e(r: dict) -> float | None:
+        a, b = r.get("scope1_co2e_kg"), r.get("scope2_location_co2e_kg")
+        return None if a is None or b is None else a + b
+
+    out = {}
+    for key, of in (("energy_saved_kwh", lambda r: r.get("energy_kwh")), ("co2e_saved_kg", co2e),
+                    ("good_lost", lambda r: r.get("good"))):
+        d = paired([of(r) for r in base], [of(r) for r in results], +1)
+        out[key] = {"mean": d["diff_mean"], "ci95_low": d["ci95_low"], "ci95_high": d["ci95_high"],
+                    "significant": d["verdict"] in (BETTER, WORSE)}
+    return out
+
+
 def scenario_statistics(results: Sequence[dict], base: Sequence[dict] | None) -> dict:
     """``kpis`` and ``vs_base`` of one scenario from its replication results (dicts of
     ``run_replication``), in replication order; ``base`` None for the base scenario itself."""
     kpis = {k: summarize(r.get(k) for r in results) for k in KPIS}
     kpis["bottleneck"] = bottleneck(r.get("bottleneck") for r in results)
-    vs_base = {}
-    if base is not None:
-        vs_base = {k: paired([r.get(k) for r in results], [r.get(k) for r in base], d) for k, d in KPIS.items()}
-    return {"kpis": kpis, "vs_base": vs_base}
+    if base is None:
+        return {"kpis": kpis, "vs_base": {}}
+    vs_base = {k: paired([r.get(k) for r in results], [r.get(k) for r in base], d) for k, d in KPIS.items()}
+    return {"kpis": kpis, "vs_base": vs_base, "tradeoff": tradeoff(results, base)}

@@ -23,6 +23,14 @@ import simpy
 from simpy.events import NORMAL, Event
 
 
+class Request(Event):
+    """A get or put request: a SimPy event born with its one callback (the buffer's trigger)."""
+
+    def __init__(self, env: simpy.Environment, callback):
+        self.env = env
+        self.callbacks = [callback]
+
+
 class Buffer:
     """``capacity`` parts from upstream, plus any number of rework parts served first."""
 
@@ -42,8 +50,7 @@ class Buffer:
 
     def get(self) -> Event:
         """Request a part; the event's value is the part (triggered at once when one is waiting)."""
-        event = Event(self._env)
-        event.callbacks.append(self._on_get_done)
+        event = Request(self._env, self._on_get_done)
         queue = self.get_queue
         queue.append(event)
         # _trigger_get inlined: this runs once per part and station
@@ -59,9 +66,8 @@ class Buffer:
 
     def put(self, part) -> Event:
         """Request space for ``part`` (triggered at once when the buffer has room)."""
-        event = Event(self._env)
+        event = Request(self._env, self._on_put_done)
         event.item = part
-        event.callbacks.append(self._on_put_done)
         queue = self.put_queue
         queue.append(event)
         if len(self.items) < self.capacity:  # _trigger_put inlined

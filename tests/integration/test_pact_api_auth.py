@@ -157,6 +157,12 @@ def test_rate_limit_per_client_with_retry_after(setup):
             clock.advance(1.0)
             async with s.get(f"{base}/3/footprints", headers=h1) as r:
                 assert r.status == 200
+            # the token endpoint's bucket is the peer's: 2 taken at t=0, 1 + 2 s x 0.5 = 2 tokens now
+            await get_token(s, base, CID, SECRET)
+            await get_token(s, base, CID, SECRET)
+            async with s.post(f"{base}/auth/token", data={"grant_type": "client_credentials"},
+                              headers=basic(CID, SECRET)) as r:
+                assert (r.status, r.headers["Retry-After"]) == (429, "2")
 
     run(scenario())
 

@@ -126,6 +126,13 @@ class SiteMeters:
         self.gases = [(i, m) for i, m in enumerate(self.meters) if isinstance(m, GasMeter)]
         self.exports = [i for i, m in enumerate(self.meters) if isinstance(m, ExportMeter)]
         self.channels = [self.channel(i) for i in range(len(self.meters))]
+        # plain floats per meter for read(), which runs every meter interval (pydantic attribute
+        # reads were most of its cost); the same operands in the same order, so the same sums
+        self._pvs = list(self.pv.items())
+        self._air = [(i, m.on_shift_load, m.off_shift_load, m.compressor_kw,
+                      m.compressor_kw / m.specific_power_kw_per_m3_min) for i, m in self.airs]
+        self._gas = [(i, m.on_shift_nm3_per_h, m.off_shift_nm3_per_h) for i, m in self.gases]
+        self._grid = [(i, m.base_load.on_shift_kw, m.base_load.off_shift_kw) for i, m in self.grids]
         self.t_last = 0.0
         self.station_kws_last = 0.0
 
@@ -145,20 +152,20 @@ class SiteMeters:
         on_s, off_s = by_mode[ON] + by_mode[BREAK], by_mode[OFF]
         station_kws = self.rec.station_kws(b)
         load_kwh = (station_kws - self.station_kws_last) / 3600.0
-        delta = [0.0] * len(self.meters)
+        delta = [0.0] * len(self.total)
         pv_kwh = 0.0
-        for i, pv in self.pv.items():
-            delta[i] = pv.kwh(t0 + a, t0 + b)
-            pv_kwh += delta[i]
-        for i, m in self.airs:
-            load_s = on_s * m.on_shift_load + off_s * m.off_shift_load
-            delta[i] = compressed_air_m3(m.compressor_kw, m.specific_power_kw_per_m3_min, load_s)
-            load_kwh += m.compressor_kw * load_s / 3600.0
-        for i, m in self.gases:
-            delta[i] = (m.on_shift_nm3_per_h * on_s + m.off_shift_nm3_per_h * off_s) / 3600.0
+        for i, pv in self._pvs:
+            delta[i] = kwh = pv.kwh(t0 + a, t0 + b)
+            pv_kwh += kwh
+        for i, on_load, off_load, kw, kw_per_flow in self._air:
+            load_s = on_s * on_load + off_s * off_load
+            delta[i] = kw_per_flow * load_s / 60.0  # compressed_air_m3, its operands in its order
+            load_kwh += kw * load_s / 3600.0
+        for i, on_rate, off_rate in self._gas:
+            delta[i] = (on_rate * on_s + off_rate * off_s) / 3600.0
         surplus = max(pv_kwh - load_kwh, 0.0)
-        for i, m in self.grids:
-            delta[i] = (m.base_load.on_shift_kw * on_s + m.base_load.off_shift_kw * off_s) / 3600.0
+        for i, on_kw, off_kw in self._grid:
+            delta[i] = (on_kw * on_s + off_kw * off_s) / 3600.0
             if i == self.main_grid:
                 surplus = max(pv_kwh - delta[i] - load_kwh, 0.0)  # what the export register counts
                 delta[i] = max(delta[i] + load_kwh - pv_kwh, 0.0)

@@ -137,7 +137,9 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Client:
         return Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SchedulerUnreachable(address, f"no answer within {timeout_s:g} s ({why})") from None
+        # Dask's own text repeats the address and the timeout: said once here
+        detail = "" if why.startswith("Timed out trying to connect") else f" ({why})"
+        raise SchedulerUnreachable(address, f"no answer within {timeout_s:g} s{detail}") from None
 
 
 def _bar(total: int) -> Progress:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from twin.experiment.replication import TIME_ELEMENTS
@@ -56,7 +57,7 @@ def _ci(kpi: str, low: float | None, high: float | None, signed: bool = False) -
 def print_table(doc: dict, console: Console) -> None:
     """One row per KPI and scenario: mean, 95 % interval, difference to the reference and verdict."""
     plan = doc["plan"]
-    title = (f"{plan['path']}: {plan['replications']} replications of {plan['hours']:g} h after "
+    title = (f"{escape(plan['path'])}: {plan['replications']} replications of {plan['hours']:g} h after "
              f"{plan['warmup_hours']:g} h warm-up, seeds {plan['seed']}..{plan['seed'] + plan['replications'] - 1} "
              f"in every scenario; compared with {plan['reference']!r}")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
@@ -81,7 +82,7 @@ def print_table(doc: dict, console: Console) -> None:
     console.print(table)
     for s in doc["scenarios"]:
         if s.get("tradeoff"):
-            console.print(tradeoff_line(s["name"], s["tradeoff"], plan["reference"], plan["hours"]))
+            console.print(tradeoff_line(s["name"], s["tradeoff"], plan["reference"], plan["hours"]), markup=False)
     seq = plan.get("sequential")
     if seq:
         met = "met" if seq["met"] else f"NOT met at the cap of {seq['max_replications']}"

@@ -196,3 +196,10 @@ def test_out_is_all_or_nothing(tmp_path):
     report.write_out({**doc, "plan": {**doc["plan"], "replications": 3}}, rows, out)
     assert json.loads((out / "experiment.json").read_text())["plan"]["replications"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
+
+
+def test_out_under_a_file_is_refused_before_running(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(app, ["experiment", str(write(tmp_path)), "--out", str(tmp_path / "afile" / "result")])
+    assert result.exit_code == 2
+    assert "cannot create it in" in result.stderr and "not a writable directory" in result.stderr

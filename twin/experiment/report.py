@@ -112,6 +112,11 @@ def check_out(out: Path) -> None:
     """Before any work: ``out`` must be a new directory, an empty one or an earlier experiment's output."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a directory")
+    parent = out.absolute().parent
+    while not parent.exists():  # the directories --out would create
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: cannot create it in {parent} (not a writable directory)")
     if out.is_dir():
         other = sorted(p.name for p in out.iterdir() if p.name not in OUT_FILES)
         if other:

@@ -92,3 +92,33 @@ class Receiver:
 
     def of_type(self, suffix: str) -> list[dict]:
         return [e for e in self.events if e["type"].endswith(suffix)]
+
+
+class ThreadedReceiver:
+    """A Receiver served over HTTPS from an event loop in a thread of its own, for tests whose plant
+    runs in another process: ``base`` is its URL, ``wait_for`` blocks (with a deadline)."""
+
+    def __init__(self, receiver: Receiver, cert, key) -> None:
+        import threading
+
+        from twin.pact_api.app import server_ssl, start
+
+        self.receiver = receiver
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def up():
+            return await start(receiver.app(), "127.0.0.1", 0, server_ssl(cert, key))
+
+        self._runner, port = asyncio.run_coroutine_threadsafe(up(), self.loop).result(30)
+        self.base = f"https://127.0.0.1:{port}"
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> list[dict]:
+        return asyncio.run_coroutine_threadsafe(self.receiver.wait_for(predicate, timeout), self.loop).result(timeout + 5)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()

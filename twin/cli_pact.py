@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Optional
 
@@ -67,6 +68,11 @@ def pact_api(
         handler = EventHandler(repo, registry, load_recipients(clients, os.environ), Courier())
     except (RecipientError, ValueError) as exc:
         fail(str(exc))
+    try:
+        docs, _ = repo.list(None)
+    except (sqlite3.Error, ValueError) as exc:
+        fail(f"{store}: cannot read its footprints: {type(exc).__name__}: {exc}")
+    active = sum(1 for d in docs if d.get("status") == "Active")
     app = create_app(repo, registry, handle_event=handler)
     handler.attach(app)
 
@@ -74,7 +80,10 @@ def pact_api(
         shown = f"[{host}]" if ":" in host else host
         handler.source = f"https://{shown}:{bound}/3/events"
         typer.echo(f"factory-twin: PACT API of {factory.site.name} on https://{shown}:{bound} "
-                   f"({len(registry)} client(s)); Ctrl-C stops", err=True)
+                   f"({len(registry)} client(s), {len(docs)} footprint(s), {active} active); Ctrl-C stops", err=True)
+        if not docs:
+            typer.echo(f"factory-twin: {store} holds no footprints yet: publish with "
+                       f"report --format pact --store {store}", err=True)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -163,6 +163,12 @@ def test_rate_limit_per_client_with_retry_after(setup):
             async with s.post(f"{base}/auth/token", data={"grant_type": "client_credentials"},
                               headers=basic(CID, SECRET)) as r:
                 assert (r.status, r.headers["Retry-After"]) == (429, "2")
+            # a wrong token spends the same peer bucket: once it is empty, guesses get 429, not an answer
+            async with s.get(f"{base}/3/footprints", headers={"Authorization": "Bearer guess-0123456789"}) as r:
+                assert (r.status, (await r.json())["code"]) == (429, "TooManyRequests")
+            clock.advance(2.0)
+            async with s.get(f"{base}/3/footprints", headers={"Authorization": "Bearer guess-0123456789"}) as r:
+                assert (r.status, (await r.json())["code"]) == (400, "BadRequest")
 
     run(scenario())
 

@@ -101,7 +101,7 @@ def test_serves_footprints_until_sigterm(files):
             assert line or proc.poll() is None, "pact-api ended before serving"
         assert m, "no serving line"
         base = m[1]
-        assert "(2 client(s))" in line
+        assert "(2 client(s), 3 footprint(s), 2 active)" in line
 
         async def scenario():
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl(cert))) as s:

@@ -60,19 +60,28 @@ async def _access_log(request: web.Request, handler) -> web.StreamResponse:
                         request.get(CLIENT_ID, "-"), (time.perf_counter() - t0) * 1000)
 
 
-@web.middleware
-async def _guard(request: web.Request, handler) -> web.StreamResponse:
-    """Bearer authentication of the API's actions, and the rate limit of every request."""
-    key = f"peer:{request.remote}"
-    if request.path.startswith("/3/"):
-        client = request.app[TOKENS].resolve(bearer_token(request.headers.get("Authorization")))
-        request[CLIENT] = client
-        request[CLIENT_ID] = key = client.client_id
-    limiter = request.app[LIMITER]
+def _take(limiter: RateLimiter, key: str) -> None:
     wait = limiter.take(key)
     if wait > 0:
         raise PactError("TooManyRequests", f"rate limit of {limiter.rate:g} requests/s exceeded; retry later",
                         {"Retry-After": limiter.retry_after(wait)})
+
+
+@web.middleware
+async def _guard(request: web.Request, handler) -> web.StreamResponse:
+    """Bearer authentication of the API's actions, and the rate limit of every request: the client's
+    bucket once authenticated, else the peer's (guessing tokens spends the guesser's own bucket)."""
+    limiter = request.app[LIMITER]
+    key = f"peer:{request.remote}"
+    if request.path.startswith("/3/"):
+        try:
+            client = request.app[TOKENS].resolve(bearer_token(request.headers.get("Authorization")))
+        except PactError:
+            _take(limiter, key)
+            raise
+        request[CLIENT] = client
+        request[CLIENT_ID] = key = client.client_id
+    _take(limiter, key)
     return await handler(request)
 
 

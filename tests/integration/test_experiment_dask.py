@@ -143,3 +143,13 @@ def test_local_cluster_is_loopback_only_one_thread_per_worker_without_dashboard(
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"http://{host}:{port}/status", timeout=10)
         assert err.value.code == 404  # no dashboard page
+
+
+def test_bad_numbers_or_carbon_settings_fail_before_any_cluster_is_reached():
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    with pytest.raises(ValueError, match=r"task 1 \(scenario base\): hours must be a finite number > 0"):
+        run_all([("base", demo(), 1, 0, 1), ("base", demo(), 0, 0, 2)], scheduler=address, progress=False)
+    doc = demo()
+    doc["carbon"] = {"grid_factor": "no-such-factor"}
+    with pytest.raises(ConfigError, match="scenario hourly: .*grid_factor: unknown emission factor id 'no-such-factor'"):
+        run_all([("hourly", doc, 1, 0, 1)], scheduler=address, progress=False)

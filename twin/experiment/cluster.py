@@ -17,9 +17,9 @@ task order, each with its ``scenario`` added.
   task that raises is run again up to that many times; the tasks of a worker that dies are
   rescheduled by the scheduler on the workers left (a nanny restarts the dead one). Results are
   therefore identical whatever the number of workers or which of them ran what.
-- Every factory doc is validated before anything is submitted, so a bad model is one ConfigError
-  and not N failed tasks. A task that still fails after its retries is ``ReplicationFailed``
-  naming its scenario and seed; the rest are cancelled.
+- Every task's numbers and every factory doc (with its carbon settings) are checked before anything
+  is submitted, so a bad model is one ConfigError and not N failed tasks. A task that still fails
+  after its retries is ``ReplicationFailed`` naming its scenario and seed; the rest are cancelled.
 - ``progress``: a rich bar of replications done, on stderr.
 """
 
@@ -36,7 +36,8 @@ from distributed import Client, LocalCluster, as_completed
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from twin.experiment.replication import factory_from_doc, run_replication
+from factory_models import ConfigError
+from twin.experiment.replication import carbon_for, check_args, factory_from_doc, run_replication
 
 #: reruns of a task that raised (a worker's death is handled by the scheduler, not counted here)
 RETRIES = 2
@@ -73,12 +74,21 @@ def _normalise(task: Sequence, i: int) -> tuple:
 
 
 def _validate(tasks: list[tuple]) -> None:
-    """Each distinct factory doc once: a bad model fails here, before the cluster starts."""
+    """Each task's numbers and each distinct factory doc once: a bad one fails here, before the
+    cluster starts."""
     seen: set[int] = set()
-    for name, doc, _h, _w, _s, path in tasks:
+    for i, (name, doc, hours, warmup, seed, path) in enumerate(tasks):
+        try:
+            check_args(hours, warmup, seed)
+        except ValueError as exc:
+            raise ValueError(f"task {i} (scenario {name}): {exc}") from None
         if id(doc) not in seen:
             seen.add(id(doc))
-            factory_from_doc(doc, str(path) if path else f"scenario {name}")
+            factory = factory_from_doc(doc, str(path) if path else f"scenario {name}")
+            try:  # its carbon settings too (an unknown factor id), loaded once per setting
+                carbon_for(factory, path)
+            except ConfigError as exc:
+                raise ConfigError(f"scenario {name}", exc.problems) from None
 
 
 def _replicate(name: str, doc: dict, hours: float, warmup: float, seed: int, path) -> dict:

@@ -76,7 +76,7 @@ def factory_from_doc(doc: dict, source: str = "<factory model>") -> Factory:
         raise ConfigError(source, problems) from None
 
 
-def _check_args(hours: float, warmup_hours: float, seed: int) -> None:
+def check_args(hours: float, warmup_hours: float, seed: int) -> None:
     if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
         raise ValueError(f"hours must be a finite number > 0, got {hours!r}")
     if not (isinstance(warmup_hours, (int, float)) and math.isfinite(warmup_hours) and warmup_hours >= 0):
@@ -128,7 +128,7 @@ def run_replication(factory_doc: dict, hours: float, warmup_hours: float, seed: 
 
     ``config_path``: the file the doc came from, so a ``carbon:`` block's relative factor files
     resolve beside it (None: relative to the working directory)."""
-    _check_args(hours, warmup_hours, seed)
+    check_args(hours, warmup_hours, seed)
     factory = factory_from_doc(factory_doc, str(config_path) if config_path else "<factory model>")
     warmup_s, span_s = warmup_hours * 3600.0, hours * 3600.0
     sim = FactorySim(factory, seed)

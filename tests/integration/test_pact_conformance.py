@@ -1,7 +1,7 @@
 """The PACT Technical Specifications V3.0 conformance test cases, run against the real server
 (twin/pact_api) over HTTPS with a certificate made here.
 
-Each test is one test case of wbcsd/pact-conformance-service ``docs/v3-test-cases-expected-results.md``
+Each test is one test case of the V3 list of wbcsd/pact-conformance-service (``v3-test-cases-expected-results.md``)
 (numbered as there; every case marked "Mandatory: V3.0", 1 to 17 and 20 to 39, plus the optional
 OpenID cases 18 and 19), with the requests and the checks that service makes: the expected status
 codes, the error ``code``, and the condition on the data (every footprint returned matches the

@@ -108,13 +108,14 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _openid(request: web.Request) -> web.Response:
+    """The discovery document: what a PACT client reads from it is ``token_endpoint``. Only the client
+    credentials grant is offered (no authorization endpoint, no ID tokens), so nothing else is claimed."""
     base = _base_url(request)
     return web.json_response({
         "issuer": base,
         "token_endpoint": f"{base}/auth/token",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": ["token"],
     })
 
 
@@ -136,23 +137,10 @@ async def read_json_body(request: web.Request) -> dict:
     return body
 
 
-def _as_error(result) -> PactError | None:
-    if result is None or isinstance(result, PactError):
-        return result
-    if isinstance(result, dict) and "code" in result:
-        return PactError(str(result["code"]), str(result.get("message", "")))
-    if isinstance(result, tuple) and len(result) == 2:
-        return PactError(str(result[0]), str(result[1]))
-    raise TypeError(f"events.handle_event returned {type(result).__name__}")
-
-
 def _events_route(handle_event):
     async def events(request: web.Request) -> web.Response:
         body = await read_json_body(request)
-        handle = handle_event
-        if handle is None:
-            from .events import handle_event as handle
-        error = _as_error(await handle(body, request[CLIENT], request.app[REPO], None))
+        error = await handle_event(body, request[CLIENT], request.app[REPO], None)
         if error is not None:
             raise error
         return web.Response(status=200)
@@ -163,9 +151,12 @@ def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, r
                clock: Callable[[], float] = time.monotonic, handle_event=None) -> web.Application:
     """The application over ``repo`` (a FootprintRepository) for the clients of ``registry``.
 
-    ``handle_event(body, client, repo, post)`` answers ``POST /3/events`` (default:
+    ``await handle_event(body, client, repo, post)`` answers ``POST /3/events``: None when the event
+    is accepted (200, empty body), else the PactError to answer (default:
     ``events.handle_event``, which has no customer endpoints to answer requests at; the command
     passes an ``events.EventHandler`` with the clients file's ``events:`` blocks)."""
+    if handle_event is None:
+        from .events import handle_event
     app = web.Application(middlewares=[_access_log, error_middleware, _guard], client_max_size=MAX_BODY_BYTES)
     tokens = TokenStore(registry, token_ttl_s, clock)
     app[REPO], app[TOKENS], app[LIMITER] = repo, tokens, RateLimiter(rate, burst, clock)

@@ -211,3 +211,33 @@ def test_a_request_from_a_client_without_an_events_endpoint_is_refused_at_once(s
         assert status == 400 and b"BadRequest" in raw
 
     asyncio.run(_running(cert, key, store, scenario, poll_s=60))
+
+
+def test_courier_abandons_after_the_give_up_time_and_never_retries_refused_credentials(tmp_path):
+    cert, key = make_tls(tmp_path)
+    receiver = Receiver(discovery=False)
+    event = {"type": PUBLISHED, "specversion": "1.0", "id": "n-1", "source": "urn:test", "time": "2026-04-03T08:00:00Z",
+             "data": {"pfIds": ["079e425a-464f-528d-341d-4a944a1dfd70"]}}
+
+    async def scenario():
+        async with serving(receiver.app(), cert, key) as customer:
+            # not reachable for longer than the give-up time: retried 0.05 s, 0.1 s ... apart, then abandoned
+            receiver.refuse_next = 1000
+            courier = Courier(client_ssl(cert), first_retry_s=0.05, give_up_s=0.3)
+            t0 = asyncio.get_running_loop().time()
+            assert await courier.send(receiver.recipient(customer, CID), event) is False
+            assert asyncio.get_running_loop().time() - t0 < 5
+            assert courier.stats["abandoned"] == 1 and courier.stats["attempts"] >= 2
+            assert set(receiver.statuses) == {503} and len(receiver.statuses) == courier.stats["attempts"]
+            await courier.close()
+            # credentials the customer's token endpoint refuses: one attempt, no event posted
+            wrong = Courier(client_ssl(cert), first_retry_s=0.05)
+            to = receiver.recipient(customer, CID)
+            to = type(to)(to.client_id, to.url, to.auth_base_url, to.token_url, to.login, "not-the-secret")
+            before, tokens = len(receiver.statuses), receiver.token_requests
+            assert await wrong.send(to, event) is False
+            assert wrong.stats == {"delivered": 0, "refused": 1, "abandoned": 0, "attempts": 1}
+            assert len(receiver.statuses) == before and receiver.token_requests == tokens + 1
+            await wrong.close()
+
+    asyncio.run(scenario())

@@ -10,7 +10,8 @@ token. A token is reused until shortly before it expires, dropped on a 401.
 
 Retries follow the spec's SHOULD: exponential backoff (1 s, 2 s, 4 s ... at most an hour apart)
 while the customer cannot be reached (connection errors, 5xx, 401/408/429), abandoning after
-72 hours; any other 4xx is the customer refusing the event, not retried. Every outcome is logged
+72 hours; any other 4xx is the customer refusing the event, and a 400 or 401 of its token endpoint
+refuses the plant's credentials: neither is retried. Every outcome is logged
 as one line (type, client, status), never a token or secret.
 
 The ``events:`` block of a client in the ``--clients`` file::
@@ -202,6 +203,8 @@ class Courier:
                 status, body = resp.status, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise Delivery(f"{url}: {type(exc).__name__}: {exc}", retry=True) from None
+        if status in (400, 401):  # invalid_client: the customer does not accept the plant's credentials
+            raise Delivery(f"token endpoint {url} refused the plant's credentials ({status})", retry=False)
         if status != 200:
             raise Delivery(f"token endpoint {url} answered {status}", retry=status in _RETRY or status >= 500)
         try:

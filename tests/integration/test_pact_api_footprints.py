@@ -43,7 +43,7 @@ def world(tmp_path):
 
 def call(world, steps):
     """Run ``steps(get)`` against the served app; ``get(path, who=OWNER)`` -> (status, json, headers)."""
-    cert, key, app, docs, _ = world
+    cert, key, app, _docs, _ = world
 
     async def scenario():
         async with serving(app, cert, key) as base, \
@@ -175,7 +175,7 @@ def test_wrong_queries_are_the_specs_errors(world):
 
 
 def test_unknown_routes_methods_and_store_failures_are_spec_errors(world, caplog):
-    cert, key, app, docs, store = world
+    cert, _key, _app, _docs, store = world
     caplog.set_level(logging.ERROR)
 
     async def steps(get, base):

@@ -68,7 +68,7 @@ class Client:
 
     @classmethod
     def make(cls, client_id: str, secret: str, product_ids: Iterable[str] = (), company_ids: Iterable[str] = (),
-             everything: bool = False) -> "Client":
+             everything: bool = False) -> Client:
         salt = secrets.token_bytes(16)
         return cls(client_id, salt, _digest(secret, salt), frozenset(p.lower() for p in product_ids),
                    frozenset(c.lower() for c in company_ids), everything)
@@ -153,7 +153,8 @@ def _file_clients(path: Path, env: Mapping[str, str]) -> list[Client]:
             secret = e["secret"]
             if not isinstance(secret, str):
                 raise ClientsError(f"{where}.secret: expected a string")
-        pids, cids = _urns(e.get("product_ids"), f"{where}.product_ids"), _urns(e.get("company_ids"), f"{where}.company_ids")
+        pids = _urns(e.get("product_ids"), f"{where}.product_ids")
+        cids = _urns(e.get("company_ids"), f"{where}.company_ids")
         if not pids and not cids:
             raise ClientsError(f"{where}: shares nothing; give product_ids or company_ids")
         if any(c.client_id == cid for c in out):

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import pytest
 
+from carbon.reports.pact import validate_footprint
 from tests.support.pact_server import (A_URN, B_URN, CLASSIFICATION_A, COMPANY, FakeClock, client_ssl, get_token,
                                        make_tls, publish_sample, serving)
 from twin.pact_api.app import create_app
@@ -134,6 +135,12 @@ def test_get_footprint_and_what_each_customer_sees(world):
     docs = world[3]
 
     async def steps(get, base):
+        status, body, _ = await get("/3/footprints")
+        for doc in body["data"]:  # every footprint served is a valid v3 ProductFootprint
+            validate_footprint(doc)
+            status, one, _ = await get(f"/3/footprints/{doc['id']}")
+            assert status == 200 and one["data"] == doc
+            validate_footprint(one["data"])
         status, body, _ = await get(f"/3/footprints/{docs['a2']['id']}")
         assert status == 200 and body["data"] == docs["a2"]
         assert body["data"]["precedingPfIds"] == [docs["a1"]["id"]]

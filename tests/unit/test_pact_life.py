@@ -130,3 +130,16 @@ def test_stored_documents_are_the_published_json(repo):
     docs = repo.publish(inventory(), PACT)
     db = sqlite3.connect(repo.path)
     assert [json.loads(d) for (d,) in db.execute("SELECT doc FROM footprint ORDER BY seq")] == docs
+
+
+def test_a_list_sees_what_another_process_published_since(tmp_path):
+    server, reporter = FootprintRepository(tmp_path / "s.db"), FootprintRepository(tmp_path / "s.db")
+    assert server.list(None) == ([], 0)
+    a1, b1 = reporter.publish(inventory(), PACT)
+    assert server.list(None)[1] == 2
+    a2 = reporter.publish(_inventory_with_board_a(120_000), PACT)[0]
+    docs, n = server.list(None)
+    assert n == 3 and [d["status"] for d in docs] == ["Deprecated", "Active", "Active"] and docs[2] == a2
+    assert reporter.deprecate(b1["id"]) and server.list(None, {"status": "Active"})[0] == [a2]
+    server.close()
+    assert server.list(None)[1] == 3  # reopens after close

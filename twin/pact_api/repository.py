@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -94,6 +95,27 @@ class FootprintRepository:
         self.path = Path(store_path)
         with Store(self.path):  # creates the file or runs its missing migrations (footprint table: 7)
             pass
+        # ListFootprints reads every footprint: decoded once and kept until the file changes
+        # (PRAGMA data_version moves when another connection commits), not at every request
+        self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._cached: tuple[int, list[tuple[dict, str | None]]] | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader, self._cached = None, None
+
+    def _all(self) -> list[tuple[dict, str | None]]:
+        with self._lock:
+            if self._reader is None:
+                self._reader = self._connect()
+            version = self._reader.execute("PRAGMA data_version").fetchone()[0]
+            if self._cached is None or self._cached[0] != version:
+                rows = self._reader.execute("SELECT doc, shared_with FROM footprint ORDER BY seq").fetchall()
+                self._cached = (version, [(json.loads(d), s) for d, s in rows])
+            return self._cached[1]
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -189,17 +211,13 @@ class FootprintRepository:
              offset: int = 0) -> tuple[list[dict], int]:
         """The footprints ``client_id`` may see that match the v3 filters, in publication order:
         (one page from ``offset``, at most ``limit`` long; the number matching in all).
-        Raises FilterError for a filter, limit or offset the v3 API cannot apply."""
+        Raises FilterError for a filter, limit or offset the v3 API cannot apply. The documents are
+        shared with later calls: read them, do not change them."""
         for name, v in (("limit", limit), ("offset", offset)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise FilterError(f"{name}: expected a whole number 0 or more, got {v!r}")
         criteria = parse_filters(filters)
-        db = self._connect()
-        try:
-            rows = db.execute("SELECT doc, shared_with FROM footprint ORDER BY seq").fetchall()
-        finally:
-            db.close()
-        found = [doc for doc in (json.loads(d) for d, s in rows if _visible(s, client_id)) if criteria.matches(doc)]
+        found = [doc for doc, shared in self._all() if _visible(shared, client_id) and criteria.matches(doc)]
         end = None if limit is None else offset + limit
         return found[offset:end], len(found)
 

@@ -245,7 +245,7 @@ def test_thirdparty_plc_and_meter_through_a_mapping_match_the_ground_truth(mosqu
     # the gap: from the lost connection to the restored state, at least the server's absence and at
     # most 5 s (the bound on samples flowing again) beyond it
     away = box["up_at"] - box["down_at"]
-    assert away - 0.1 <= press.unknown_s <= away + 5.0
+    assert away - 0.5 <= press.unknown_s <= away + 5.0
     # counts across the 16-bit rollover and the restart: good 65530 -> 65541 (11), scrap 10 -> 12
     assert (press.produced, press.good, press.scrap) == (13, 11, 2)
     # energy: the meter's register, linear between readings, from t_a to t_b

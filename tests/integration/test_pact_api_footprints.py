@@ -232,3 +232,22 @@ def test_reads_do_not_wait_for_a_writer(world):
         writer.execute("ROLLBACK")
         writer.close()
     assert (status, got) == (200, ids(docs, "b1", "a2")) and elapsed < 5.0, elapsed
+
+
+def test_pages_are_capped_whatever_the_limit(world):
+    """With pages of at most 2: no limit gives 2 and a link; limit=5 gives 2 too, and the link says 2."""
+    cert, key, _app, docs, store = world
+    registry = ClientRegistry([Client.make(*OWNER, everything=True)])
+    world = (cert, key, create_app(FootprintRepository(store), registry, clock=FakeClock(), page_max=2), docs, store)
+
+    async def steps(get, base):
+        out = []
+        for query in ("", "?limit=5"):
+            status, body, headers = await get(f"/3/footprints{query}")
+            nxt = re.fullmatch(r'<([^>]+)>; rel="next"', headers["Link"])[1]
+            out.append(([d["id"] for d in body["data"]], dict(parse_qsl(urlsplit(nxt).query))))
+            status, body, headers = await get(nxt)
+            assert ([d["id"] for d in body["data"]], headers.get("Link")) == (ids(docs, "a2"), None)
+        return out
+
+    assert call(world, steps) == [(ids(docs, "a1", "b1"), {"limit": "2", "offset": "2"})] * 2

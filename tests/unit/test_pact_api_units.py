@@ -100,3 +100,15 @@ def test_clients_file_and_environment(tmp_path):
         assert str(exc.value).startswith(("PACT_CLIENT_ID", str(f)))
     with pytest.raises(ClientsError, match="cannot read the clients file"):
         load_clients(tmp_path / "missing.yaml", {})
+
+
+def test_a_clients_file_with_secrets_others_can_read_is_warned_of(tmp_path, caplog):
+    f = tmp_path / "clients.yaml"
+    f.write_text(f"clients:\n  - {{client_id: a, secret: {SECRET}, product_ids: [urn:x:y:1]}}\n")
+    f.chmod(0o644)
+    load_clients(f, {})
+    assert "holds client secrets and other users may read it" in caplog.text and SECRET not in caplog.text
+    caplog.clear()
+    f.chmod(0o600)
+    load_clients(f, {})
+    assert caplog.text == ""

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from .auth import CLIENT, CLIENT_ID, ClientRegistry, TokenStore, bearer_token, token_endpoint
 from .errors import PactError, bad_request, error_middleware
-from .footprints_api import FootprintsApi
+from .footprints_api import PAGE_MAX, FootprintsApi
 from .ratelimit import RateLimiter
 
 access_log = logging.getLogger("twin.pact_api.access")
@@ -148,7 +148,8 @@ def _events_route(handle_event):
 
 
 def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, rate: float = 10.0, burst: int = 20,
-               clock: Callable[[], float] = time.monotonic, handle_event=None) -> web.Application:
+               clock: Callable[[], float] = time.monotonic, handle_event=None,
+               page_max: int = PAGE_MAX) -> web.Application:
     """The application over ``repo`` (a FootprintRepository) for the clients of ``registry``.
 
     ``await handle_event(body, client, repo, post)`` answers ``POST /3/events``: None when the event
@@ -160,7 +161,7 @@ def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, r
     app = web.Application(middlewares=[_access_log, error_middleware, _guard], client_max_size=MAX_BODY_BYTES)
     tokens = TokenStore(registry, token_ttl_s, clock)
     app[REPO], app[TOKENS], app[LIMITER] = repo, tokens, RateLimiter(rate, burst, clock)
-    api = FootprintsApi(repo)
+    api = FootprintsApi(repo, page_max)
     app.router.add_post("/auth/token", token_endpoint(registry, tokens))
     app.router.add_get("/.well-known/openid-configuration", _openid)
     app.router.add_get("/health", _health)

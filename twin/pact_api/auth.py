@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -33,6 +34,8 @@ import yaml
 from aiohttp import web
 
 from .errors import PactError
+
+log = logging.getLogger("twin.pact_api")
 
 ID_ENV, SECRET_ENV = "PACT_CLIENT_ID", "PACT_CLIENT_SECRET"
 MIN_SECRET_LEN = 16
@@ -160,6 +163,8 @@ def _file_clients(path: Path, env: Mapping[str, str]) -> list[Client]:
         if any(c.client_id == cid for c in out):
             raise ClientsError(f"{where}: client_id given twice")
         out.append(Client.make(cid, _secret_ok(secret, where), pids, cids))
+    if any("secret" in e for e in entries) and path.stat().st_mode & 0o077:
+        log.warning("%s holds client secrets and other users may read it: chmod 600 it, or use secret_env", path)
     return out
 
 

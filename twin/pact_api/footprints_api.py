@@ -11,7 +11,7 @@ filters AND-ed, a value of the wrong type BadRequest. ``x-...`` filters and the 
 ``$filter`` are NotImplemented (400); any other unknown parameter is BadRequest.
 
 Pagination (the spec's Pagination section): at most ``limit`` footprints (``limit`` 1 or more; at
-most ``PAGE_MAX`` whatever the limit) and, when more follow, a ``Link: <...>; rel="next"`` header
+most ``PAGE_MAX``, 100, whatever the limit) and, when more follow, a ``Link: <...>; rel="next"`` header
 whose absolute https URI keeps the request's ``Host`` header, the same filters and limit, and the
 next ``offset``. Offsets into the same ordered list (publication order) make a link good for as long
 as nothing new is published.
@@ -80,8 +80,9 @@ def next_link(request: web.Request, filters: dict[str, list[str]], limit: int, o
 class FootprintsApi:
     """The two read actions over a ``FootprintRepository`` (called off the event loop: SQLite reads)."""
 
-    def __init__(self, repo) -> None:
+    def __init__(self, repo, page_max: int = PAGE_MAX) -> None:
         self.repo = repo
+        self.page_max = page_max
 
     async def list(self, request: web.Request) -> web.Response:
         client = request[CLIENT]
@@ -91,7 +92,7 @@ class FootprintsApi:
         except FilterError as exc:
             raise bad_request(str(exc)) from None
         visible = [d for d in docs if client.may_see(d)]
-        size = min(limit or PAGE_MAX, PAGE_MAX)
+        size = min(limit or self.page_max, self.page_max)
         page = visible[offset:offset + size]
         headers = {}
         if offset + size < len(visible):

@@ -10,7 +10,9 @@ Secrets come from ``PACT_CLIENT_ID``/``PACT_CLIENT_SECRET`` (one client that see
 or a clients file (several customers, each seeing the footprints of the product ids or company ids
 shared with it). They are kept only as salted PBKDF2 digests, compared in constant time; tokens only
 as SHA-256 digests. Neither is ever logged. A token that expired is told apart from one never issued
-(TokenExpired 401 versus BadRequest 400) for a day after it expired.
+(TokenExpired 401 versus BadRequest 400) for a day after it expired. A missing, malformed or unknown
+token is BadRequest 400: the spec's error table gives 401 to TokenExpired alone, and the official
+conformance tool (V3 test cases 6, 7 and 16) expects code BadRequest for an invalid token.
 """
 
 from __future__ import annotations

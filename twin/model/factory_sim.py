@@ -9,6 +9,7 @@ insertion, which is deterministic.
 from __future__ import annotations
 
 import simpy
+from simpy.events import Timeout
 
 from factory_models.schema import Factory
 from factory_models.states import State
@@ -100,7 +101,7 @@ class FactorySim:
         while True:
             k += 1
             # multiples of the interval from time 0, so readings stay aligned however long the run
-            yield env.timeout(k * step - env.now)
+            yield Timeout(env, k * step - env.now)
             self.meters.read(env.now)
 
     # --- control ------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def _filters(first: dict) -> dict:
     """The service's filter values, from the first footprint listed (validity by the spec's default)."""
     ref_end = datetime.fromisoformat(first["pcf"]["referencePeriodEnd"])
     end = ref_end.replace(year=ref_end.year + 3)
-    text = lambda d: d.isoformat().replace("+00:00", "Z")  # noqa: E731
+    text = lambda d: d.isoformat().replace("+00:00", "Z")
     return {"productId": first["productIds"][0], "productIds": first["productIds"], "companyId": first["companyIds"][0],
             "geography": first["pcf"]["geographyCountry"], "classification": first["productClassifications"][0],
             "validOn": first["pcf"]["referencePeriodEnd"], "validAfter": text(ref_end - timedelta(days=1)),

@@ -99,7 +99,7 @@ def test_ids_are_the_same_in_any_store_that_saw_the_same_reports(tmp_path):
 
 
 def test_footprints_are_seen_only_by_the_clients_they_are_shared_with(repo):
-    a, b = repo.publish(inventory(), PACT, shared_with=["acme"])
+    a, _b = repo.publish(inventory(), PACT, shared_with=["acme"])
     assert repo.list("acme")[1] == 2 and repo.list("globex") == ([], 0)
     assert repo.get("globex", a["id"]) is None and repo.exists(a["id"])
     assert repo.get("acme", a["id"]) == a
@@ -135,7 +135,7 @@ def test_stored_documents_are_the_published_json(repo):
 def test_a_list_sees_what_another_process_published_since(tmp_path):
     server, reporter = FootprintRepository(tmp_path / "s.db"), FootprintRepository(tmp_path / "s.db")
     assert server.list(None) == ([], 0)
-    a1, b1 = reporter.publish(inventory(), PACT)
+    _a1, b1 = reporter.publish(inventory(), PACT)
     assert server.list(None)[1] == 2
     a2 = reporter.publish(_inventory_with_board_a(120_000), PACT)[0]
     docs, n = server.list(None)

@@ -105,7 +105,7 @@ def load_recipients(clients_file: Path | None, env: Mapping[str, str]) -> dict[s
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise RecipientError(f"{path}: cannot read the clients file: {exc}") from None
     out = {}
-    for i, entry in enumerate((doc or {}).get("clients") or [] if isinstance(doc, dict) else []):
+    for entry in ((doc or {}).get("clients") or []) if isinstance(doc, dict) else []:
         if isinstance(entry, dict) and "events" in entry:
             cid = str(entry.get("client_id"))
             out[cid] = parse_recipient(cid, entry["events"], f"{path}: client {cid!r}.events", env)
@@ -183,7 +183,7 @@ class Courier:
             async with self._http().post(to.url, data=json.dumps(event), headers=headers, ssl=self.ssl_ctx) as resp:
                 await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Delivery(f"{to.url}: {type(exc).__name__}: {exc}", retry=True) from None
         if 200 <= status < 300:
             return status
@@ -201,7 +201,7 @@ class Courier:
                     "Authorization": _basic(to.login, to.secret),
                     "Content-Type": "application/x-www-form-urlencoded"}) as resp:
                 status, body = resp.status, await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise Delivery(f"{url}: {type(exc).__name__}: {exc}", retry=True) from None
         if status in (400, 401):  # invalid_client: the customer does not accept the plant's credentials
             raise Delivery(f"token endpoint {url} refused the plant's credentials ({status})", retry=False)
@@ -224,6 +224,6 @@ class Courier:
                     endpoint = (await resp.json(content_type=None)).get("token_endpoint")
                     if isinstance(endpoint, str) and urlsplit(endpoint).scheme == "https":
                         return endpoint
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, AttributeError):
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, AttributeError):
             pass  # no discovery document: the spec's default below
         return f"{to.auth_base_url}/auth/token"

@@ -42,8 +42,8 @@ PREFIX = "org.wbcsd.pact.ProductFootprint."
 
 
 def _ft(*args: str, env=None) -> str:
-    out = subprocess.run([sys.executable, "-m", "twin.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-m", "twin.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=False, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 

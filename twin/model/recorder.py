@@ -39,6 +39,17 @@ class Recorder:
         if type(self) is Recorder:
             self.state, self.count, self.product, self.power = log.state, log.count, log.product, log.power
 
+    def columns(self) -> tuple | None:
+        """The log's state and counter column appenders ``(state t, unit, code, count t, key, value)``
+        for a machine to write its rows without a call layer (the profile's largest share after
+        SimPy itself), or None when every reading must pass through this recorder (a callback).
+        The log keeps these lists for its lifetime (``freeze`` empties them in place)."""
+        if type(self) is not Recorder:
+            return None
+        log = self.log
+        return (log.state_t.append, log.state_unit.append, log.state_code.append,
+                log.count_t.append, log.count_key.append, log.count_value.append)
+
     def step_power(self, now: float, delta_kw: float) -> None:
         self._station_kws += self.station_kw * (now - self._t_kw)
         self._t_kw = now

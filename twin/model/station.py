@@ -33,7 +33,7 @@ from simpy.events import PENDING, Timeout
 
 from factory_models.schema import Station
 from factory_models.states import State
-from twin.kpi.eventlog import Channel
+from twin.kpi.eventlog import N_CHANNELS, Channel
 
 from twin.model.buffer import Buffer
 from twin.model.calendar import ON, PAUSE_STATE, ShiftCalendar
@@ -91,6 +91,8 @@ class Machine:
         recorder.step_power(env.now, self.kw)
         # bound once: show() runs at every state change
         self._step_power, self._log_state, self._log_count = recorder.step_power, recorder.state, recorder.count
+        self._columns = recorder.columns()
+        self._energy_key = unit * N_CHANNELS + ENERGY
         self.proc: simpy.Process | None = None
 
     def initial_readings(self) -> None:
@@ -121,8 +123,17 @@ class Machine:
             self._step_power(now, kw - old)
         self.state, self.kw, self.t_state = code, kw, now
         t = self.t0 + now
-        self._log_state(t, self.unit, code)
-        self._log_count(t, self.unit, ENERGY, self.energy_kws / 3600.0)
+        if self._columns is None:
+            self._log_state(t, self.unit, code)
+            self._log_count(t, self.unit, ENERGY, self.energy_kws / 3600.0)
+        else:  # log.state and log.count, inline
+            state_t, state_unit, state_code, count_t, count_key, count_value = self._columns
+            state_t(t)
+            state_unit(self.unit)
+            state_code(code)
+            count_t(t)
+            count_key(self._energy_key)
+            count_value(self.energy_kws / 3600.0)
 
     def show_waiting(self) -> None:
         """Show the waiting reason, or the calendar's pause state when off shift or on a break."""
@@ -141,6 +152,10 @@ class Machine:
     def run(self):
         env, cal, t0, u, flow, rng = self.env, self.cal, self.t0, self.unit, self.flow, self.rng
         log_count, log_product = self.rec.count, self.rec.product
+        columns = self._columns
+        if columns is not None:  # the counters each part writes go straight into the log's columns
+            _, _, _, count_t, count_key, count_value = columns
+        k_produced, k_good = u * N_CHANNELS + PRODUCED, u * N_CHANNELS + GOOD
         inbuf, outbuf, rework_buf = self.inbuf, self.outbuf, self.rework_buf
         cycle_s, setup_s, scrap_rate, scrap_or_rework = self.cycle_s, self.setup_s, self.scrap_rate, self.scrap_or_rework
         # the calendar segment last looked up: (mode, end) holds for any time in [lookup, end)
@@ -190,7 +205,12 @@ class Machine:
                 yield from self._hold(cycle, PRODUCING)
             t = t0 + env._now
             self.produced += 1
-            log_count(t, u, PRODUCED, self.produced)
+            if columns is None:
+                log_count(t, u, PRODUCED, self.produced)
+            else:
+                count_t(t)
+                count_key(k_produced)
+                count_value(self.produced)
             if scrap_or_rework > 0.0:
                 draw = rng.random()
                 if draw < scrap_or_rework:
@@ -205,7 +225,12 @@ class Machine:
                         rework_buf.put_rework(part)
                     continue
             self.good += 1
-            log_count(t, u, GOOD, self.good)
+            if columns is None:
+                log_count(t, u, GOOD, self.good)
+            else:
+                count_t(t)
+                count_key(k_good)
+                count_value(self.good)
             if outbuf is None:
                 flow.shipped += 1
             else:

@@ -101,11 +101,18 @@ def test_request_created_is_answered_later_with_the_matching_footprints(setup):
         assert answer["specversion"] == "1.0" and answer["source"] == "https://plant.example/3/events"
         for pf in answer["data"]["pfs"]:
             validate_footprint(pf)
-        # without a status criterion: both revisions of board-a, in publication order
+        # without a status criterion: both revisions of board-a, in publication order; the same
+        # request sent twice (same source and id) is answered once
+        assert (await p.post(_event(REQUEST_CREATED, {"productId": [A_URN]}, "req-2")))[0] == 200
         assert (await p.post(_event(REQUEST_CREATED, {"productId": [A_URN]}, "req-2")))[0] == 200
         events = await p.receiver.wait_for(lambda evs: len(p.receiver.of_type("RequestFulfilledEvent.3")) == 2)
         assert [pf["id"] for pf in p.receiver.of_type("RequestFulfilledEvent.3")[1]["data"]["pfs"]] == \
             [docs["a1"]["id"], docs["a2"]["id"]]
+        deadline = asyncio.get_running_loop().time() + 15
+        while p.handler.pending and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # polled until no delivery is under way (or the deadline)
+        assert p.handler.pending == 0
+        assert [e["data"]["requestEventId"] for e in p.receiver.of_type("RequestFulfilledEvent.3")] == ["req-1", "req-2"]
 
     asyncio.run(_running(cert, key, store, scenario))
 

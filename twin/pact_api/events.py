@@ -44,6 +44,8 @@ REQUEST_FULFILLED = _PREFIX + "RequestFulfilledEvent.3"
 REQUEST_REJECTED = _PREFIX + "RequestRejectedEvent.3"
 PUBLISHED = _PREFIX + "PublishedEvent.3"
 TYPES = (REQUEST_CREATED, REQUEST_FULFILLED, REQUEST_REJECTED, PUBLISHED)
+#: requests remembered to answer each once
+MAX_REMEMBERED = 10_000
 
 
 def _text(value, where: str) -> str:
@@ -113,7 +115,13 @@ class EventHandler:
         self.received: Counter[str] = Counter()
         self._tasks: set[asyncio.Task] = set()
         self._telling: set[str] = set()
+        self._answered: dict[tuple[str, str, str], None] = {}  # insertion order: the oldest go first
         self._loop_task: asyncio.Task | None = None
+
+    @property
+    def pending(self) -> int:
+        """Deliveries under way (answers to requests, notices), retries included."""
+        return len(self._tasks)
 
     async def __call__(self, body: dict, client, repo, post=None) -> PactError | None:
         try:
@@ -147,6 +155,15 @@ class EventHandler:
         if to is None:
             raise bad_request(f"no events endpoint is configured for client {client.client_id!r}: "
                               "the answer to a request could not be sent")
+        # one answer per request (the spec: a single RequestFulfilled per RequestCreated); a request
+        # sent again (same source and id, CloudEvents' identity) is accepted and not answered twice
+        key = (client.client_id, body["source"], body["id"])
+        if key in self._answered:
+            log.info("request %s of client %s already accepted: not answered again", body["id"][:100], client.client_id)
+            return
+        self._answered[key] = None
+        while len(self._answered) > MAX_REMEMBERED:
+            self._answered.pop(next(iter(self._answered)))
         self._spawn(self._answer(body["id"], data, client, repo, to))
 
     async def _answer(self, request_id: str, criteria: dict, client, repo, to: Recipient) -> None:

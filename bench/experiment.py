@@ -8,8 +8,9 @@ does), warms every worker first (the Numba KPI kernels loaded and the twin impor
 then times ``run_on`` over the same tasks: seeds ``seed .. seed + replications - 1`` of the config.
 It prints the wall seconds of each side, replications per second, the speed-up of 2 workers over 1
 (goal at least 1.7x on 2 cores) and whether both sides returned the same numbers (they must). The
-load average before each side is printed too: on a machine shared with other work the speed-up
-says more about that work than about Dask.
+load average before each side and the share of a core each worker got (its CPU seconds / wall
+seconds) are printed too: on a machine shared with other work the speed-up says more about that
+work than about Dask.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -34,11 +36,20 @@ def timed(tasks: list, workers: int) -> dict:
     with open_client(workers=workers) as client:
         warm(client)
         load = os.getloadavg()[0]
+        cpu0 = client.run(_cpu_s)
         start = time.perf_counter()
         results = run_on(client, tasks, progress=False)
         wall = time.perf_counter() - start
+        cpu = sum(v - cpu0[k] for k, v in client.run(_cpu_s).items())
+    # the share of a core each worker got: well below 1 means other work took the cores
     return {"workers": workers, "wall_s": wall, "replications_per_s": len(tasks) / wall,
+            "worker_cpu_s": cpu, "core_share_per_worker": cpu / (wall * workers),
             "load_avg_1min_before": load, "results": results}
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{out['cores_available']} cores available")
         for side in (one, two):
             print(f"  {side['workers']} worker{'s' if side['workers'] > 1 else ''}: {side['wall_s']:.2f} s, "
-                  f"{side['replications_per_s']:.2f} replications/s (1-min load average before: "
+                  f"{side['replications_per_s']:.2f} replications/s; worker CPU {side['worker_cpu_s']:.1f} s, "
+                  f"{side['core_share_per_worker']:.0%} of a core each (1-min load average before: "
                   f"{side['load_avg_1min_before']:.2f})")
         print(f"  speed-up 2 vs 1 workers: {speedup:.2f}x (goal >= {GOAL}x); identical results: {same}")
     return 0 if same else 1

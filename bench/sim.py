@@ -10,13 +10,21 @@ of events the environment scheduled (``env._eid``), which includes every timeout
 process resumption. Parts processed per wall second (finished operations summed over machines)
 is printed beside it, as the twin skips suspending on buffer requests that are already served.
 Each side runs ``--repeat`` times, interleaved, and its fastest run counts; events per CPU second
-are printed too, being steadier than wall time on a shared machine.
+are printed too, being steadier than wall time on a shared machine. The goal is at least 0.8x the
+bare line's events per second (the twin does the bookkeeping the bare line leaves out: state and
+counter rows, energy per state, the site power integral, shifts, failures, meters).
+
+``--profile N`` also runs the twin once under cProfile and prints its N costliest functions (own
+time), which is how the recorder, the energy bookkeeping and the buffers were found and made cheaper.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import time
 from pathlib import Path
 
@@ -27,6 +35,7 @@ from factory_models.schema import Factory
 from twin.model import FactorySim
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGET = 0.8  # twin / bare events per second (issue 13; was 0.5)
 
 
 def _events(env: simpy.Environment) -> int:
@@ -78,6 +87,16 @@ def twin(factory: Factory, days: float, seed: int) -> dict:
             "log_rows": len(sim.log)}
 
 
+def profile(factory: Factory, days: float, seed: int, top: int) -> str:
+    """The twin's ``top`` costliest functions by own time over one run, as pstats prints them."""
+    sim = FactorySim(factory, seed)
+    prof = cProfile.Profile()
+    prof.runcall(sim.run, days * 86400.0)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.sim", description=__doc__.split("\n\n")[0])
     ap.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
@@ -86,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each, interleaved; the fastest counts (default 3: the machine is shared)")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also profile one twin run (cProfile) and print its N costliest functions")
     args = ap.parse_args(argv)
     factory = load_factory(args.config)
     sim_s = args.days * 86400.0
@@ -118,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "sim_speed_ratio": w["sim_s_per_wall_s"] / b["sim_s_per_wall_s"],
         # CPU time is steadier than wall time when other jobs share the cores
         "events_per_cpu_s_ratio": w["events_per_cpu_s"] / b["events_per_cpu_s"],
-        "target_events_per_s_ratio": 0.5,
+        "target_events_per_s_ratio": TARGET,
     }
+    if args.profile > 0:
+        result["profile"] = profile(factory, args.days, args.seed, args.profile)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -129,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in (("bare line", b), ("twin", w)):
         print(f"{name:10s}{r['events']:10d}{r['events_per_s']:12.0f}{r['operations_per_s']:10.0f}"
               f"{r['sim_s_per_wall_s']:14.0f}{r['wall_s']:9.2f}")
-    verdict = "meets" if result["events_per_s_ratio"] >= 0.5 else "misses"
-    print(f"twin / bare: events/s {result['events_per_s_ratio']:.2f}x ({verdict} the 0.5x target), "
+    verdict = "meets" if result["events_per_s_ratio"] >= TARGET else "misses"
+    print(f"twin / bare: events/s {result['events_per_s_ratio']:.2f}x ({verdict} the {TARGET}x target), "
           f"operations/s {result['operations_per_s_ratio']:.2f}x, simulated time/wall {result['sim_speed_ratio']:.2f}x; "
           f"events per CPU second {result['events_per_cpu_s_ratio']:.2f}x")
+    if args.profile > 0:
+        print(result["profile"], end="")
     return 0
 
 

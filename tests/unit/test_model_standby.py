@@ -165,3 +165,57 @@ def test_line_shift_off_on_weekend_days():
 def test_wake_kwh_without_wake_time_is_rejected():
     with pytest.raises(ValueError, match="wake_kwh > 0 needs wake_s > 0"):
         factory({"after_s": 60, "power_kw": 0.1, "wake_s": 0, "wake_kwh": 0.2})
+
+
+def test_an_experiment_plan_sets_standby_on_every_station_of_a_line(tmp_path):
+    from twin.experiment.plan import load_plan
+    from twin.model.standby import StandbyMachine
+
+    base = tmp_path / "f.yaml"
+    base.write_text(factory().model_dump_json())  # JSON is YAML
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("base: f.yaml\nhours: 1\nwarmup_hours: 0\nreplications: 2\nseed: 1\nscenarios:\n"
+                    "  - name: base\n"
+                    "  - name: standby\n"
+                    '    set: {"lines.l.stations.*.standby": {after_s: 600, power_kw: 0.3, wake_s: 60}}\n')
+    scenario = load_plan(plan).scenarios[1]
+    sim = FactorySim(Factory.model_validate(scenario.factory_doc), seed=3)
+    assert all(isinstance(m, StandbyMachine) for m in sim.machines)
+    assert [m.spec.standby.wake_s for m in sim.machines] == [60, 60]
+
+
+def test_standby_on_the_demo_line_keeps_parts_and_energy_consistent():
+    # every station of demo_smt with standby, 3 days from Monday: parts are conserved, energy counters
+    # never fall, and each station's energy is its power per state over the state log less
+    # (idle - standby power) over the time it spent in standby
+    from pathlib import Path
+
+    import numpy as np
+
+    from factory_models import load_factory
+
+    smt = load_factory(Path(__file__).resolve().parents[2] / "configs" / "demo_smt.yaml")
+    doc = smt.model_dump(mode="json")
+    for st in doc["lines"][0]["stations"]:
+        st["standby"] = {"after_s": 300, "power_kw": 0.05, "wake_s": 45}
+    f = Factory.model_validate(doc)
+    sim = FactorySim(f, seed=4)
+    end = 3 * 86400.0
+    sim.run(end)
+    (flow,) = sim.balance().values()
+    assert flow["released"] == flow["shipped"] + flow["scrapped"] + flow["wip"]
+    frozen = sim.log.freeze()
+    assert sum(m.wakes for m in sim.machines) > 0
+    for u, m in enumerate(sim.machines):
+        s = frozen.states
+        codes = s.value[s.offsets[u]:s.offsets[u + 1]]
+        t = s.t[s.offsets[u]:s.offsets[u + 1]]
+        d = np.diff(np.append(t, frozen.t_end))
+        kw = np.array(m.spec.power_kw.as_list())[codes]
+        asleep = m.standby_s + (end - m._asleep_at if m.asleep else 0.0)
+        expected = (kw * d).sum() - (m.spec.power_kw.idle - 0.05) * asleep
+        c = frozen.counters
+        key = u * len(Channel) + int(Channel.ENERGY_KWH)
+        energy = c.value[c.offsets[key]:c.offsets[key + 1]]
+        assert np.all(np.diff(energy) >= 0)
+        assert energy[-1] * 3600 == pytest.approx(expected, rel=1e-9), m.spec.name

@@ -225,18 +225,31 @@ class Store:
 
         A numeric sample that is NaN or infinite is rejected, counted and logged, never stored.
         """
-        rows, bad = [], 0
+        # folded here as the upsert folds them: a live snapshot's thousands of samples are a few
+        # hundred (signal, bucket) rows, and a row costs SQLite far more than folding (bench/site.py)
+        folded: dict[tuple, list] = {}
+        taken = bad = 0
         for s in samples:
             bucket = math.floor(s.ts / self.bucket_s) * self.bucket_s
             q = s.quality.value if isinstance(s.quality, Quality) else str(s.quality)
             if isinstance(s.value, str):
-                rows.append((site, s.signal, bucket, s.ts, None, s.value, q, None, None))
+                row = [site, s.signal, bucket, s.ts, None, s.value, q, None, None]
             else:
                 v = float(s.value)
                 if not math.isfinite(v):
                     bad += 1
                     continue
-                rows.append((site, s.signal, bucket, s.ts, v, None, q, v, v))
+                row = [site, s.signal, bucket, s.ts, v, None, q, v, v]
+            taken += 1
+            prev = folded.setdefault((s.signal, bucket), row)
+            if prev is row:
+                continue
+            if row[3] >= prev[3]:  # the last by sample time (ties: the later one), as the upsert
+                prev[3:7] = row[3:7]
+            if row[7] is not None:
+                prev[7] = row[7] if prev[7] is None else min(prev[7], row[7])
+                prev[8] = row[8] if prev[8] is None else max(prev[8], row[8])
+        rows = [tuple(r) for r in folded.values()]
         if bad:
             self._rejected += bad
             log.warning("store rejected %d samples with a non-finite value", bad)
@@ -252,7 +265,10 @@ class Store:
                 min = CASE WHEN min IS NULL OR excluded.min < min THEN coalesce(excluded.min, min) ELSE min END,
                 max = CASE WHEN max IS NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE max END
         """
-        return self._upsert("signal", sql, rows)
+        self._upsert("signal", sql, rows)
+        with self._lock:
+            self._written["signal"] += taken - len(rows)  # the block counts samples, not rows
+        return taken
 
     def _upsert(self, table: str, sql: str, rows: list[tuple]) -> int:
         if not rows:

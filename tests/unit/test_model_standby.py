@@ -219,3 +219,23 @@ def test_standby_on_the_demo_line_keeps_parts_and_energy_consistent():
         energy = c.value[c.offsets[key]:c.offsets[key + 1]]
         assert np.all(np.diff(energy) >= 0)
         assert energy[-1] * 3600 == pytest.approx(expected, rel=1e-9), m.spec.name
+
+
+def test_switch_off_windows_overlap_and_run_past_midnight():
+    from datetime import datetime
+
+    from factory_models.policies import ShiftOff
+    from factory_models.schema import Calendar
+    from twin.model.calendar import OFF, ON, ShiftCalendar, SwitchedOffCalendar
+
+    start = datetime.fromisoformat("2026-01-05T00:00:00+00:00")  # Monday, UTC
+    site_cal = Calendar()  # no shifts: on around the clock
+    windows = [ShiftOff(days=["mon"], start="22:00", end="06:00"), ShiftOff(start="05:00", end="07:00")]
+    cal = SwitchedOffCalendar(ShiftCalendar(site_cal, start), site_cal, windows, start)
+    h = 3600.0
+    assert cal.at(4 * h) == (ON, 5 * h)  # Monday 04:00: next change at the 05:00 window
+    assert cal.at(5.5 * h) == (OFF, 7 * h)  # Monday's own 05:00-07:00 window
+    assert cal.at(21 * h) == (ON, 22 * h)
+    assert cal.at(23 * h) == (OFF, 30 * h)  # Monday 22:00 to Tuesday 06:00 ...
+    assert cal.at(30 * h) == (OFF, 31 * h)  # ... runs on into Tuesday's 05:00-07:00 window
+    assert cal.at(31 * h) == (ON, 53 * h)  # Tuesday 07:00 on until Wednesday 05:00

@@ -20,6 +20,8 @@ Rules this model follows (each one shapes the KPIs, so they are stated here):
   rework lane of the ``rework.to`` station's input buffer) or good (part goes downstream).
 - Every state change writes the state and the machine's cumulative ENERGY_KWH (exact: power is
   constant within a state); every finished part writes PRODUCED and one of GOOD, SCRAP or REWORK.
+- A station with ``standby:`` is a ``StandbyMachine`` (twin/model/standby.py); one with ``shift_off``
+  windows (its own or its line's) reads a calendar that is OFF inside them (docs/model-energy-policies.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from carbon.periods import local_text, on_clock_hour, parse_site_time
 from carbon.reports import check_format, write_inventory
 from factory_models import Factory
 
+from twin.rollup import pick_windows
 from twin.store import Store
 
 from . import ledger_sql
@@ -93,12 +94,16 @@ def build_allocation(store: Store, pd: PeriodData, factory: Factory | None):
     intensity = effective_intensity(pd) or 0.0
     energy: dict[str, float] = defaultdict(float)
     kg: dict[str, float] = defaultdict(float)
+    inside: dict[str, list] = defaultdict(list)
     for w in store.kpis(pd.t0, pd.t1 + 1e-3, site=pd.site, level="station"):  # windows ending inside or at t1
         if w.energy_kwh is None or w.start is None or w.start < pd.t0 - 1e-6 or w.end > pd.t1 + 1e-6:
             continue
-        key = f"{w.line}/{w.station}"
-        energy[key] += w.energy_kwh
-        kg[key] += w.energy_kwh * (effective_intensity(pd, w.start, w.end) or intensity)
+        inside[f"{w.line}/{w.station}"].append(w)
+    for key, found in inside.items():
+        # a live run's minute windows and its whole-run window hold the same energy: each second once
+        for w in pick_windows(found)[0]:
+            energy[key] += w.energy_kwh
+            kg[key] += w.energy_kwh * (effective_intensity(pd, w.start, w.end) or intensity)
     if not energy:
         notes.append("no station sub-meter energy stored within the period (KPI windows of the whole run; "
                      "--window 1h stores them per hour): all electricity is allocated by machine time")

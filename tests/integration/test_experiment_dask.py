@@ -70,8 +70,9 @@ def test_a_worker_killed_mid_replication_still_gives_complete_identical_results(
     tasks = [("base", base, 72, 2, seed) for seed in range(1, 9)]
     expected = serial(tasks)
     note = tmp_path / "killed"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster, set_as_default=False) as observer:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as cluster, \
+            Client(cluster, set_as_default=False) as observer:
         out: dict = {}
         runner = threading.Thread(target=lambda: out.update(results=run_all(
             tasks, scheduler=cluster.scheduler_address, progress=False)))

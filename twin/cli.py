@@ -20,7 +20,7 @@ from twin.cli_options import (
     InfluxBucketOpt, InfluxOrgOpt, InfluxSpoolOpt, InfluxUrlOpt, JsonOpt, LinesOpt, MetersOpt, NoStoreOpt, StoreOpt,
     VerboseOpt, WindowOpt, checked, fail, load, setup_logging, sink_options,
 )
-from twin.cli_rollup import rollup
+from twin.cli_rollup import rollup, run_partition
 
 
 app = typer.Typer(
@@ -278,14 +278,7 @@ def run(
         m = load_mapping(mapping, factory)
     except ConfigError as exc:
         fail(str(exc))
-    from twin.runtime.lines import partition
-
-    try:
-        part = None if lines is None else partition(factory, lines, meters)
-    except ValueError as exc:
-        fail(str(exc))
-    if part is None and meters is not None:
-        fail("--meters/--no-meters go with --lines")
+    part, influx_spool = run_partition(factory, lines, meters, influx_spool)
     opts = _live_options(duration, 1.0, 0, None, store, no_store, influx_url, influx_org, influx_bucket,
                          influx_spool, json_out, dashboard, dashboard_host, dashboard_port, dashboard_token_file,
                          dashboard_allowed_host)

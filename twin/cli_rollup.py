@@ -1,4 +1,5 @@
-"""``factory-twin rollup``: the site's KPIs of a period from the lines' windows in the store (twin/rollup.py)."""
+"""``factory-twin rollup``: the site's KPIs of a period from the lines' windows in the store (twin/rollup.py),
+and the checks of ``run --lines`` (twin/runtime/lines.py)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,23 @@ def rollup(
         dump_json(doc)
         return
     _print(doc)
+
+
+def run_partition(factory, lines: str | None, meters: bool | None, influx_spool: Path):
+    """``run --lines``: (the partition or None, the InfluxDB spool); a bad option is one line, exit 2."""
+    from twin.runtime.lines import partition
+
+    if lines is None:
+        if meters is not None:
+            fail("--meters/--no-meters go with --lines")
+        return None, influx_spool
+    try:
+        part = partition(factory, lines, meters)
+    except ValueError as exc:
+        fail(str(exc))
+    if influx_spool == Path("influx-spool"):  # the default: processes never share a spool
+        influx_spool = Path(f"influx-spool-{part.tag()}")
+    return part, influx_spool
 
 
 def _fmt(v) -> str:

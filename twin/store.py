@@ -106,6 +106,10 @@ class Store:
         for n in range(version + 1, SCHEMA_VERSION + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # processes that open a new file at once (run --lines): one migrates, the others find it done
+                if self._db.execute("PRAGMA user_version").fetchone()[0] >= n:
+                    self._db.execute("COMMIT")
+                    continue
                 for statement in MIGRATIONS[n - 1].split(";"):
                     if statement.strip():
                         self._db.execute(statement)

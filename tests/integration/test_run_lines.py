@@ -143,8 +143,10 @@ def test_two_processes_by_line_roll_up_to_the_single_process_site(mosquitto, tmp
              _run(cfg, mapping, split, "--lines", "b")]
     one, a, b = (_finish(p) for p in procs)
 
-    assert a["partition"] == {"lines": ["a"], "meters": True}
-    assert b["partition"] == {"lines": ["b"], "meters": False}
+    assert a["partition"] == {"lines": ["a"], "meters": True, "notes": [
+        "no grid-import meter: the emissions ledger's station-energy stand-in covers lines a only, "
+        "not the lines of the other processes"]}
+    assert b["partition"] == {"lines": ["b"], "meters": False, "notes": []}
     # each process took its own line's samples only: nothing of the other line reached it
     n_a = sum(1 for _, sig, _ in SCRIPT if sig.startswith("a/"))
     assert (a["samples"]["used"], a["samples"]["rejected"]) == (n_a, 0)
@@ -197,3 +199,6 @@ def test_unknown_lines_are_named_and_exit_2(tmp_path):
                            "--no-store"], capture_output=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.decode().strip() == "factory-twin: --lines: unknown line(s) x, y; the factory has a, b"
+    done = subprocess.run([FT, "run", str(cfg), "-m", str(mapping), "--meters", "--no-dashboard", "--no-store"],
+                          capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr.decode().strip()) == (2, "factory-twin: --meters/--no-meters go with --lines")

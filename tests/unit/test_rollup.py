@@ -9,7 +9,7 @@ from factory_models import Factory, Sample
 from factory_models.records import KpiWindow, iso_utc
 from tests.support.factories import POWER
 from twin.rollup import pick_windows, rollup, sum_windows
-from twin.runtime.lines import elsewhere, narrow_mapping, owned_factory, partition
+from twin.runtime.lines import elsewhere, narrow_mapping, notes, owned_factory, partition
 from twin.shadow.live_twin import LiveTwin
 
 
@@ -94,6 +94,18 @@ def test_partition_names_unknown_lines_and_gives_the_meters_to_the_first_lines_o
     assert [ln.name for ln in sub.lines] == ["l2"] and sub.meters == []
     assert "l1/m1/state" in elsewhere(f, part) and "site/grid/energy_kwh" in elsewhere(f, part)
     assert "l2/m1/state" not in elsewhere(f, part)
+    assert partition(f, "l1,l2").tag() == "l1-l2-site"
+    many = Factory.model_validate({**f.model_dump(), "lines": [
+        {**f.lines[0].model_dump(), "name": f"line-number-{i:02d}"} for i in range(8)]})
+    tag = partition(many, ",".join(ln.name for ln in many.lines)).tag()
+    assert len(tag) == 10 and tag == partition(many, ",".join(ln.name for ln in many.lines)).tag()  # a digest
+    # the meters' owner of a split site without a grid meter is told what its ledger misses
+    assert notes(f, partition(f, "l1")) == []  # three_lines has a grid meter
+    bare = Factory.model_validate({**f.model_dump(), "meters": []})
+    assert notes(bare, partition(bare, "l1")) == [
+        "no grid-import meter: the emissions ledger's station-energy stand-in covers lines l1 only, "
+        "not the lines of the other processes"]
+    assert notes(bare, partition(bare, "l2")) == [] and notes(bare, partition(bare, "l1,l2,l3")) == []
 
 
 def test_the_mapping_is_narrowed_to_the_owned_lines_with_a_session_of_their_own():

@@ -14,7 +14,8 @@ narrowed (Sparkplug metrics, other templates) still arrives, and the router coun
 ``other_process``: used by the process that owns it, never silently dropped.
 
 Client ids of MQTT sessions get the lines appended: two processes under one id would take the
-broker session (and its QoS 1 queue) from each other at every reconnect.
+broker session (and its QoS 1 queue) from each other at every reconnect. The dead-letter files and
+the default InfluxDB spool get a folder of their own for the same reason.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class Partition:
     def heads(self) -> list[str]:
         """The first signal levels this process reads: its lines, and ``site`` with the meters."""
         return [*self.lines, *([SITE] if self.meters else [])]
+
+    def tag(self) -> str:
+        """A short stable name of what the process owns: its MQTT session ids, dead-letter folder
+        and default InfluxDB spool get it (``l4-l5``; a digest when long), so processes never share them."""
+        tail = "-".join(self.heads())
+        return tail if len(tail) <= 40 else hashlib.sha1(",".join(self.heads()).encode()).hexdigest()[:10]
 
     def block(self) -> dict:
         """The ``partition`` block of the run's JSON summary."""
@@ -70,16 +77,22 @@ def owned_factory(factory: Factory, part: Partition) -> Factory:
     })
 
 
+def notes(factory: Factory, part: Partition) -> list[str]:
+    """What a split run's ledger cannot see: without a grid-import meter the ledger stands in the sum
+    of the station energy counters (twin/emissions/account.py), here of the owner's lines only."""
+    if not part.meters or len(part.lines) == len(factory.lines) or any(m.kind == "grid_import" for m in factory.meters):
+        return []
+    return [f"no grid-import meter: the emissions ledger's station-energy stand-in covers lines "
+            f"{', '.join(part.lines)} only, not the lines of the other processes"]
+
+
 def elsewhere(factory: Factory, part: Partition) -> frozenset[str]:
     """Signals of the site that another process owns (the router's ``other_process``)."""
     return frozenset(s for s in known_signals(factory) if not part.owns(s))
 
 
 def _client_id(base: str, part: Partition) -> str:
-    tail = "-".join(part.heads())
-    if len(base) + len(tail) > 60:  # long ids: a stable digest of the lines instead
-        tail = hashlib.sha1(",".join(part.heads()).encode()).hexdigest()[:10]
-    return f"{base}-{tail}"
+    return f"{base}-{part.tag()}"
 
 
 def _narrow(entries, pattern_of, signal_of, part: Partition, rebuild) -> list:

@@ -339,13 +339,17 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
     ``SourcesUnreachable`` when none of them connected within ``connect_timeout_s`` (or the run)."""
     from connectors.registry import build_sources
 
-    part = opts.partition
+    part, split_notes = opts.partition, []
     if part is not None:  # run --lines: subscribe to, and compute, the owned lines only
-        from twin.runtime.lines import elsewhere, narrow_mapping, owned_factory
+        from twin.runtime.lines import elsewhere, narrow_mapping, notes, owned_factory
 
         mapping = narrow_mapping(mapping, part)
+        split_notes = notes(factory, part)
+        for note in split_notes:
+            log.warning("run --lines: %s", note)
     # sources know the whole site, so what reaches them for another process is the router's to count
-    sources = build_sources(mapping, factory, _dead_letter_dir(opts))
+    dead = _dead_letter_dir(opts) if part is None else _dead_letter_dir(opts) / part.tag()
+    sources = build_sources(mapping, factory, dead)
     if not sources:
         raise ValueError("the mapping names no source")
     if part is not None:
@@ -361,7 +365,7 @@ async def run_mapping(factory: Factory, config: Path, mapping: Mapping, opts: Li
             raise SourcesUnreachable(f"no source could be reached: {run.unreached()}")
         doc = await run.finish(t0, time.time())
         if part is not None:
-            doc["partition"] = part.block()
+            doc["partition"] = {**part.block(), "notes": split_notes}
         return doc
 
 

@@ -16,7 +16,7 @@ import yaml
 from distributed import Client, LocalCluster
 
 from factory_models import ConfigError
-from twin.experiment.cluster import SchedulerUnreachable, run_all
+from twin.experiment.cluster import ReplicationFailed, SchedulerUnreachable, run_all
 from twin.experiment.replication import run_replication
 
 pytestmark = pytest.mark.integration
@@ -154,3 +154,51 @@ def test_bad_numbers_or_carbon_settings_fail_before_any_cluster_is_reached():
     doc["carbon"] = {"grid_factor": "no-such-factor"}
     with pytest.raises(ConfigError, match="scenario hourly: .*grid_factor: unknown emission factor id 'no-such-factor'"):
         run_all([("hourly", doc, 1, 0, 1)], scheduler=address, progress=False)
+
+
+def test_a_lost_scheduler_is_a_clear_error_naming_it():
+    import subprocess
+    import sys
+
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"],
+                                 stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        address = None
+        for line in scheduler.stderr:  # its log says where it listens
+            if "Scheduler at:" in line:
+                address = line.split("Scheduler at:")[1].strip()
+                break
+        assert address and address.startswith("tcp://127.0.0.1:")
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--no-nanny", "--host", "127.0.0.1", "--no-dashboard"], stderr=subprocess.DEVNULL)
+        tasks = [("base", demo(), 72, 0, seed) for seed in range(1, 9)]
+        out: dict = {}
+
+        def run():
+            try:
+                run_all(tasks, scheduler=address, progress=False)
+            except Exception as exc:  # noqa: BLE001 (what the test looks at)
+                out["error"] = exc
+
+        with Client(address, set_as_default=False, timeout=30) as observer:
+            observer.wait_for_workers(1, timeout=DEADLINE_S)
+            runner = threading.Thread(target=run)
+            runner.start()
+            deadline = time.monotonic() + DEADLINE_S
+            while runner.is_alive() and time.monotonic() < deadline:
+                if any(str(k).startswith("replication-") for keys in observer.processing().values() for k in keys):
+                    break  # the worker has replications to run
+            assert runner.is_alive(), "the run ended before the scheduler could be lost"
+        scheduler.kill()  # mid-run
+        runner.join(DEADLINE_S)
+        assert not runner.is_alive()
+        err = out.get("error")
+        assert isinstance(err, ReplicationFailed), err
+        assert f"lost the Dask scheduler at {address}" in str(err)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None:
+                proc.kill()
+                proc.wait(30)

@@ -178,10 +178,7 @@ def run_on(client: Client, tasks: Sequence[Sequence], progress: bool = True, ret
         for fut in as_completed(futures, loop=client.loop):
             i = index[fut.key]
             if fut.status != "finished":
-                name, _d, _h, _w, seed, _p = norm[i]
-                exc = fut.exception()
-                raise ReplicationFailed(f"replication {i} (scenario {name}, seed {seed}) failed after "
-                                        f"{retries} retries: {type(exc).__name__}: {exc}")
+                raise _failure(client, fut, norm[i], i, retries)
             if bar is not None:
                 bar.advance(job)
         # fetched at the end in one gather per worker: a result() per future was a round trip each
@@ -191,6 +188,17 @@ def run_on(client: Client, tasks: Sequence[Sequence], progress: bool = True, ret
             bar.stop()
         client.cancel(futures)
     return results
+
+
+def _failure(client: Client, fut, task: tuple, i: int, retries: int) -> ReplicationFailed:
+    name, _d, _h, _w, seed, _p = task
+    what = f"replication {i} (scenario {name}, seed {seed})"
+    if fut.status == "error":
+        exc = fut.exception()
+        return ReplicationFailed(f"{what} failed after {retries} retries: {type(exc).__name__}: {exc}")
+    # cancelled without an error of its own: the scheduler went away (or forgot the task)
+    return ReplicationFailed(f"{what} did not finish ({fut.status}): lost the Dask scheduler at "
+                             f"{client.scheduler.address}, or it lost the task")
 
 
 def run_all(tasks: Sequence[Sequence], workers: int | None = None, scheduler: str | None = None,

@@ -110,7 +110,7 @@ def _publish(broker, base: int) -> None:
 def _run(cfg: Path, mapping: Path, store: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([FT, "run", str(cfg), "-m", str(mapping), "--duration", "8", "--no-dashboard", "--json",
                              "--store", str(store), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+                            env={**os.environ, "NUMBA_NUM_THREADS": "1", "INFLUX_TOKEN": "not-checked-by-victoria"})
 
 
 def _finish(proc: subprocess.Popen) -> dict:
@@ -126,7 +126,7 @@ def _rollup(store: Path, cfg: Path, t0: float, t1: float) -> dict:
     return json.loads(done.stdout)
 
 
-def test_two_processes_by_line_roll_up_to_the_single_process_site(mosquitto, tmp_path):
+def test_two_processes_by_line_roll_up_to_the_single_process_site(mosquitto, victoria, tmp_path):
     cfg, mapping = tmp_path / "twoline.yaml", tmp_path / "mapping.yaml"
     cfg.write_text(CONFIG)
     mapping.write_text(MAPPING.format(url=mosquitto.url))
@@ -139,8 +139,10 @@ def test_two_processes_by_line_roll_up_to_the_single_process_site(mosquitto, tmp
     _publish(mosquitto, base)
 
     single, split = tmp_path / "single.sqlite", tmp_path / "split.sqlite"
-    procs = [_run(cfg, mapping, single), _run(cfg, mapping, split, "--lines", "a"),
-             _run(cfg, mapping, split, "--lines", "b")]
+    influx = ["--influx-url", victoria.url, "--influx-bucket", "twin"]  # the same InfluxDB too
+    procs = [_run(cfg, mapping, single),
+             _run(cfg, mapping, split, "--lines", "a", *influx, "--influx-spool", str(tmp_path / "spool-a")),
+             _run(cfg, mapping, split, "--lines", "b", *influx, "--influx-spool", str(tmp_path / "spool-b"))]
     one, a, b = (_finish(p) for p in procs)
 
     assert a["partition"] == {"lines": ["a"], "meters": True, "notes": [
@@ -189,6 +191,15 @@ def test_two_processes_by_line_roll_up_to_the_single_process_site(mosquitto, tmp
     # the split store holds no site rows: each process's would have replaced the other's
     with Store(split) as db:
         assert db.kpis(t0, t1 + 1, level="site") == []
+
+    # InfluxDB: line points of both processes (tag line, window 60s), no site point; their sums
+    # over the period (points stamped at their window's end) are the site's, as docs/deployment.md sums them
+    got = victoria.wait_for_count(4, '{__name__="station_kpi_apt_s", station="", window="60s"}')
+    lines = {dict(k[1]).get("line", "") for k, _, _ in got}
+    assert lines == {"a", "b"}
+    in_period = [(dict(k[1])["line"], v) for k, t, v in got if t0 * 1000 < t <= t1 * 1000]
+    # line a: s1 60 + s2 30 in the first minute, s1 30 + s2 60 in the second; line b: 60, then 40
+    assert sorted(in_period) == [("a", 90.0), ("a", 90.0), ("b", 40.0), ("b", 60.0)]  # 280 s of APT
 
 
 def test_unknown_lines_are_named_and_exit_2(tmp_path):

@@ -32,6 +32,9 @@ def pact_api(
     clients: Optional[Path] = typer.Option(
         None, "--clients", help="YAML file of customers (client_id, secret_env or secret, product_ids, company_ids); "
                                 "else $PACT_CLIENT_ID and $PACT_CLIENT_SECRET."),
+    rate: float = typer.Option(20.0, "--rate-limit", min=0.01, help="Requests per second each client may sustain."),
+    burst: int = typer.Option(100, "--burst", min=1, help="Requests a client may send back to back before the rate "
+                              "applies (the PACT conformance tool sends about 40 in a row)."),
     verbose: bool = VerboseOpt,
 ) -> None:
     """Serve product footprints over the PACT Technical Specifications v3 API (HTTPS only)."""
@@ -73,7 +76,7 @@ def pact_api(
     except (sqlite3.Error, ValueError) as exc:
         fail(f"{store}: cannot read its footprints: {type(exc).__name__}: {exc}")
     active = sum(1 for d in docs if d.get("status") == "Active")
-    app = create_app(repo, registry, handle_event=handler)
+    app = create_app(repo, registry, handle_event=handler, rate=rate, burst=burst)
     handler.attach(app)
 
     def started(bound: int) -> None:

@@ -147,7 +147,7 @@ def _events_route(handle_event):
     return events
 
 
-def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, rate: float = 10.0, burst: int = 20,
+def create_app(repo, registry: ClientRegistry, *, token_ttl_s: float = 3600.0, rate: float = 20.0, burst: int = 100,
                clock: Callable[[], float] = time.monotonic, handle_event=None,
                page_max: int = PAGE_MAX) -> web.Application:
     """The application over ``repo`` (a FootprintRepository) for the clients of ``registry``.

@@ -92,6 +92,15 @@ class _Pv:
     def kwh(self, a: float, b: float) -> float:
         """PV energy between epoch seconds a and b (local clock hours used as solar hours)."""
         m, out = self.meter, 0.0
+        h = self._hour
+        if h is not None and h[0] <= a < b <= h[1]:
+            # the common case, one meter interval inside the cached hour: the loop below, once
+            start, _, hour, key = h
+            f = self.factors[key]
+            if hour + 1.0 <= m.sunrise_h or hour >= m.sunset_h or f <= 0.0:
+                return out  # no sun this hour: the loop would add nothing
+            return out + f * pv_clear_sky_kwh(m.peak_kw, m.sunrise_h, m.sunset_h,
+                                              hour + (a - start) / 3600.0, hour + (b - start) / 3600.0)
         while a < b:
             start, end, hour, key = self._local_hour(a)
             piece_end = min(b, end)

@@ -51,6 +51,7 @@ class Recorder:
                 log.count_t.append, log.count_key.append, log.count_value.append)
 
     def step_power(self, now: float, delta_kw: float) -> None:
+        # Machine.show does the same three lines inline (it runs at every state change): keep them alike
         self._station_kws += self.station_kw * (now - self._t_kw)
         self._t_kw = now
         self.station_kw += delta_kw

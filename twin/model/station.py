@@ -121,8 +121,11 @@ class Machine:
         kw = self.kw_by_state[code]
         old = self.kw
         self.energy_kws += old * (now - self.t_state)
-        if kw != old:
-            self._step_power(now, kw - old)
+        if kw != old:  # Recorder.step_power, inline: the site's station power and its integral
+            rec = self.rec
+            rec._station_kws += rec.station_kw * (now - rec._t_kw)
+            rec._t_kw = now
+            rec.station_kw += kw - old
         self.state, self.kw, self.t_state = code, kw, now
         t = self.t0 + now
         if self._columns is None:

@@ -103,7 +103,7 @@ def _gap_run(in_gap, ideal_gap, apt_gap, c, s, mix, u, m, win, t_end):
                 e = tr
             # UNKNOWN before the span's start is not a gap of this span: the state walk starts
             # there with the state then in effect (a bounded log's first readings may predate it)
-            if x >= t_end or (cur == UNKNOWN and e > edges[0]):
+            if (x >= t_end or cur == UNKNOWN) and e > edges[0]:
                 unknown = True
             x = e
             while j < j1 and st[j] <= x:

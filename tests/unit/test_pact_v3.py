@@ -282,5 +282,8 @@ def test_report_command_writes_pact_and_cbam_from_a_simulated_store(tmp_path):
     grid_t = e["grid_import_mwh"] * e["grid_emission_factor_t_co2e_per_mwh"]
     products_mwh = sum(g["indirect"]["electricity_consumed_mwh_per_t"] * g["quantity_t"] for g in cbam["goods"])
     assert indirect_t == pytest.approx(grid_t * products_mwh / e["consumed_mwh"], rel=1e-5)
-    missing = runner.invoke(app, [*args, "--format", "pact", "--out", str(tmp_path / "x.json")])
+    # a carbon file without the pact: block (the demo config carries one; --carbon replaces it)
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("carbon:\n  grid_factor: cn-mee-2023-grid-east\n")
+    missing = runner.invoke(app, [*args, "--carbon", str(bare), "--format", "pact", "--out", str(tmp_path / "x.json")])
     assert missing.exit_code == 2 and "carbon.pact.exempted_emissions_percent" in missing.output

@@ -54,21 +54,18 @@ class MqttTopic(Overrides):
         return self
 
 
-class MqttSource(Credentials, SourceConfig):
+class MqttBroker(Credentials, SourceConfig):
+    """One connection to an MQTT broker: what the ``mqtt:`` and ``sparkplug:`` sources share."""
+
     url: str = "mqtt://127.0.0.1:1883"
     tls: MqttTls | None = None
     client_id: str | None = None  # default: factory-twin-<name>; fixed, so the session persists
-    qos: Literal[0, 1] = 1
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    session_expiry_s: Annotated[int, Field(ge=0)] = 86_400  # broker keeps our queue this long offline
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
     # capped low so samples flow again within seconds of the broker's return (issue 12)
     reconnect_max_s: Annotated[float, Field(gt=0)] = 3.0
-    max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 65_536
     dead_letter: Path | None = None
-    timezone: TimeZoneName | None = None  # device times without a UTC offset are in this zone
     defaults: Transform = Transform()
-    topics: Annotated[list[MqttTopic], Field(min_length=1)]
 
     @field_validator("url")
     @classmethod
@@ -100,6 +97,14 @@ class MqttSource(Credentials, SourceConfig):
     @property
     def session_id(self) -> str:
         return self.client_id or f"factory-twin-{self.name}"
+
+
+class MqttSource(MqttBroker):
+    qos: Literal[0, 1] = 1
+    session_expiry_s: Annotated[int, Field(ge=0)] = 86_400  # broker keeps our queue this long offline
+    max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 65_536
+    timezone: TimeZoneName | None = None  # device times without a UTC offset are in this zone
+    topics: Annotated[list[MqttTopic], Field(min_length=1)]
 
     def signal_templates(self) -> Iterator[tuple[tuple, str]]:
         for j, topic in enumerate(self.topics):

@@ -12,16 +12,13 @@ signals; the per-entry rules are those of every source (connectors/transform.py)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from ..config_base import Credentials, SourceConfig, checked_url
-from ..mqtt.config import MqttTls
+from ..mqtt.config import MqttBroker
 from ..registry import Plugin
-from ..transform import Overrides, PathPattern, Transform, check_template
+from ..transform import Overrides, PathPattern, check_template
 
 _RESERVED = set("+/#")
 
@@ -58,31 +55,14 @@ class SparkplugMetric(Overrides):
                 PathPattern(self.metric))
 
 
-class SparkplugSource(Credentials, SourceConfig):
-    url: str = "mqtt://127.0.0.1:1883"
-    tls: MqttTls | None = None
-    client_id: str | None = None  # default: factory-twin-<name>
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
-    # capped low, as for MQTT, so samples flow again within seconds of the broker's return (issue 12)
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 3.0
+class SparkplugSource(MqttBroker):
     max_payload_bytes: Annotated[int, Field(ge=16, le=268_435_455)] = 262_144
-    dead_letter: Path | None = None
     group_id: str | None = None  # None: every group
     host_id: str | None = None  # set: publish the STATE birth and death of a Host Application
     rebirth: bool = True  # send 'Node Control/Rebirth' requests (a read-only host may not)
     reorder_timeout_s: Annotated[float, Field(ge=0, le=60)] = 2.0
     rebirth_interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
-    defaults: Transform = Transform()
     metrics: Annotated[list[SparkplugMetric], Field(min_length=1)]
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        parts = checked_url(v, ("mqtt", "mqtts"), "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-        if parts.username or parts.password:
-            raise ValueError("no credentials in the url; use username_env and password_env or password_file")
-        return v
 
     @field_validator("group_id", "host_id")
     @classmethod
@@ -90,29 +70,6 @@ class SparkplugSource(Credentials, SourceConfig):
         if v is not None and (not v or _RESERVED & set(v)):
             raise ValueError(f"{v!r} must be one topic level: not empty, no '+', '/' or '#' (Sparkplug 3.0.0, 4.1)")
         return v
-
-    @model_validator(mode="after")
-    def _backoff(self):
-        if self.reconnect_max_s < self.reconnect_min_s:
-            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
-        return self
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-
-    @property
-    def uses_tls(self) -> bool:
-        return urlsplit(self.url).scheme == "mqtts" or self.tls is not None
-
-    @property
-    def session_id(self) -> str:
-        return self.client_id or f"factory-twin-{self.name}"
 
     def signal_templates(self) -> Iterator[tuple[tuple, str]]:
         for j, entry in enumerate(self.metrics):

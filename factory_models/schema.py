@@ -12,21 +12,22 @@ from datetime import date, datetime, time
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+# the building blocks and the site meters live beside the schema; imported from here as before
+from .base import NAME, Fraction, Name, NonNegative, Positive, Strict  # noqa: F401
 from .policies import ShiftOff, Standby
+from .site_meters import (  # noqa: F401
+    AirMeter,
+    BaseLoad,
+    ExportMeter,
+    GasMeter,
+    GridMeter,
+    Meter,
+    PvMeter,
+    Rollover,
+)
 from .states import State
-
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a path segment of a signal: no '/', no spaces
-Name = Annotated[str, Field(pattern=NAME, max_length=64)]
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 # --- distributions of time between failures and time to repair --------------------------------
 
@@ -221,66 +222,6 @@ class Calendar(Strict):
 
 
 # --- site meters ------------------------------------------------------------------------------
-
-
-class BaseLoad(Strict):
-    """Loads on a meter that no station meter sees (lighting, HVAC, IT), kW."""
-
-    on_shift_kw: NonNegative = 0.0
-    off_shift_kw: NonNegative = 0.0
-
-
-#: a meter's counter maximum: the register wraps to 0 after it (e.g. 99999999 for an 8-digit register);
-#: None: it never wraps, so every decrease is a reset or a replaced meter (docs/carbon.md)
-Rollover = Annotated[float, Field(gt=0)] | None
-
-
-class GridMeter(Strict):
-    name: Name
-    kind: Literal["grid_import"]
-    base_load: BaseLoad = BaseLoad()
-    rollover: Rollover = None
-
-
-class ExportMeter(Strict):
-    """Electricity exported to the grid (surplus on-site generation), a cumulative kWh register:
-    signal ``site/<meter>/energy_kwh``. Self-consumed generation = generated - exported, per hour."""
-
-    name: Name
-    kind: Literal["grid_export"]
-    rollover: Rollover = None
-
-
-class PvMeter(Strict):
-    name: Name
-    kind: Literal["pv"]
-    peak_kw: Positive  # DC nameplate x inverter efficiency: AC output at clear-sky noon
-    sunrise_h: Annotated[float, Field(ge=0, le=12)] = 6.0  # local solar time
-    sunset_h: Annotated[float, Field(ge=12, le=24)] = 18.0
-    cloudiness: Fraction = 0.3  # mean fraction of clear-sky output lost to cloud
-    rollover: Rollover = None
-
-
-class GasMeter(Strict):
-    name: Name
-    kind: Literal["natural_gas"]
-    on_shift_nm3_per_h: NonNegative
-    off_shift_nm3_per_h: NonNegative = 0.0
-    ncv_mj_per_nm3: Positive = 38.931  # net calorific value; GB/T default (389.31 GJ per 10^4 Nm3)
-    rollover: Rollover = None
-
-
-class AirMeter(Strict):
-    name: Name
-    kind: Literal["compressed_air"]
-    compressor_kw: Positive  # electric input at full load, included in the grid import
-    specific_power_kw_per_m3_min: Positive = 6.5  # typical screw compressor at 7 bar
-    on_shift_load: Fraction = 0.6
-    off_shift_load: Fraction = 0.1
-    rollover: Rollover = None
-
-
-Meter = Annotated[Union[GridMeter, ExportMeter, PvMeter, GasMeter, AirMeter], Field(discriminator="kind")]
 
 
 class Simulation(Strict):

@@ -25,8 +25,9 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from factory_models.records import KPI_FIELDS, EmissionsRecord, KpiWindow, Quality, Sample
+from factory_models.records import KPI_FIELDS, EmissionsRecord, KpiWindow, Sample
 
+from twin.store_samples import SIGNAL_UPSERT, fold_samples
 from twin.store_schema import DAYS_ROLLUP, EMISSION_COLUMNS, HOURS_ROLLUP, MIGRATIONS, OPEN, SCHEMA_VERSION
 
 log = logging.getLogger("twin.store")
@@ -229,47 +230,11 @@ class Store:
 
         A numeric sample that is NaN or infinite is rejected, counted and logged, never stored.
         """
-        # folded here as the upsert folds them: a live snapshot's thousands of samples are a few
-        # hundred (signal, bucket) rows, and a row costs SQLite far more than folding (bench/site.py)
-        folded: dict[tuple, list] = {}
-        taken = bad = 0
-        for s in samples:
-            bucket = math.floor(s.ts / self.bucket_s) * self.bucket_s
-            q = s.quality.value if isinstance(s.quality, Quality) else str(s.quality)
-            if isinstance(s.value, str):
-                row = [site, s.signal, bucket, s.ts, None, s.value, q, None, None]
-            else:
-                v = float(s.value)
-                if not math.isfinite(v):
-                    bad += 1
-                    continue
-                row = [site, s.signal, bucket, s.ts, v, None, q, v, v]
-            taken += 1
-            prev = folded.setdefault((s.signal, bucket), row)
-            if prev is row:
-                continue
-            if row[3] >= prev[3]:  # the last by sample time (ties: the later one), as the upsert
-                prev[3:7] = row[3:7]
-            if row[7] is not None:
-                prev[7] = row[7] if prev[7] is None else min(prev[7], row[7])
-                prev[8] = row[8] if prev[8] is None else max(prev[8], row[8])
-        rows = [tuple(r) for r in folded.values()]
+        rows, taken, bad = fold_samples(samples, site, self.bucket_s)
         if bad:
             self._rejected += bad
             log.warning("store rejected %d samples with a non-finite value", bad)
-        # Last value wins by sample time (ties: the later write); min and max merge.
-        sql = """
-            INSERT INTO signal (site, signal, bucket, ts, value, state, quality, min, max)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (site, signal, bucket) DO UPDATE SET
-                ts = CASE WHEN excluded.ts >= ts THEN excluded.ts ELSE ts END,
-                value = CASE WHEN excluded.ts >= ts THEN excluded.value ELSE value END,
-                state = CASE WHEN excluded.ts >= ts THEN excluded.state ELSE state END,
-                quality = CASE WHEN excluded.ts >= ts THEN excluded.quality ELSE quality END,
-                min = CASE WHEN min IS NULL OR excluded.min < min THEN coalesce(excluded.min, min) ELSE min END,
-                max = CASE WHEN max IS NULL OR excluded.max > max THEN coalesce(excluded.max, max) ELSE max END
-        """
-        self._upsert("signal", sql, rows)
+        self._upsert("signal", SIGNAL_UPSERT, rows)
         with self._lock:
             self._written["signal"] += taken - len(rows)  # the block counts samples, not rows
         return taken

@@ -13,7 +13,9 @@ from factory_models import ConfigError
 from twin import runtime
 from twin.runtime.summary import dump_json, print_live, print_tables, site_time
 from twin.cli_support import Command, Group, check_output, check_store, check_yaml
+from twin.cli_browse import browse
 from twin.cli_experiment import experiment
+from twin.cli_pact import pact_api
 from twin.store import StoreError
 from twin.cli_options import (
     CarbonOpt, DashboardAllowedHostOpt, DashboardHostOpt, DashboardOpt, DashboardPortOpt, DashboardTokenFileOpt,
@@ -316,40 +318,7 @@ def _run_live(name: str, coro, json_out: bool, tz: str | None = None) -> None:
 app.command(cls=Command)(rollup)
 
 
-@app.command(cls=Command)
-def browse(
-    url: str = typer.Argument(..., help="OPC UA endpoint, e.g. opc.tcp://127.0.0.1:4840."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the draft mapping here (default: stdout)."),
-    name: str = typer.Option("plc", "--name", help="The source's name in the draft."),
-    security_policy: str = typer.Option("None", "--security-policy", help="None or Basic256Sha256, as security.policy."),
-    security_mode: Optional[str] = typer.Option(None, "--security-mode", help="Sign or SignAndEncrypt (security.mode)."),
-    client_cert: Optional[Path] = typer.Option(None, "--client-cert", help="Our certificate (made once when missing)."),
-    client_key: Optional[Path] = typer.Option(None, "--client-key", help="Its private key."),
-    server_cert: Optional[Path] = typer.Option(None, "--server-cert", help="The pinned server certificate (DER)."),
-    username_env: Optional[str] = typer.Option(None, "--username-env", help="Environment variable holding the user name."),
-    password_env: Optional[str] = typer.Option(None, "--password-env", help="Environment variable holding the password."),
-    password_file: Optional[Path] = typer.Option(None, "--password-file", help="File holding the password."),
-    verbose: bool = VerboseOpt,
-) -> None:
-    """Walk an OPC UA server's address space and write a draft mapping to edit (with the same security
-    and credentials as a mapping source; types, units and ranges of each variable)."""
-    from connectors.opcua.browse import browse_to_mapping, connection_settings
-
-    setup_logging(verbose)
-    try:
-        security, credentials = connection_settings(
-            policy=security_policy, mode=security_mode, client_cert=client_cert, client_key=client_key,
-            server_cert=server_cert, username_env=username_env, password_env=password_env, password_file=password_file)
-        text = browse_to_mapping(url, source_name=name, security=security, credentials=credentials)
-    except (ValueError, ConfigError) as exc:
-        fail(f"browse: {exc}")
-    except (OSError, ConnectionError, TimeoutError) as exc:  # a refused user or a changed pinned certificate too
-        fail(f"{url}: cannot browse: {exc}")
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
+app.command(cls=Command)(browse)  # its body: twin/cli_browse.py
 
 
 @app.command(cls=Command)
@@ -389,9 +358,7 @@ def check(
 app.command(cls=Command)(experiment)  # its body: twin/cli_experiment.py
 
 
-from twin.cli_pact import pact_api  # noqa: E402 - the command lives in its own module
-
-app.command("pact-api", cls=Command)(pact_api)
+app.command("pact-api", cls=Command)(pact_api)  # its body: twin/cli_pact.py
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -86,6 +87,13 @@ class DeadLetterLog:
         self.written = 0
         self._lock = threading.Lock()
         self._fh = None
+
+    @classmethod
+    def for_source(cls, config, path: str | Path | None = None) -> "DeadLetterLog":
+        """A client's log: ``path`` (from ``dead_letter_path``), else the entry's own ``dead_letter``,
+        else ``factory-twin-deadletter-<name>.jsonl`` in the temp directory."""
+        chosen = path or getattr(config, "dead_letter", None)
+        return cls(chosen or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl")
 
     def write(self, source: str, reason: str, detail: str, where: str | None, payload: bytes | str | None) -> None:
         entry = {"ts": round(time.time(), 6), "source": source, "reason": reason, "detail": detail}

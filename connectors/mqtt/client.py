@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import tempfile
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -84,8 +83,7 @@ class MqttClient:
         self.name = config.name
         self.site = site
         self.known = frozenset(known)
-        path = dead_letter or config.dead_letter or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl"
-        self.dead_letter = DeadLetterLog(path)
+        self.dead_letter = DeadLetterLog.for_source(config, dead_letter)
         self._stats = SourceStats(self.name, self.dead_letter)
         self._stats_extra = {"duplicates": 0, "subscribe_refused": 0, "unsent_at_stop": 0, "connect_failures": 0,
                              "last_error": None}

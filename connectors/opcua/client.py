@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -90,8 +89,7 @@ class OpcUaClient:
         self.name = config.name
         self.site = site
         self.known = frozenset(known) if known is not None else None
-        path = dead_letter or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl"
-        self.dead_letter = DeadLetterLog(path)
+        self.dead_letter = DeadLetterLog.for_source(config, dead_letter)
         self._stats = SourceStats(self.name, self.dead_letter)
         self._backoff = Backoff(reconnect_min_s, reconnect_max_s)
         self.timeout_s = timeout_s

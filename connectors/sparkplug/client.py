@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,8 +65,7 @@ class SparkplugClient:
         self.name = config.name
         self.site = site
         self.known = frozenset(known)
-        path = dead_letter or config.dead_letter or Path(tempfile.gettempdir()) / f"factory-twin-deadletter-{config.name}.jsonl"
-        self.dead_letter = DeadLetterLog(path)
+        self.dead_letter = DeadLetterLog.for_source(config, dead_letter)
         self._stats = SourceStats(self.name, self.dead_letter)
         self._extra = {"metrics_unmapped": 0, "unknown_marked": 0, "rebirths_sent": 0, "connect_failures": 0,
                        "last_error": None}

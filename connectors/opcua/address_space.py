@@ -62,24 +62,25 @@ def expanded_id(nodeid: ua.NodeId, namespaces: list[str]) -> str:
     return f"nsu={namespaces[nodeid.NamespaceIndex]};{kind}={ident}"
 
 
-async def _children(client: Client, parents: list[ua.NodeId]) -> list[list[ua.ReferenceDescription]]:
-    """Hierarchical forward children (objects and variables) of each parent, continuation points followed."""
+async def browse_refs(client: Client, nodes: list[ua.NodeId], reference: int, *, subtypes: bool = True,
+                      classes: int = 0) -> list[list[ua.ReferenceDescription]]:
+    """Forward references of type ``reference`` (an ObjectIds number) of each node, in batches of
+    BATCH nodes, continuation points followed; ``classes`` a NodeClass mask (0: any)."""
     out: list[list[ua.ReferenceDescription]] = []
-    for start in range(0, len(parents), BATCH):
+    for start in range(0, len(nodes), BATCH):
         params = ua.BrowseParameters()
         params.View = ua.ViewDescription()
         params.RequestedMaxReferencesPerNode = 0
-        for nodeid in parents[start : start + BATCH]:
+        for nodeid in nodes[start : start + BATCH]:
             desc = ua.BrowseDescription()
             desc.NodeId = nodeid
             desc.BrowseDirection = ua.BrowseDirection.Forward
-            desc.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HierarchicalReferences)
-            desc.IncludeSubtypes = True
-            desc.NodeClassMask = int(_CLASSES)
+            desc.ReferenceTypeId = ua.NodeId(reference)
+            desc.IncludeSubtypes = subtypes
+            desc.NodeClassMask = int(classes)
             desc.ResultMask = int(ua.BrowseResultMask.All)
             params.NodesToBrowse.append(desc)
-        results = await client.uaclient.browse(params)
-        for result in results:
+        for result in await client.uaclient.browse(params):
             refs = list(result.References or [])
             point = result.ContinuationPoint
             while point:
@@ -88,9 +89,15 @@ async def _children(client: Client, parents: list[ua.NodeId]) -> list[list[ua.Re
                 )
                 refs.extend(more[0].References or [])
                 point = more[0].ContinuationPoint
-            # a property (EngineeringUnits, EURange, EnumStrings) describes its variable; it is no signal
-            out.append([r for r in refs if r.ReferenceTypeId != _HAS_PROPERTY])
+            out.append(refs)
     return out
+
+
+async def _children(client: Client, parents: list[ua.NodeId]) -> list[list[ua.ReferenceDescription]]:
+    """Hierarchical forward children (objects and variables) of each parent."""
+    found = await browse_refs(client, parents, ua.ObjectIds.HierarchicalReferences, classes=int(_CLASSES))
+    # a property (EngineeringUnits, EURange, EnumStrings) describes its variable; it is no signal
+    return [[r for r in refs if r.ReferenceTypeId != _HAS_PROPERTY] for refs in found]
 
 
 async def walk(client: Client, pattern: PathPattern, name_of: Callable[[str], str] | None = None) -> list[Leaf]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from asyncua import Client, ua
 
+from .address_space import browse_refs
 from .engineering_units import CEFACT_URI, symbol_of
 
-BATCH = 200
-READ_BATCH = 500
+READ_BATCH = 500  # attributes per Read request
 
 #: UNECE Rec. 20 common codes outside the signal vocabulary that plant variables often carry,
 #: spelled so pint reads them (engineering_units.UNITS has the vocabulary's own)
@@ -75,24 +75,8 @@ async def _read(client: Client, ids: list[tuple[ua.NodeId, int]]) -> list:
 
 async def _properties(client: Client, nodes: list[ua.NodeId]) -> list[dict[str, ua.NodeId]]:
     """Each node's properties by browse name (EngineeringUnits, EURange, ...)."""
-    out: list[dict[str, ua.NodeId]] = []
-    for start in range(0, len(nodes), BATCH):
-        params = ua.BrowseParameters()
-        params.View = ua.ViewDescription()
-        params.RequestedMaxReferencesPerNode = 0
-        for nodeid in nodes[start : start + BATCH]:
-            desc = ua.BrowseDescription()
-            desc.NodeId = nodeid
-            desc.BrowseDirection = ua.BrowseDirection.Forward
-            desc.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
-            desc.IncludeSubtypes = True
-            desc.NodeClassMask = int(ua.NodeClass.Variable)
-            desc.ResultMask = int(ua.BrowseResultMask.All)
-            params.NodesToBrowse.append(desc)
-        for result in await client.uaclient.browse(params):
-            # no continuation point is followed: a variable's handful of properties fits one page
-            out.append({r.BrowseName.Name: r.NodeId for r in (result.References or [])})
-    return out
+    found = await browse_refs(client, nodes, ua.ObjectIds.HasProperty, classes=int(ua.NodeClass.Variable))
+    return [{r.BrowseName.Name: r.NodeId for r in refs} for refs in found]
 
 
 async def _names(client: Client, ids: list[ua.NodeId]) -> dict[ua.NodeId, str]:
@@ -129,21 +113,5 @@ async def describe(client: Client, nodes: list[ua.NodeId]) -> list[Described]:
 
 
 async def _type_definitions(client: Client, nodes: list[ua.NodeId]) -> list[ua.NodeId | None]:
-    out: list[ua.NodeId | None] = []
-    for start in range(0, len(nodes), BATCH):
-        params = ua.BrowseParameters()
-        params.View = ua.ViewDescription()
-        params.RequestedMaxReferencesPerNode = 0
-        for nodeid in nodes[start : start + BATCH]:
-            desc = ua.BrowseDescription()
-            desc.NodeId = nodeid
-            desc.BrowseDirection = ua.BrowseDirection.Forward
-            desc.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasTypeDefinition)
-            desc.IncludeSubtypes = False
-            desc.NodeClassMask = 0
-            desc.ResultMask = int(ua.BrowseResultMask.All)
-            params.NodesToBrowse.append(desc)
-        for result in await client.uaclient.browse(params):
-            refs = result.References or []
-            out.append(refs[0].NodeId if refs else None)
-    return out
+    found = await browse_refs(client, nodes, ua.ObjectIds.HasTypeDefinition, subtypes=False)
+    return [refs[0].NodeId if refs else None for refs in found]
